@@ -1,0 +1,14 @@
+# The two set-up commands of the README.  Everything else is `.venv/bin/wlhy --help`.
+.PHONY: demo test bootstrap
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+## demo: install what is missing, start the local PostGIS cluster, migrate, generate and load the demo
+## province (once), create the demo users, and serve the app on http://127.0.0.1:8000
+demo: bootstrap
+	.venv/bin/wlhy demo up
+
+## test: the same bootstrap, then the whole test suite against a throwaway PostGIS cluster
+test: bootstrap
+	.venv/bin/pytest

@@ -1,0 +1,54 @@
+"""Engine and sessions; the database URL in use (``WLHY_DATABASE_URL`` or the local cluster under ``var/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.cluster import Cluster
+from wlhy.config import get_settings
+
+__all__ = ["DEFAULT_DBNAME", "database_url", "get_engine", "local_cluster", "psycopg_dsn", "session_scope"]
+
+DEFAULT_DBNAME = "wlhy"
+
+
+def local_cluster() -> Cluster:
+    """The embedded default cluster: ``var/pg`` on 127.0.0.1:55432 (port from ``WLHY_PG_PORT``)."""
+    s = get_settings()
+    return Cluster(data_dir=s.var_dir / "pg" / "data", port=s.pg_port)
+
+
+def database_url() -> str:
+    """SQLAlchemy URL in use: ``WLHY_DATABASE_URL`` when set, else the local cluster's ``wlhy`` database."""
+    s = get_settings()
+    return s.database_url or local_cluster().url(DEFAULT_DBNAME)
+
+
+def psycopg_dsn(url: str | None = None) -> str:
+    """The same URL as a plain libpq URL, for raw psycopg connections (COPY)."""
+    return (url or database_url()).replace("postgresql+psycopg://", "postgresql://")
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> Engine:
+    """One pooled engine per URL."""
+    return create_engine(url or database_url(), pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error (for CLI and background work)."""
+    session = sessionmaker(get_engine(url), expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,28 @@
+"""All mapped tables; importing this module registers every table on ``Base.metadata``."""
+
+from store.models.base import Base
+from store.models.basedata import Account, DocumentVersion, Driver, Operator, ProvinceKey, Vehicle
+from store.models.business import (
+    SOURCES,
+    FundFlow,
+    FundFlowPayment,
+    FundFlowWaybill,
+    Position,
+    Waybill,
+    WaybillDriver,
+    WaybillGoods,
+    WaybillVehicle,
+)
+from store.models.checks import Alarm, AlarmEvent, Anomaly, Appeal, Job, Rectification, Trajectory, Verification
+from store.models.exchange import ExchangeError, Message, Outbox
+from store.models.meta import SystemMeta
+from store.models.people import ROLES, AppUser, AuditLog, UserSession
+from store.models.thematic import DensityDaily, IndicatorValue, OdFlow, Score, StatDaily
+
+__all__ = [
+    "Account", "Alarm", "AlarmEvent", "Anomaly", "Appeal", "AppUser", "AuditLog", "Base", "DensityDaily",
+    "DocumentVersion", "Driver", "ExchangeError", "FundFlow", "FundFlowPayment", "FundFlowWaybill", "IndicatorValue",
+    "Job", "Message", "OdFlow", "Operator", "Outbox", "Position", "ProvinceKey", "ROLES", "Rectification", "SOURCES",
+    "Score", "StatDaily", "SystemMeta", "Trajectory", "UserSession", "Vehicle", "Verification", "Waybill", "WaybillDriver",
+    "WaybillGoods", "WaybillVehicle",
+]

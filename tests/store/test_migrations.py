@@ -1,0 +1,67 @@
+"""Migrations go up and down cleanly on an empty PostGIS database, and build the tables outside SQL relies on."""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy import create_engine, inspect, text
+
+from store.migrate import downgrade, upgrade
+from tests.conftest import make_database
+
+EXPECTED_TABLES = {
+    "operator", "vehicle", "driver", "account", "app_user", "province_key", "document_version",
+    "waybill", "waybill_vehicle", "waybill_driver", "waybill_goods", "fund_flow", "fund_flow_waybill",
+    "fund_flow_payment", "position", "message", "outbox", "exchange_error", "trajectory", "verification",
+    "anomaly", "alarm", "alarm_event", "appeal", "rectification", "indicator_value", "score", "stat_daily",
+    "od_flow", "density_daily", "job", "audit_log", "user_session", "system_meta",
+}
+
+
+def test_up_down_up_on_empty_database(pg_admin_dsn):
+    url = make_database(pg_admin_dsn, migrate=False)
+    eng = create_engine(url)
+    try:
+        upgrade(url)
+        assert EXPECTED_TABLES <= set(inspect(eng).get_table_names())
+        downgrade(url)
+        left = set(inspect(eng).get_table_names()) - {"spatial_ref_sys", "alembic_version"}
+        assert left == set()
+        upgrade(url)
+        assert EXPECTED_TABLES <= set(inspect(eng).get_table_names())
+    finally:
+        eng.dispose()
+
+
+def test_position_is_partitioned_by_beijing_day(session):
+    name = session.execute(text("SELECT wlhy_ensure_position_partition('2026-10-01')")).scalar_one()
+    assert name == "position_p20261001"
+    # idempotent
+    assert session.execute(text("SELECT wlhy_ensure_position_partition('2026-10-01')")).scalar_one() == name
+    bounds = session.execute(
+        text("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'position_p20261001'")
+    ).scalar_one()
+    # Beijing midnight is 16:00 UTC the day before.
+    assert "2026-09-30 16:00:00+00" in bounds and "2026-10-01 16:00:00+00" in bounds
+
+
+def test_geometry_columns_are_wgs84_with_gist_indexes(session):
+    rows = session.execute(
+        text("SELECT f_table_name, f_geometry_column, srid, type FROM geometry_columns ORDER BY 1, 2")
+    ).all()
+    cols = {(r[0], r[1]): (r[2], r[3]) for r in rows}
+    assert cols[("position", "geom")] == (4326, "POINT")
+    assert cols[("waybill_vehicle", "loading_geom")] == (4326, "POINT")
+    assert cols[("trajectory", "geom")] == (4326, "LINESTRINGM")
+    gist = {r[0] for r in session.execute(text("SELECT indexname FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'"))}
+    assert {"ix_position_geom", "ix_trajectory_geom", "ix_waybill_vehicle_loading_geom"} <= gist
+
+
+def test_natural_keys_are_unique(session):
+    idx = {
+        r[0]: r[1]
+        for r in session.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+    }
+    assert "UNIQUE" in idx["uq_waybill_key"] and "shipping_note_number, serial_number" in idx["uq_waybill_key"]
+    assert "UNIQUE" in idx["uq_fund_flow_key"] and "document_number" in idx["uq_fund_flow_key"]
+    assert "UNIQUE" in idx["uq_vehicle_plate"]
+    assert "UNIQUE" in idx["pk_position"] and "vehicle_number, plate_color, source, t" in idx["pk_position"]

@@ -1,0 +1,1 @@
+"""wlhy: the provincial network-freight monitoring system's command line and settings."""
