@@ -1,0 +1,62 @@
+"""FastAPI dependencies defined once: the database session and the current user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.auth import service as auth_service
+from store.models import AppUser
+
+__all__ = ["CurrentUser", "SessionDep", "get_db", "require_roles"]
+
+_bearer = HTTPBearer(auto_error=False, description="Token from POST /api/v1/auth/login")
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request; committed when the handler succeeds, rolled back otherwise."""
+    factory: sessionmaker = request.app.state.session_factory
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def get_current_user(
+    db: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> AppUser:
+    """The user behind the bearer token, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token; log in at POST /api/v1/auth/login",
+                            headers={"WWW-Authenticate": "Bearer"})
+    user = auth_service.user_for_token(db_session=db, token=credentials.credentials)
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token invalid or expired; log in again",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+CurrentUser = Annotated[AppUser, Depends(get_current_user)]
+
+
+def require_roles(*roles: str):
+    """Dependency factory: 403 unless the current user has one of ``roles``."""
+
+    def check(user: CurrentUser) -> AppUser:
+        if user.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role!r} may not do this; needs one of {roles}")
+        return user
+
+    return check

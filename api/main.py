@@ -1,0 +1,44 @@
+"""The FastAPI application: ``/healthz``, ``/api/v1`` (bearer token on every route but login)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+
+from api.deps import get_current_user
+from api.routes import auth
+from store.db import database_url, get_engine
+
+__all__ = ["create_app"]
+
+
+def create_app(url: str | None = None) -> FastAPI:
+    """Build the app against the database at ``url`` (default: the one in use, see ``wlhy db url``)."""
+    app = FastAPI(
+        title="省级网络货运信息监测系统 · Provincial network-freight monitoring",
+        version="0.1.0",
+        description="People-facing API (`/api/v1`, bearer token from `POST /api/v1/auth/login`).",
+    )
+    engine = get_engine(url or database_url())
+    app.state.session_factory = sessionmaker(engine, expire_on_commit=False)
+
+    api_public = APIRouter(prefix="/api/v1")
+    api_public.include_router(auth.public_router)
+    # Every other /api/v1 route sits behind the bearer token, enforced once here.
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
+    api.include_router(auth.router)
+    app.include_router(api_public)
+    app.include_router(api)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
+    def healthz() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return JSONResponse({"status": "ok", "database": "ok"})
+        except Exception as e:  # noqa: BLE001 - health reports any failure as down
+            return JSONResponse({"status": "degraded", "database": type(e).__name__}, status_code=503)
+
+    return app

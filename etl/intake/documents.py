@@ -1,0 +1,359 @@
+"""Upsert of validated documents by natural key, keeping every version (spec/EXCHANGE.md §3).
+
+Input is the validated payload as a wire-named dict (``model.model_dump(by_alias=True)``: camelCase keys, parsed
+values).  The same content sent again changes nothing; different content under the same natural key is a
+correction: the row is replaced, its version goes up and the previous version stays in ``document_version``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from geo import crs, gazetteer
+from geo.distance import haversine_m
+from store.models import (
+    DocumentVersion,
+    Driver,
+    FundFlow,
+    FundFlowPayment,
+    FundFlowWaybill,
+    Operator,
+    Vehicle,
+    Waybill,
+    WaybillDriver,
+    WaybillGoods,
+    WaybillVehicle,
+)
+
+__all__ = ["UpsertResult", "content_sha256", "upsert_document", "upsert_operator"]
+
+Status = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What an upsert did: the row id, its version now, and whether anything changed."""
+
+    kind: str
+    document_id: int
+    version: int
+    status: Status
+
+
+def content_sha256(payload: dict[str, Any]) -> str:
+    """Digest of a payload's content, independent of key order."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def upsert_document(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    operator: Operator,
+    message_id: int | None = None,
+    is_sandbox: bool = False,
+) -> UpsertResult:
+    """Insert or correct one document of ``kind`` (waybill, fund_flow, vehicle, driver) from its wire dict."""
+    try:
+        handler = _HANDLERS[kind]
+    except KeyError:
+        raise ValueError(f"upsert_document: kind must be one of {sorted(_HANDLERS)}, got {kind!r}") from None
+    digest = content_sha256(payload)
+    model, key_filter, columns, children = handler(payload, operator)
+    row = session.scalars(select(model).where(*key_filter).with_for_update()).one_or_none()
+    if row is not None and row.content_sha256 == digest:
+        return UpsertResult(kind, row.id, row.version, "unchanged")
+    now = func.now()
+    if row is None:
+        row = model(**columns, content_sha256=digest, version=1, message_id=message_id, is_sandbox=is_sandbox)
+        session.add(row)
+        session.flush()
+        status: Status = "created"
+    else:
+        for name, value in columns.items():
+            setattr(row, name, value)
+        row.content_sha256 = digest
+        row.version += 1
+        row.message_id = message_id
+        row.updated_at = now
+        session.execute(
+            update(DocumentVersion)
+            .where(DocumentVersion.kind == kind, DocumentVersion.document_id == row.id,
+                   DocumentVersion.superseded_at.is_(None))
+            .values(superseded_at=now)
+        )
+        status = "updated"
+    if children is not None:
+        children(session, row)
+    session.add(
+        DocumentVersion(
+            kind=kind, document_id=row.id, version=row.version, operator_id=operator.id, message_id=message_id,
+            content_sha256=digest, payload=json.loads(json.dumps(payload, ensure_ascii=False, default=str)),
+        )
+    )
+    session.flush()
+    return UpsertResult(kind, row.id, row.version, status)
+
+
+def upsert_operator(session: Session, record: dict[str, Any], *, is_sandbox: bool = False) -> Operator:
+    """Create or update an operator from its registration record (wire names: unifiedSocialCreditIdentifier, …)."""
+    usci = record["unifiedSocialCreditIdentifier"]
+    row = session.scalars(select(Operator).where(Operator.usci == usci)).one_or_none()
+    values = {
+        "name": record["name"],
+        "permit_number": record.get("permitNumber"),
+        "legal_representative": record.get("legalRepresentative"),
+        "contact_person": record.get("contactPerson"),
+        "telephone": record.get("telephone"),
+        "division_code": gazetteer.normalize_code(record.get("countrySubdivisionCode") or "") or None,
+        "address": record.get("address"),
+        "is_sandbox": is_sandbox,
+    }
+    if row is None:
+        row = Operator(usci=usci, **values)
+        session.add(row)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = func.now()
+    session.flush()
+    return row
+
+
+# --- per kind: (model, natural-key filter, column values, children writer) ---------------------------------
+
+
+def _vehicle(p: dict[str, Any], operator: Operator):
+    cols = {
+        "vehicle_number": p["vehicleNumber"],
+        "plate_color": str(p["vehiclePlateColorCode"]),
+        "operator_id": operator.id,
+        "vehicle_type": p.get("vehicleType"),
+        "owner": p.get("owner"),
+        "use_character": p.get("useCharacter"),
+        "vin": p.get("vin"),
+        "issuing_organizations": p.get("issuingOrganizations"),
+        "register_date": p.get("registerDate"),
+        "issue_date": p.get("issueDate"),
+        "energy_type": p.get("vehicleEnergyType"),
+        "tonnage_t": p.get("vehicleTonnage"),
+        "gross_mass_t": p.get("grossMass"),
+        "road_transport_certificate_number": p.get("roadTransportCertificateNumber"),
+        "trailer_plate_number": p.get("trailerVehiclePlateNumber"),
+        "remark": p.get("remark"),
+    }
+    key = (Vehicle.vehicle_number == cols["vehicle_number"], Vehicle.plate_color == cols["plate_color"])
+    return Vehicle, key, cols, None
+
+
+def _driver(p: dict[str, Any], operator: Operator):
+    cols = {
+        "driving_license": p["drivingLicense"],
+        "name": p["driverName"],
+        "operator_id": operator.id,
+        "vehicle_class": p.get("vehicleClass"),
+        "issuing_organizations": p.get("issuingOrganizations"),
+        "valid_from": p.get("validPeriodFrom"),
+        "valid_to": p.get("validPeriodTo"),
+        "qualification_certificate": p.get("qualificationCertificate"),
+        "telephone": p.get("telephone"),
+        "remark": p.get("remark"),
+    }
+    return Driver, (Driver.driving_license == cols["driving_license"],), cols, None
+
+
+def _waybill(p: dict[str, Any], operator: Operator):
+    consignor = p.get("consignorInfo") or {}
+    consignee = p.get("consigneeInfo") or {}
+    carrier = p.get("actualCarrierInfo") or {}
+    insurance = p.get("insuranceInformation") or {}
+    items = p.get("vehicleInfo") or []
+    weight = sum((_goods_weight(item) for item in items), Decimal(0))
+    loading_code = _division(consignor.get("countrySubdivisionCode"))
+    receipt_code = _division(consignee.get("countrySubdivisionCode"))
+    cols = {
+        "operator_id": operator.id,
+        "shipping_note_number": p["shippingNoteNumber"],
+        "serial_number": p["serialNumber"],
+        "original_document_number": p["originalDocumentNumber"],
+        "vehicle_amount": int(p["vehicleAmount"]),
+        "transport_type_code": str(p["transportTypeCode"]),
+        "business_type_code": str(p["businessTypeCode"]),
+        "carrier": p["carrier"],
+        "usci": p["unifiedSocialCreditIdentifier"],
+        "permit_number": p["permitNumber"],
+        "send_to_pro_at": p["sendToProDateTime"],
+        "consignment_at": p["consignmentDateTime"],
+        "despatch_at": p["despatchActualDateTime"],
+        "receipt_at": p["goodsReceiptDateTime"],
+        "total_amount": p["totalMonetaryAmount"],
+        "consignor": consignor.get("consignor"),
+        "consignor_id": consignor.get("consignorId"),
+        "loading_place": consignor.get("placeOfLoading"),
+        "loading_division_code": loading_code,
+        "consignee": consignee.get("consignee"),
+        "consignee_id": consignee.get("consigneeId"),
+        "receipt_place": consignee.get("goodsReceiptPlace"),
+        "receipt_division_code": receipt_code,
+        "actual_carrier_name": carrier.get("actualCarrierName"),
+        "actual_carrier_license": carrier.get("actualCarrierBusinessLicense"),
+        "actual_carrier_id": carrier.get("actualCarrierId"),
+        "policy_number": insurance.get("policyNumber"),
+        "insurance_company_code": insurance.get("insuranceCompanyCode"),
+        "remark": p.get("remark"),
+        "total_weight_kg": weight,
+        "straight_distance_m": _straight_distance_m(loading_code, receipt_code),
+    }
+    key = (
+        Waybill.operator_id == operator.id,
+        Waybill.shipping_note_number == cols["shipping_note_number"],
+        Waybill.serial_number == cols["serial_number"],
+    )
+
+    def children(session: Session, row: Waybill) -> None:
+        session.execute(delete(WaybillVehicle).where(WaybillVehicle.waybill_id == row.id))
+        for seq, item in enumerate(items):
+            _add_waybill_vehicle(session, row, seq, item, cols)
+        # Fund flows that arrived before this waybill now find it.
+        session.execute(
+            update(FundFlowWaybill)
+            .where(
+                FundFlowWaybill.shipping_note_number == row.shipping_note_number,
+                FundFlowWaybill.serial_number == row.serial_number,
+                FundFlowWaybill.waybill_id.is_(None),
+                FundFlowWaybill.fund_flow_id.in_(select(FundFlow.id).where(FundFlow.operator_id == row.operator_id)),
+            )
+            .values(waybill_id=row.id)
+        )
+
+    return Waybill, key, cols, children
+
+
+def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[str, Any], w: dict[str, Any]) -> None:
+    loading_code = _division(item.get("loadingCountrySubdivisionCode")) or w["loading_division_code"]
+    receipt_code = _division(item.get("receiptCountrySubdivisionCode")) or w["receipt_division_code"]
+    system = item.get("coordinateSystem") or "GCJ02"
+    loading_xy = _given_point(item.get("loadingLongitude"), item.get("loadingLatitude"), system)
+    receipt_xy = _given_point(item.get("receiptLongitude"), item.get("receiptLatitude"), system)
+    plate, color = item["vehicleNumber"], str(item["vehiclePlateColorCode"])
+    vehicle_id = session.scalar(select(Vehicle.id).where(Vehicle.vehicle_number == plate, Vehicle.plate_color == color))
+    wv = WaybillVehicle(
+        waybill_id=row.id,
+        seq=seq,
+        vehicle_number=plate,
+        plate_color=color,
+        vehicle_id=vehicle_id,
+        despatch_at=item.get("despatchActualDateTime") or w["despatch_at"],
+        receipt_at=item.get("goodsReceiptDateTime") or w["receipt_at"],
+        loading_place=item.get("placeOfLoading") or w["loading_place"],
+        loading_division_code=loading_code,
+        receipt_place=item.get("goodsReceiptPlace") or w["receipt_place"],
+        receipt_division_code=receipt_code,
+        loading_geom=_ewkt(loading_xy or _division_point(loading_code)),
+        receipt_geom=_ewkt(receipt_xy or _division_point(receipt_code)),
+        places_from_coordinates=loading_xy is not None and receipt_xy is not None,
+        declared_coordinate_system=system if (loading_xy or receipt_xy) else None,
+        weight_kg=_goods_weight(item),
+    )
+    session.add(wv)
+    session.flush()
+    for d in item.get("driver") or []:
+        driver_id = session.scalar(select(Driver.id).where(Driver.driving_license == d["drivingLicense"]))
+        session.add(WaybillDriver(waybill_vehicle_id=wv.id, driver_name=d["driverName"],
+                                  driving_license=d["drivingLicense"], driver_id=driver_id))
+    for g in item.get("goodsInfo") or []:
+        session.add(WaybillGoods(
+            waybill_vehicle_id=wv.id, description=g["descriptionOfGoods"],
+            cargo_type_code=str(g["cargoTypeClassificationCode"]), weight_kg=g["goodsItemGrossWeight"],
+            cube_m3=g.get("cube"), packages=g.get("totalNumberOfPackages"),
+        ))
+
+
+def _fund_flow(p: dict[str, Any], operator: Operator):
+    payments = p.get("financiallist") or []
+    notes = p.get("shippingNoteList") or []
+    paid_at = [x["dateTime"] for x in payments if x.get("dateTime")]
+    cols = {
+        "operator_id": operator.id,
+        "document_number": p["documentNumber"],
+        "send_to_pro_at": p["sendToProDateTime"],
+        "carrier": p["carrier"],
+        "actual_carrier_id": p["actualCarrierId"],
+        "vehicle_number": p["vehicleNumber"],
+        "plate_color": str(p["vehiclePlateColorCode"]),
+        "remark": p.get("remark"),
+        "total_paid": sum((Decimal(str(x["monetaryAmount"])) for x in payments), Decimal(0)),
+        "last_paid_at": max(paid_at) if paid_at else None,
+    }
+    key = (FundFlow.operator_id == operator.id, FundFlow.document_number == cols["document_number"])
+
+    def children(session: Session, row: FundFlow) -> None:
+        session.execute(delete(FundFlowWaybill).where(FundFlowWaybill.fund_flow_id == row.id))
+        session.execute(delete(FundFlowPayment).where(FundFlowPayment.fund_flow_id == row.id))
+        for n in notes:
+            waybill_id = session.scalar(select(Waybill.id).where(
+                Waybill.operator_id == operator.id,
+                Waybill.shipping_note_number == n["shippingNoteNumber"],
+                Waybill.serial_number == n["serialNumber"],
+            ))
+            session.add(FundFlowWaybill(fund_flow_id=row.id, shipping_note_number=n["shippingNoteNumber"],
+                                        serial_number=n["serialNumber"], total_amount=n["totalMonetaryAmount"],
+                                        waybill_id=waybill_id))
+        for seq, x in enumerate(payments):
+            session.add(FundFlowPayment(
+                fund_flow_id=row.id, seq=seq, payment_means_code=str(x["paymentMeansCode"]), recipient=x["recipient"],
+                receipt_account=x["receiptAccount"], bank_code=x.get("bankCode"), sequence_code=x["sequenceCode"],
+                amount=x["monetaryAmount"], paid_at=x["dateTime"],
+            ))
+
+    return FundFlow, key, cols, children
+
+
+_HANDLERS = {"vehicle": _vehicle, "driver": _driver, "waybill": _waybill, "fund_flow": _fund_flow}
+
+
+# --- places ---------------------------------------------------------------------------------------------------
+
+
+def _division(code: Any) -> str | None:
+    if not code:
+        return None
+    return gazetteer.normalize_code(str(code))
+
+
+def _division_point(code: str | None) -> tuple[float, float] | None:
+    d = gazetteer.get(code) if code else None
+    return (d.lon, d.lat) if d else None
+
+
+def _given_point(lon: Any, lat: Any, system: str) -> tuple[float, float] | None:
+    if lon is None or lat is None:
+        return None
+    x, y = crs.to_wgs84(float(lon), float(lat), system)
+    return float(x), float(y)
+
+
+def _ewkt(xy: tuple[float, float] | None) -> str | None:
+    return None if xy is None else f"SRID=4326;POINT({xy[0]:.7f} {xy[1]:.7f})"
+
+
+def _straight_distance_m(a: str | None, b: str | None) -> float | None:
+    pa, pb = _division_point(a), _division_point(b)
+    if pa is None or pb is None:
+        return None
+    return float(haversine_m(pa[0], pa[1], pb[0], pb[1]))
+
+
+def _goods_weight(item: dict[str, Any]) -> Decimal:
+    return sum((Decimal(str(g["goodsItemGrossWeight"])) for g in item.get("goodsInfo") or []), Decimal(0))
+
+

@@ -1,0 +1,206 @@
+"""The intake core: archive → validate → upsert / load positions → outbox, answering a spec result code.
+
+Transport (HTTP, SM envelope) is the caller's business; this takes the decrypted payload.  The raw message is
+committed to the archive *before* processing, so nothing accepted — or rejected — is ever lost; processing
+runs in a savepoint, so a failure leaves the archive row with code 9001 and no half-written documents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from etl.intake.documents import UpsertResult, upsert_document
+from etl.intake.results import ACCEPTED, RESULT_MESSAGES
+from etl.schemas import IPC_TYPES, PayloadShapeError, PositionBatch, validate_payload
+from geo import crs, hexes
+from store.models import SOURCES, ExchangeError, Message, Operator, Outbox
+from store.models.base import utcnow
+from store.positions import load_positions
+from supervision.anomalies import record as record_anomaly
+
+__all__ = ["H3_RES", "IntakeResult", "receive"]
+
+log = logging.getLogger(__name__)
+
+H3_RES = 9  # ~0.2 km cells: fine enough for place matching, coarse enough for density roll-ups
+_HEADER_FIELDS = ("messageReferenceNumber", "documentName", "ipcType")
+
+
+@dataclass
+class IntakeResult:
+    """The answer to one message (``code``/``msg``/``errors`` go on the wire) and what it did."""
+
+    code: int
+    msg: str
+    message_id: int | None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    documents: list[UpsertResult] = field(default_factory=list)
+    positions_inserted: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "msg": self.msg}
+        if self.code == 3005:
+            out["errors"] = self.errors
+        return out
+
+
+def receive(
+    session: Session,
+    *,
+    operator: Operator,
+    header: dict[str, Any],
+    payload: bytes | str | dict,
+    user_name: str | None = None,
+    account_id: int | None = None,
+    is_sandbox: bool = False,
+    channel: str = "exchange",
+    archive: dict[str, Any] | None = None,
+) -> IntakeResult:
+    """Process one decrypted message for ``operator``; commits the archive row first, then the outcome.
+
+    Parameters
+    ----------
+    header : dict
+        The envelope header with wire names (``messageReferenceNumber``, ``documentName``, ``ipcType``, …).
+    payload : bytes, str or dict
+        The decrypted JSON payload.
+    archive : dict, optional
+        Extra ``message`` columns to archive (``encrypted_code``, ``encrypted_content``, ``digest_sm3``,
+        ``c1_hex``, ``weak_envelope``); when absent the plain payload is archived as ``body``.
+    """
+    user_name = user_name or header.get("enterpriseSenderCode")
+    ref = header.get("messageReferenceNumber")
+    msg = Message(
+        account_id=account_id, operator_id=operator.id, user_name=user_name, message_reference_number=ref,
+        ipc_type=header.get("ipcType"), document_name=header.get("documentName"),
+        sender_code=header.get("senderCode"), sent_at_text=header.get("messageSendingDateTime"),
+        header={k: v for k, v in header.items() if k != "token"}, is_sandbox=is_sandbox, channel=channel,
+        **(archive or {}),
+    )
+    if not archive:
+        msg.body = payload if isinstance(payload, str) else (
+            payload.decode("utf-8", "replace") if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False))
+    first = None
+    if ref:
+        first = session.scalar(select(Message.id).where(
+            Message.user_name == user_name, Message.message_reference_number == ref, Message.duplicate_of.is_(None)))
+    msg.duplicate_of = first
+    session.add(msg)
+    session.commit()  # archive first
+
+    if first is not None:
+        return _finish(session, msg, IntakeResult(3001, RESULT_MESSAGES[3001], msg.id), operator)
+    result = _process(session, msg, operator, header, payload, is_sandbox)
+    return _finish(session, msg, result, operator)
+
+
+def _process(session: Session, msg: Message, operator: Operator, header: dict[str, Any], payload,
+             is_sandbox: bool) -> IntakeResult:
+    missing = [f for f in _HEADER_FIELDS if not header.get(f)]
+    if missing:
+        return _reject(msg, 3004, [{"field": f"header.{f}", "rule": "required", "message": "is required"}
+                                   for f in missing])
+    spec = IPC_TYPES.get(header["ipcType"])
+    if spec is None or header["documentName"] not in spec.document_names:
+        what = "unknown ipcType" if spec is None else f"documentName does not match {header['ipcType']}"
+        return _reject(msg, 3002, [{"field": "header.ipcType", "rule": "code", "message": what}])
+    try:
+        checked = validate_payload(spec.ipc_type, payload)
+    except PayloadShapeError as e:
+        return _reject(msg, 3008, [{"field": "", "rule": "type", "message": str(e)}])
+    if not checked.ok:
+        return _reject(msg, 3005, [e.to_dict() for e in checked.errors])
+
+    result = IntakeResult(ACCEPTED, RESULT_MESSAGES[ACCEPTED], msg.id)
+    try:
+        with session.begin_nested():
+            if spec.kind == "position":
+                result.positions_inserted = _load_batch(session, checked.model, operator, msg.id)
+                changed = True
+            else:
+                wire = checked.model.model_dump(by_alias=True)
+                up = upsert_document(session, spec.kind, wire, operator=operator, message_id=msg.id,
+                                     is_sandbox=is_sandbox)
+                result.documents.append(up)
+                changed = up.status != "unchanged"
+                for w in checked.warnings:
+                    _checksum_anomaly(session, operator, spec.kind, up, w.to_dict())
+            if changed and not is_sandbox:
+                doc = result.documents[0] if result.documents else None
+                session.add(Outbox(
+                    message_id=msg.id, ipc_type=spec.ipc_type, document_kind=spec.kind,
+                    document_id=doc.document_id if doc else None, document_version=doc.version if doc else None,
+                    ministry_reference_number=uuid.uuid4().hex,
+                ))
+    except Exception:  # noqa: BLE001 - any failure of processing is a 9001 with the archive kept
+        log.exception("intake of message %s failed", msg.id)
+        return IntakeResult(9001, RESULT_MESSAGES[9001], msg.id)
+    return result
+
+
+def _load_batch(session: Session, batch: PositionBatch, operator: Operator, message_id: int) -> int:
+    cols = batch.locations
+    lon, lat = crs.to_wgs84(cols.longitude, cols.latitude, batch.coordinate_system)
+    lon, lat = np.atleast_1d(lon), np.atleast_1d(lat)
+    note = batch.shipping_note_infos[0] if batch.shipping_note_infos else None
+    conn = session.connection().connection.driver_connection
+    return load_positions(conn, {
+        "t": cols.time_utc,
+        "vehicle_number": batch.vehicle_number,
+        "plate_color": batch.vehicle_plate_color_code,
+        "source": SOURCES["app"],
+        "lon": lon,
+        "lat": lat,
+        "h3": hexes.latlng_to_cells(lat, lon, H3_RES),
+        "speed_kmh": cols.speed_kmh,
+        "direction": cols.direction_deg,
+        "altitude_m": cols.altitude_m,
+        "accuracy_m": cols.accuracy_m,
+        "driving_license": batch.driving_license,
+        "operator_id": operator.id,
+        "shipping_note_number": note.shipping_note_number if note else None,
+        "serial_number": note.serial_number if note else None,
+        "declared_crs": crs.SYSTEMS.index(batch.coordinate_system),
+        "message_id": message_id,
+    })
+
+
+def _checksum_anomaly(session: Session, operator: Operator, kind: str, up: UpsertResult, w: dict[str, str]) -> None:
+    record_anomaly(
+        session, "QUAL_ID_CHECKSUM", document_kind=kind, document_id=up.document_id,
+        document_key=f"{kind}:{up.document_id}:{w['field']}", operator_id=operator.id,
+        reason_zh=f"{w['field']} 校验位错误", reason_en=f"{w['field']}: {w['message']}",
+        evidence={"field": w["field"], "rule": w["rule"]},
+    )
+
+
+def _reject(msg: Message, code: int, errors: list[dict[str, str]]) -> IntakeResult:
+    return IntakeResult(code, RESULT_MESSAGES[code], msg.id, errors=errors)
+
+
+def _finish(session: Session, msg: Message, result: IntakeResult, operator: Operator) -> IntakeResult:
+    msg.result_code = result.code
+    msg.result_msg = result.msg
+    msg.errors = result.errors or None
+    msg.document_count = len(result.documents) or (1 if result.positions_inserted else 0)
+    msg.processed_at = utcnow()
+    for e in result.errors:
+        session.add(ExchangeError(message_id=msg.id, result_code=result.code, field=e.get("field"),
+                                  rule=e.get("rule"), message=e.get("message", "")))
+    # A replay (3001) is not counted: its first arrival already has its answer and nothing was lost.
+    if result.code not in (ACCEPTED, 3001) and not msg.is_sandbox:
+        record_anomaly(
+            session, "INTAKE_REJECTED", document_kind="message", document_id=msg.id, document_key=f"message:{msg.id}",
+            operator_id=operator.id, reason_zh=f"报文被拒收：{result.code} {result.msg}",
+            reason_en=f"message rejected with {result.code}", evidence={"errors": result.errors[:20]},
+        )
+    session.commit()
+    return result

@@ -1,0 +1,137 @@
+"""Bulk position loading: day partitions on demand, binary COPY into a staging table, idempotent insert.
+
+A fix's natural key is (vehicle, t, source) (spec/EXCHANGE.md §3): a re-sent fix is skipped, never duplicated, so
+the loader stages rows with COPY and moves them with ``INSERT … ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import psycopg
+
+__all__ = ["POSITION_COLUMNS", "ensure_partitions", "load_positions"]
+
+# Column name -> PostgreSQL type used for binary COPY.  Coordinates are WGS-84 lon/lat; the geometry is
+# built server-side from them (cheaper than serialising WKB in Python).
+POSITION_COLUMNS: dict[str, str] = {
+    "t": "timestamptz",
+    "vehicle_number": "text",
+    "plate_color": "text",
+    "source": "int2",
+    "lon": "float8",
+    "lat": "float8",
+    "h3": "int8",
+    "speed_kmh": "float4",
+    "direction": "float4",
+    "altitude_m": "float4",
+    "accuracy_m": "float4",
+    "driving_license": "text",
+    "operator_id": "int8",
+    "shipping_note_number": "text",
+    "serial_number": "text",
+    "declared_crs": "int2",
+    "message_id": "int8",
+}
+_REQUIRED = ("t", "vehicle_number", "plate_color", "source", "lon", "lat", "h3")
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+_STAGING_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS position_staging ("
+    + ", ".join(f"{c} {t}" for c, t in POSITION_COLUMNS.items())
+    + ") ON COMMIT DELETE ROWS"
+)
+_MOVE_SQL = f"""
+INSERT INTO position (t, vehicle_number, plate_color, source, geom, h3, speed_kmh, direction, altitude_m,
+                      accuracy_m, driving_license, operator_id, shipping_note_number, serial_number,
+                      declared_crs, message_id)
+SELECT t, vehicle_number, plate_color, source, ST_SetSRID(ST_MakePoint(lon, lat), 4326), h3, speed_kmh, direction,
+       altitude_m, accuracy_m, driving_license, operator_id, shipping_note_number, serial_number, declared_crs,
+       message_id
+FROM position_staging
+ON CONFLICT DO NOTHING
+"""
+
+
+def ensure_partitions(conn: psycopg.Connection, days: list[dt.date]) -> None:
+    """Create the ``position`` day partitions (Beijing days) that do not exist yet."""
+    for day in sorted(set(days)):
+        conn.execute("SELECT wlhy_ensure_position_partition(%s)", (day,))
+
+
+def beijing_days(t_utc: np.ndarray) -> list[dt.date]:
+    """Distinct Beijing calendar days of an array of UTC ``datetime64`` values."""
+    t = np.asarray(t_utc, dtype="datetime64[us]")
+    if t.size == 0:
+        return []
+    days = np.unique((t + np.timedelta64(8, "h")).astype("datetime64[D]"))
+    return [d.item() for d in days]
+
+
+def load_positions(conn: psycopg.Connection, columns: Mapping[str, Any]) -> int:
+    """Insert fixes given column-wise; returns how many were new (re-sent fixes are skipped).
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+        An open connection; the caller owns the transaction (nothing is committed here).
+    columns : mapping of column name to array or scalar
+        Keys from ``POSITION_COLUMNS``; ``t`` is UTC ``datetime64``, ``lon``/``lat`` WGS-84 degrees, ``h3`` an
+        int64 cell.  A scalar is broadcast to every row (e.g. one vehicle per message).
+
+    Returns
+    -------
+    int
+        Number of rows inserted.
+    """
+    missing = [c for c in _REQUIRED if c not in columns]
+    if missing:
+        raise ValueError(f"load_positions: missing columns {missing}; required {list(_REQUIRED)}")
+    unknown = set(columns) - set(POSITION_COLUMNS)
+    if unknown:
+        raise ValueError(f"load_positions: unknown columns {sorted(unknown)}")
+    t = np.asarray(columns["t"], dtype="datetime64[us]")
+    n = t.size
+    if n == 0:
+        return 0
+    ensure_partitions(conn, beijing_days(t))
+    names = list(columns)
+    lists = [_as_list(columns[c], c, n) for c in names]
+    with conn.cursor() as cur:
+        cur.execute(_STAGING_DDL)
+        with cur.copy(f"COPY position_staging ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types([POSITION_COLUMNS[c] for c in names])
+            for row in zip(*lists):
+                cp.write_row(row)
+        cur.execute(_MOVE_SQL)
+        inserted = cur.rowcount
+        cur.execute("TRUNCATE position_staging")
+    return inserted
+
+
+def _as_list(value: Any, name: str, n: int) -> list:
+    if name == "t":
+        # psycopg needs aware datetimes for timestamptz
+        return [x.replace(tzinfo=dt.timezone.utc) for x in np.asarray(value, dtype="datetime64[us]").tolist()]
+    if np.ndim(value) == 0:
+        return [None if _is_nan(value) else _py(value)] * n
+    arr = np.asarray(value)
+    if len(arr) != n:
+        raise ValueError(f"load_positions: column {name!r} has {len(arr)} values, expected {n}")
+    if arr.dtype.kind == "f":
+        out = arr.astype(float).tolist()
+        if np.isnan(arr).any():
+            out = [None if x != x else x for x in out]
+        return out
+    return arr.tolist()
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float | np.floating) and np.isnan(value))
