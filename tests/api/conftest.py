@@ -1,0 +1,53 @@
+"""A real uvicorn server on a free port, serving the app against the run's test database."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session
+
+from api.auth import service as auth_service
+from api.main import create_app
+from tests.conftest import _free_port
+
+
+@pytest.fixture(scope="session")
+def live_url(db_url):
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db_url), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def http(live_url):
+    with httpx.Client(base_url=live_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def make_user(engine):
+    """Create committed users (the live server sees them); returns (username, password)."""
+
+    def make(role: str = "analyst", **kw) -> tuple[str, str]:
+        username = f"{role}-{uuid.uuid4().hex[:8]}"
+        password = uuid.uuid4().hex
+        with Session(engine) as s:
+            auth_service.create(db_session=s, username=username, password=password, role=role, **kw)
+            s.commit()
+        return username, password
+
+    return make
