@@ -131,8 +131,9 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
                                      is_sandbox=is_sandbox)
                 result.documents.append(up)
                 changed = up.status != "unchanged"
-                for w in checked.warnings:
-                    _checksum_anomaly(session, operator, spec.kind, up, w.to_dict())
+                for w in checked.warnings:  # other warnings (e.g. a bank code we do not list) are advisory
+                    if w.rule == "checksum":
+                        _checksum_anomaly(session, operator, spec.kind, up, w.to_dict())
             if changed and not is_sandbox:
                 doc = result.documents[0] if result.documents else None
                 session.add(Outbox(
