@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from etl.intake.documents import UpsertResult, upsert_document
@@ -26,7 +27,7 @@ from store.models.base import utcnow
 from store.positions import load_positions
 from supervision.anomalies import record as record_anomaly
 
-__all__ = ["H3_RES", "IntakeResult", "receive"]
+__all__ = ["H3_RES", "IntakeResult", "archive", "finish", "process", "receive"]
 
 log = logging.getLogger(__name__)
 
@@ -62,44 +63,84 @@ def receive(
     account_id: int | None = None,
     is_sandbox: bool = False,
     channel: str = "exchange",
-    archive: dict[str, Any] | None = None,
 ) -> IntakeResult:
-    """Process one decrypted message for ``operator``; commits the archive row first, then the outcome.
+    """Archive and process one plain (already decrypted) message for ``operator``.
 
     Parameters
     ----------
     header : dict
         The envelope header with wire names (``messageReferenceNumber``, ``documentName``, ``ipcType``, …).
     payload : bytes, str or dict
-        The decrypted JSON payload.
-    archive : dict, optional
-        Extra ``message`` columns to archive (``encrypted_code``, ``encrypted_content``, ``digest_sm3``,
-        ``c1_hex``, ``weak_envelope``); when absent the plain payload is archived as ``body``.
+        The decrypted JSON payload; archived as the message ``body``.
+    """
+    body = payload if isinstance(payload, str) else (
+        payload.decode("utf-8", "replace") if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False))
+    msg = archive(session, header=header, operator=operator, user_name=user_name, account_id=account_id,
+                  is_sandbox=is_sandbox, channel=channel, raw={"body": body})
+    if msg.duplicate_of is not None:
+        return finish(session, msg, IntakeResult(3001, RESULT_MESSAGES[3001], msg.id), operator)
+    return process(session, msg, operator=operator, header=header, payload=payload, is_sandbox=is_sandbox)
+
+
+def archive(
+    session: Session,
+    *,
+    header: dict[str, Any],
+    operator: Operator | None,
+    raw: dict[str, Any],
+    user_name: str | None = None,
+    account_id: int | None = None,
+    is_sandbox: bool = False,
+    channel: str = "exchange",
+) -> Message:
+    """Commit the raw message to the archive before anything else; a replayed reference gets ``duplicate_of``.
+
+    ``raw`` holds the wire body columns: ``body`` (plain payload) or ``encrypted_code``/``encrypted_content``
+    (+ ``digest_sm3``, ``c1_hex``, ``weak_envelope``).
     """
     user_name = user_name or header.get("enterpriseSenderCode")
-    ref = header.get("messageReferenceNumber")
-    msg = Message(
-        account_id=account_id, operator_id=operator.id, user_name=user_name, message_reference_number=ref,
-        ipc_type=header.get("ipcType"), document_name=header.get("documentName"),
-        sender_code=header.get("senderCode"), sent_at_text=header.get("messageSendingDateTime"),
-        header={k: v for k, v in header.items() if k != "token"}, is_sandbox=is_sandbox, channel=channel,
-        **(archive or {}),
-    )
-    if not archive:
-        msg.body = payload if isinstance(payload, str) else (
-            payload.decode("utf-8", "replace") if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False))
-    first = None
-    if ref:
-        first = session.scalar(select(Message.id).where(
-            Message.user_name == user_name, Message.message_reference_number == ref, Message.duplicate_of.is_(None)))
-    msg.duplicate_of = first
-    session.add(msg)
-    session.commit()  # archive first
+    ref = header.get("messageReferenceNumber") or None
 
-    if first is not None:
-        return _finish(session, msg, IntakeResult(3001, RESULT_MESSAGES[3001], msg.id), operator)
-    result = _process(session, msg, operator, header, payload, is_sandbox)
-    return _finish(session, msg, result, operator)
+    def build(first: int | None) -> Message:
+        return Message(
+            account_id=account_id, operator_id=operator.id if operator else None, user_name=user_name,
+            message_reference_number=ref, ipc_type=_text(header.get("ipcType")),
+            document_name=_text(header.get("documentName")), sender_code=_text(header.get("senderCode")),
+            sent_at_text=_text(header.get("messageSendingDateTime")),
+            header={k: v for k, v in header.items() if k != "token"}, is_sandbox=is_sandbox, channel=channel,
+            duplicate_of=first, **raw,
+        )
+
+    first = _first_with_reference(session, user_name, ref)
+    msg = build(first)
+    session.add(msg)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another request archived the same reference number between our check and our insert.
+        session.rollback()
+        msg = build(_first_with_reference(session, user_name, ref))
+        session.add(msg)
+        session.commit()
+    return msg
+
+
+def _first_with_reference(session: Session, user_name: str | None, ref: str | None) -> int | None:
+    if not ref:
+        return None
+    return session.scalar(select(Message.id).where(
+        Message.user_name == user_name, Message.message_reference_number == ref, Message.duplicate_of.is_(None)))
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None else str(v)[:64]
+
+
+def process(
+    session: Session, msg: Message, *, operator: Operator, header: dict[str, Any], payload, is_sandbox: bool = False
+) -> IntakeResult:
+    """Validate and store an archived message's payload; record and commit the outcome."""
+    return finish(session, msg, _process(session, msg, operator, header, payload, is_sandbox), operator)
 
 
 def _process(session: Session, msg: Message, operator: Operator, header: dict[str, Any], payload,
@@ -187,7 +228,8 @@ def _reject(msg: Message, code: int, errors: list[dict[str, str]]) -> IntakeResu
     return IntakeResult(code, RESULT_MESSAGES[code], msg.id, errors=errors)
 
 
-def _finish(session: Session, msg: Message, result: IntakeResult, operator: Operator) -> IntakeResult:
+def finish(session: Session, msg: Message, result: IntakeResult, operator: Operator | None) -> IntakeResult:
+    """Record a message's outcome (result, errors, INTAKE_REJECTED) and commit."""
     msg.result_code = result.code
     msg.result_msg = result.msg
     msg.errors = result.errors or None
@@ -197,7 +239,7 @@ def _finish(session: Session, msg: Message, result: IntakeResult, operator: Oper
         session.add(ExchangeError(message_id=msg.id, result_code=result.code, field=e.get("field"),
                                   rule=e.get("rule"), message=e.get("message", "")))
     # A replay (3001) is not counted: its first arrival already has its answer and nothing was lost.
-    if result.code not in (ACCEPTED, 3001) and not msg.is_sandbox:
+    if result.code not in (ACCEPTED, 3001) and not msg.is_sandbox and operator is not None:
         record_anomaly(
             session, "INTAKE_REJECTED", document_kind="message", document_id=msg.id, document_key=f"message:{msg.id}",
             operator_id=operator.id, reason_zh=f"报文被拒收：{result.code} {result.msg}",
