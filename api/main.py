@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from api.deps import get_current_user
-from api.routes import auth
+from api.routes import auth, exchange
+from etl.exchange.service import ExchangeService
 from store.db import database_url, get_engine
 
 __all__ = ["create_app"]
@@ -23,12 +24,14 @@ def create_app(url: str | None = None) -> FastAPI:
     )
     engine = get_engine(url or database_url())
     app.state.session_factory = sessionmaker(engine, expire_on_commit=False)
+    app.state.exchange = ExchangeService(app.state.session_factory)
 
     api_public = APIRouter(prefix="/api/v1")
     api_public.include_router(auth.public_router)
     # Every other /api/v1 route sits behind the bearer token, enforced once here.
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
     api.include_router(auth.router)
+    app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)
 

@@ -14,14 +14,14 @@ from store.models.business import (
     WaybillVehicle,
 )
 from store.models.checks import Alarm, AlarmEvent, Anomaly, Appeal, Job, Rectification, Trajectory, Verification
-from store.models.exchange import ExchangeError, Message, Outbox
+from store.models.exchange import ExchangeError, JointTest, Message, Outbox
 from store.models.meta import SystemMeta
 from store.models.people import ROLES, AppUser, AuditLog, UserSession
 from store.models.thematic import DensityDaily, IndicatorValue, OdFlow, Score, StatDaily
 
 __all__ = [
     "Account", "Alarm", "AlarmEvent", "Anomaly", "Appeal", "AppUser", "AuditLog", "Base", "DensityDaily",
-    "DocumentVersion", "Driver", "ExchangeError", "FundFlow", "FundFlowPayment", "FundFlowWaybill", "IndicatorValue",
+    "DocumentVersion", "Driver", "ExchangeError", "FundFlow", "FundFlowPayment", "FundFlowWaybill", "IndicatorValue", "JointTest",
     "Job", "Message", "OdFlow", "Operator", "Outbox", "Position", "ProvinceKey", "ROLES", "Rectification", "SOURCES",
     "Score", "StatDaily", "SystemMeta", "Trajectory", "UserSession", "Vehicle", "Verification", "Waybill", "WaybillDriver",
     "WaybillGoods", "WaybillVehicle",

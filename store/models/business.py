@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    REAL,
     ForeignKey,
     Index,
     Integer,
@@ -239,10 +240,10 @@ class Position(Base):
     source: Mapped[int] = mapped_column(SmallInteger)
     geom = mapped_column(_point(), nullable=False)
     h3: Mapped[int] = mapped_column(BigInteger)  # resolution 9 cell, as signed bigint
-    speed_kmh: Mapped[float | None] = mapped_column(Float(24))
-    direction: Mapped[float | None] = mapped_column(Float(24))
-    altitude_m: Mapped[float | None] = mapped_column(Float(24))
-    accuracy_m: Mapped[float | None] = mapped_column(Float(24))
+    speed_kmh: Mapped[float | None] = mapped_column(REAL)
+    direction: Mapped[float | None] = mapped_column(REAL)
+    altitude_m: Mapped[float | None] = mapped_column(REAL)
+    accuracy_m: Mapped[float | None] = mapped_column(REAL)
     driving_license: Mapped[str | None] = mapped_column(String(18))
     operator_id: Mapped[int | None] = mapped_column(BigInteger)
     shipping_note_number: Mapped[str | None] = mapped_column(String(20))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, created_at_col, pk_col
 
-__all__ = ["ExchangeError", "Message", "Outbox"]
+__all__ = ["ExchangeError", "JointTest", "Message", "Outbox"]
 
 
 class Message(Base):
@@ -31,6 +31,7 @@ class Message(Base):
         ),
         Index("ix_message_received", "received_at"),
         Index("ix_message_operator_received", "operator_id", "received_at"),
+        Index("ix_message_account_c1", "account_id", "c1_hex", postgresql_where=text("c1_hex IS NOT NULL")),
     )
 
     id: Mapped[int] = pk_col()
@@ -99,3 +100,17 @@ class Outbox(Base):
     ministry_msg: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None]
     acked_at: Mapped[dt.datetime | None]
+
+
+class JointTest(Base):
+    """A joint-test session (联调测试) of a sandbox account: its messages since ``opened_at`` make the report."""
+
+    __tablename__ = "joint_test"
+
+    id: Mapped[int] = pk_col()
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("account.id"), index=True)
+    opened_at: Mapped[dt.datetime] = created_at_col()
+    opened_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
+    closed_at: Mapped[dt.datetime | None]
+    promoted_at: Mapped[dt.datetime | None]
+    promoted_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))

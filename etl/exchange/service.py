@@ -1,0 +1,242 @@
+"""The platform-facing exchange (spec/EXCHANGE.md §1): ``/exchange/auth`` and ``/exchange/send`` without HTTP.
+
+Order of work for a send, so that every message is archived before it is processed and each failure has its
+own code: parse the envelope (3004) → check the token against the claimed account (2001) → archive the raw
+ciphertext → replay check (3001) → per-account rate limit (3003) → header fields (3004) → open the SM envelope
+(3006 / 3007) → weak-envelope check → the intake core (3002 / 3008 / 3005 / 1001).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from etl.exchange import accounts, crypto, keys, tokens
+from etl.intake.pipeline import IntakeResult, archive, finish, process
+from etl.intake.results import RESULT_MESSAGES
+from store.models import Account, Message, Operator
+from supervision.anomalies import record as record_anomaly
+
+__all__ = ["ExchangeService", "RateLimiter", "Reply"]
+
+_HEADER_RULES: dict[str, tuple[int, str | None]] = {
+    # field -> (max length, regex)
+    "messageReferenceNumber": (35, None),
+    "documentName": (35, None),
+    "documentVersionNumber": (17, None),
+    "senderCode": (20, None),
+    "enterpriseSenderCode": (64, None),
+    "messageSendingDateTime": (14, r"^\d{14}$"),
+    "ipcType": (16, None),
+    "token": (400, None),
+}
+_ACCOUNT_TTL_S = 5.0  # how long an account's status may be cached (suspension takes effect within this)
+
+
+@dataclass
+class Reply:
+    """The JSON answer and its HTTP status (200 for every result code, 429 when rate-limited)."""
+
+    body: dict[str, Any]
+    status: int = 200
+    message_id: int | None = None
+
+
+class RateLimiter:
+    """Token bucket per account (in this process): ``rate`` messages/s sustained, bursts of ``burst``."""
+
+    def __init__(self, rate: float = 200.0, burst: int = 400):
+        self.rate, self.burst = rate, burst
+        self._state: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens_left, last = self._state.get(key, (float(self.burst), now))
+            tokens_left = min(self.burst, tokens_left + (now - last) * self.rate)
+            ok = tokens_left >= 1
+            self._state[key] = (tokens_left - 1 if ok else tokens_left, now)
+            return ok
+
+
+@dataclass
+class ExchangeService:
+    """One per process: the session factory, the token secret, caches of accounts and keys, the rate limiter."""
+
+    session_factory: sessionmaker
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.2, burst=10))
+    _secret: bytes | None = None
+    _accounts: dict[int, tuple[float, Account, Operator]] = field(default_factory=dict)
+    _keys: tuple[float, list[str]] | None = None
+
+    # --- auth -------------------------------------------------------------------------------------------------
+
+    def auth(self, raw: bytes) -> Reply:
+        """``POST /exchange/auth``: ``{"userName","passWord"}`` → a 2-hour token in ``data``."""
+        try:
+            creds = json.loads(raw)
+            user_name, password = creds["userName"], creds["passWord"]
+            if not isinstance(user_name, str) or not isinstance(password, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return Reply({"code": 2001, "msg": "请求格式错误: body must be JSON {userName, passWord}"})
+        with self.session_factory() as session:
+            account = accounts.get_by_user_name(db_session=session, user_name=user_name)
+            if account is not None and not self.login_limiter.allow(-account.id):
+                return Reply({"code": 2001, "msg": "登录失败次数过多，请稍后再试 too many failed logins"}, status=429)
+            ok = accounts.authenticate(db_session=session, user_name=user_name, password=password)
+            if ok is None:
+                return Reply({"code": 2001, "msg": "用户名或密码错误，或账号已停用"})
+            token = tokens.make_token(self._secret_key(session), account_id=ok.id, user_name=ok.user_name)
+        return Reply({"code": 1001, "msg": RESULT_MESSAGES[1001], "data": token})
+
+    # --- send -------------------------------------------------------------------------------------------------
+
+    def send(self, raw: bytes) -> Reply:
+        """``POST /exchange/send``: one enveloped message → its result code."""
+        with self.session_factory() as session:
+            return self._send(session, raw)
+
+    def _send(self, session: Session, raw: bytes) -> Reply:
+        digest = hashlib.new("sm3", raw).hexdigest()
+        envelope = _parse_envelope(raw)
+        if envelope is None:
+            msg = archive(session, header={}, operator=None, authenticated=False,
+                          raw={"body": raw.decode("utf-8", "replace")[:1_000_000], "digest_sm3": digest})
+            return self._answer(session, msg, 3004, None, [{"field": "root", "rule": "format",
+                                                            "message": "envelope is not {root:{header,body}} JSON"}])
+        header, body = envelope
+        user_name = header.get("enterpriseSenderCode") if isinstance(header.get("enterpriseSenderCode"), str) else None
+        claims = tokens.read_token(self._secret_key(session), header.get("token")
+                                   if isinstance(header.get("token"), str) else None)
+        known = self._account(session, claims.account_id) if claims else None
+        raw_cols = {"encrypted_code": _str_or_none(body.get("encryptedCode")),
+                    "encrypted_content": _str_or_none(body.get("encryptedContent")), "digest_sm3": digest}
+        if known is None or claims.user_name != user_name or known[0].status != "active":
+            why = ("token missing, expired or invalid" if known is None else
+                   "token belongs to another account" if claims.user_name != user_name else "account suspended")
+            msg = archive(session, header=header, operator=None, authenticated=False, raw=raw_cols)
+            return self._answer(session, msg, 2001, None, [{"field": "header.token", "rule": "auth", "message": why}])
+        account, operator = known
+        msg = archive(session, header=header, operator=operator, user_name=account.user_name, account_id=account.id,
+                      is_sandbox=account.sandbox, raw=raw_cols)
+        if msg.duplicate_of is not None:
+            return self._answer(session, msg, 3001, operator)
+        if not self.limiter.allow(account.id):
+            reply = self._answer(session, msg, 3003, operator, [{"field": "", "rule": "rate",
+                                 "message": f"more than {self.limiter.rate:g} messages/s; retry later"}])
+            reply.status = 429
+            return reply
+        problems = _header_problems(header, body)
+        if problems:
+            return self._answer(session, msg, 3004, operator, problems)
+        try:
+            opened = crypto.open_envelope(body["encryptedCode"], body["encryptedContent"], self._private_keys(session))
+        except crypto.EnvelopeCodeError as e:
+            return self._answer(session, msg, 3006, operator, [{"field": "body.encryptedCode", "rule": "decrypt",
+                                                                "message": str(e)}])
+        except crypto.EnvelopeContentError as e:
+            return self._answer(session, msg, 3007, operator, [{"field": "body.encryptedContent", "rule": "decrypt",
+                                                                "message": str(e)}])
+        self._check_envelope_strength(session, msg, opened.c1_hex, operator)
+        result = process(session, msg, operator=operator, header=header, payload=opened.payload,
+                         is_sandbox=account.sandbox)
+        return Reply(result.to_wire(), message_id=msg.id)
+
+    def _answer(self, session: Session, msg: Message, code: int, operator: Operator | None,
+                errors: list[dict[str, str]] | None = None) -> Reply:
+        result = finish(session, msg, IntakeResult(code, RESULT_MESSAGES[code], msg.id, errors=errors or []), operator)
+        body = result.to_wire()
+        if errors and code != 3005:
+            body["msg"] = f"{body['msg']}: {errors[0]['message']}"
+        return Reply(body, message_id=msg.id)
+
+    def _check_envelope_strength(self, session: Session, msg: Message, c1_hex: str, operator: Operator) -> None:
+        published = crypto.is_published_weak_c1(c1_hex)
+        repeated = session.scalar(select(Message.id).where(
+            Message.account_id == msg.account_id, Message.c1_hex == c1_hex, Message.id != msg.id).limit(1))
+        msg.c1_hex = c1_hex
+        msg.weak_envelope = bool(published or repeated)
+        if msg.weak_envelope and not msg.is_sandbox:
+            why_en = ("C1 is the published fixed ephemeral point of a PHP SM2 library" if published
+                      else f"C1 repeats the one of message {repeated}")
+            record_anomaly(
+                session, "SEC_WEAK_ENVELOPE", document_kind="message", document_id=msg.id,
+                document_key=f"message:{msg.id}", operator_id=operator.id,
+                reason_zh="SM2 临时公钥C1固定或重复，对称密钥可被他人解密；请改用随机临时密钥",
+                reason_en=f"{why_en}: anyone can recover the SM4 key; use a random ephemeral key per message",
+                evidence={"c1_prefix": c1_hex[:34], "published": published, "repeats_message": repeated},
+            )
+        session.commit()
+
+    # --- caches -----------------------------------------------------------------------------------------------
+
+    def _secret_key(self, session: Session) -> bytes:
+        if self._secret is None:
+            self._secret = tokens.load_secret(session)
+        return self._secret
+
+    def _account(self, session: Session, account_id: int) -> tuple[Account, Operator] | None:
+        hit = self._accounts.get(account_id)
+        if hit and time.monotonic() - hit[0] < _ACCOUNT_TTL_S:
+            return hit[1], hit[2]
+        row = session.execute(select(Account, Operator).join(Operator, Operator.id == Account.operator_id)
+                              .where(Account.id == account_id)).one_or_none()
+        if row is None:
+            return None
+        session.expunge(row[0])
+        session.expunge(row[1])
+        self._accounts[account_id] = (time.monotonic(), row[0], row[1])
+        return row[0], row[1]
+
+    def _private_keys(self, session: Session) -> list[str]:
+        if self._keys is None or time.monotonic() - self._keys[0] > 30:
+            found = keys.decryption_keys(db_session=session)
+            if not found:
+                found = [keys.ensure_current(db_session=session).private_key_hex]
+                session.commit()
+            self._keys = (time.monotonic(), found)
+        return self._keys[1]
+
+
+def _parse_envelope(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    root = doc.get("root") if isinstance(doc, dict) else None
+    if not isinstance(root, dict) or not isinstance(root.get("header"), dict) or not isinstance(root.get("body"), dict):
+        return None
+    return root["header"], root["body"]
+
+
+def _header_problems(header: dict[str, Any], body: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for name, (max_len, pattern) in _HEADER_RULES.items():
+        v = header.get(name)
+        if v is None or v == "":
+            out.append({"field": f"header.{name}", "rule": "required", "message": "is required"})
+        elif not isinstance(v, str):
+            out.append({"field": f"header.{name}", "rule": "type", "message": "must be a string"})
+        elif len(v) > max_len:
+            out.append({"field": f"header.{name}", "rule": "length", "message": f"at most {max_len} characters"})
+        elif pattern and not re.match(pattern, v):
+            out.append({"field": f"header.{name}", "rule": "format", "message": "must be YYYYMMDDhhmmss"})
+    for name in ("encryptedCode", "encryptedContent"):
+        if not isinstance(body.get(name), str) or not body.get(name):
+            out.append({"field": f"body.{name}", "rule": "required", "message": "is required (a string)"})
+    return out
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None

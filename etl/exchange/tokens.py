@@ -1,0 +1,90 @@
+"""Exchange tokens: stateless, HMAC-SM3-signed, bound to one account, valid 2 hours (spec/EXCHANGE.md §1.1).
+
+Stateless so that ``/exchange/send`` checks a token without a database round trip, across uvicorn workers; the
+signing secret lives in ``system_meta`` (made on first use) so every worker and restart shares it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from store.models import SystemMeta
+
+__all__ = ["TOKEN_TTL_S", "TokenClaims", "load_secret", "make_token", "read_token"]
+
+TOKEN_TTL_S = 2 * 3600
+_SECRET_KEY = "exchange_token_secret"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """Who a token belongs to and until when (epoch seconds)."""
+
+    account_id: int
+    user_name: str
+    expires_at: int
+
+
+def load_secret(session: Session) -> bytes:
+    """The shared signing secret, created once."""
+    session.execute(insert(SystemMeta).values(key=_SECRET_KEY, value={"hex": secrets.token_hex(32)})
+                    .on_conflict_do_nothing(index_elements=["key"]))
+    value = session.scalar(select(SystemMeta.value).where(SystemMeta.key == _SECRET_KEY))
+    session.commit()
+    return bytes.fromhex(value["hex"])
+
+
+def _mac(secret: bytes, body: bytes) -> str:
+    return hmac.new(secret, body, _sm3).hexdigest()
+
+
+def _sm3(data: bytes = b""):
+    return hashlib.new("sm3", data)
+
+
+def make_token(secret: bytes, *, account_id: int, user_name: str, ttl_s: int = TOKEN_TTL_S,
+               now: float | None = None) -> str:
+    """A token for the account, valid ``ttl_s`` seconds."""
+    expires = int((now if now is not None else time.time()) + ttl_s)
+    body = f"{account_id}.{expires}.{secrets.token_hex(4)}.{user_name}".encode()
+    return base64.urlsafe_b64encode(body).decode().rstrip("=") + "." + _mac(secret, body)
+
+
+@lru_cache(maxsize=4096)
+def _decode(token: str) -> tuple[bytes, str] | None:
+    try:
+        b64, mac = token.rsplit(".", 1)
+        body = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+    except (ValueError, TypeError):
+        return None
+    return body, mac
+
+
+def read_token(secret: bytes, token: str | None, *, now: float | None = None) -> TokenClaims | None:
+    """The claims of a genuine, unexpired token, else None."""
+    if not token or len(token) > 400:
+        return None
+    decoded = _decode(token)
+    if decoded is None:
+        return None
+    body, mac = decoded
+    if not hmac.compare_digest(_mac(secret, body), mac):
+        return None
+    try:
+        account_id, expires, _nonce, user_name = body.decode().split(".", 3)
+        claims = TokenClaims(int(account_id), user_name, int(expires))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if claims.expires_at <= (now if now is not None else time.time()):
+        return None
+    return claims
