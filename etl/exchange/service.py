@@ -228,10 +228,10 @@ def _header_problems(header: dict[str, Any], body: dict[str, Any]) -> list[dict[
             out.append({"field": f"header.{name}", "rule": "required", "message": "is required"})
         elif not isinstance(v, str):
             out.append({"field": f"header.{name}", "rule": "type", "message": "must be a string"})
-        elif len(v) > max_len:
-            out.append({"field": f"header.{name}", "rule": "length", "message": f"at most {max_len} characters"})
         elif pattern and not re.match(pattern, v):
             out.append({"field": f"header.{name}", "rule": "format", "message": "must be YYYYMMDDhhmmss"})
+        elif len(v) > max_len:
+            out.append({"field": f"header.{name}", "rule": "length", "message": f"at most {max_len} characters"})
     for name in ("encryptedCode", "encryptedContent"):
         if not isinstance(body.get(name), str) or not body.get(name):
             out.append({"field": f"body.{name}", "rule": "required", "message": "is required (a string)"})

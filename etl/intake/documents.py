@@ -61,8 +61,13 @@ def upsert_document(
     operator: Operator,
     message_id: int | None = None,
     is_sandbox: bool = False,
+    as_received: dict[str, Any] | None = None,
 ) -> UpsertResult:
-    """Insert or correct one document of ``kind`` (waybill, fund_flow, vehicle, driver) from its wire dict."""
+    """Insert or correct one document of ``kind`` (waybill, fund_flow, vehicle, driver) from its wire dict.
+
+    ``payload`` is the validated, parsed form (decides the row and whether content changed); ``as_received`` is
+    the JSON exactly as the platform sent it, kept in the version history (what is forwarded to the Ministry).
+    """
     try:
         handler = _HANDLERS[kind]
     except KeyError:
@@ -97,7 +102,8 @@ def upsert_document(
     session.add(
         DocumentVersion(
             kind=kind, document_id=row.id, version=row.version, operator_id=operator.id, message_id=message_id,
-            content_sha256=digest, payload=json.loads(json.dumps(payload, ensure_ascii=False, default=str)),
+            content_sha256=digest,
+            payload=as_received if as_received is not None else json.loads(json.dumps(payload, default=str)),
         )
     )
     session.flush()

@@ -92,23 +92,28 @@ def archive(
     account_id: int | None = None,
     is_sandbox: bool = False,
     channel: str = "exchange",
+    authenticated: bool = True,
 ) -> Message:
     """Commit the raw message to the archive before anything else; a replayed reference gets ``duplicate_of``.
 
     ``raw`` holds the wire body columns: ``body`` (plain payload) or ``encrypted_code``/``encrypted_content``
-    (+ ``digest_sm3``, ``c1_hex``, ``weak_envelope``).
+    (+ ``digest_sm3``, ``c1_hex``, ``weak_envelope``).  A message whose sender is not authenticated is archived
+    without ``user_name`` (the claimed one stays in ``header``), so it can neither use up nor replay a reference
+    number of the real account.
     """
-    user_name = user_name or header.get("enterpriseSenderCode")
-    ref = header.get("messageReferenceNumber") or None
+    user_name = (user_name or header.get("enterpriseSenderCode")) if authenticated else None
+    ref = _fit("message_reference_number", header.get("messageReferenceNumber")) or None
 
     def build(first: int | None) -> Message:
+        # Whatever a sender puts in the header must fit the archive: clip to the column, drop NULs.
         return Message(
-            account_id=account_id, operator_id=operator.id if operator else None, user_name=user_name,
-            message_reference_number=ref, ipc_type=_text(header.get("ipcType")),
-            document_name=_text(header.get("documentName")), sender_code=_text(header.get("senderCode")),
-            sent_at_text=_text(header.get("messageSendingDateTime")),
-            header={k: v for k, v in header.items() if k != "token"}, is_sandbox=is_sandbox, channel=channel,
-            duplicate_of=first, **raw,
+            account_id=account_id, operator_id=operator.id if operator else None, user_name=_fit("user_name", user_name),
+            message_reference_number=ref,
+            ipc_type=_fit("ipc_type", header.get("ipcType")), document_name=_fit("document_name", header.get("documentName")),
+            sender_code=_fit("sender_code", header.get("senderCode")),
+            sent_at_text=_fit("sent_at_text", header.get("messageSendingDateTime")),
+            header=_no_nul({k: v for k, v in header.items() if k != "token"}), is_sandbox=is_sandbox, channel=channel,
+            duplicate_of=first, **{k: _no_nul(v) for k, v in raw.items()},
         )
 
     first = _first_with_reference(session, user_name, ref)
@@ -126,14 +131,27 @@ def archive(
 
 
 def _first_with_reference(session: Session, user_name: str | None, ref: str | None) -> int | None:
-    if not ref:
+    if not ref or not user_name:
         return None
     return session.scalar(select(Message.id).where(
         Message.user_name == user_name, Message.message_reference_number == ref, Message.duplicate_of.is_(None)))
 
 
-def _text(v: Any) -> str | None:
-    return None if v is None else str(v)[:64]
+def _fit(column: str, v: Any) -> str | None:
+    if v is None:
+        return None
+    return _no_nul(str(v))[: Message.__table__.c[column].type.length]
+
+
+def _no_nul(v: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold U+0000; replace it (recursively) with U+FFFD."""
+    if isinstance(v, str):
+        return v.replace("\x00", "\ufffd") if "\x00" in v else v
+    if isinstance(v, dict):
+        return {_no_nul(k): _no_nul(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_no_nul(x) for x in v]
+    return v
 
 
 def process(
@@ -153,6 +171,9 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
     if spec is None or header["documentName"] not in spec.document_names:
         what = "unknown ipcType" if spec is None else f"documentName does not match {header['ipcType']}"
         return _reject(msg, 3002, [{"field": "header.ipcType", "rule": "code", "message": what}])
+    if _has_nul(payload):
+        # PostgreSQL text cannot hold U+0000; no field of the spec can contain it either.
+        return _reject(msg, 3005, [{"field": "", "rule": "format", "message": "payload contains U+0000"}])
     try:
         checked = validate_payload(spec.ipc_type, payload)
     except PayloadShapeError as e:
@@ -169,7 +190,7 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
             else:
                 wire = checked.model.model_dump(by_alias=True)
                 up = upsert_document(session, spec.kind, wire, operator=operator, message_id=msg.id,
-                                     is_sandbox=is_sandbox)
+                                     is_sandbox=is_sandbox, as_received=_as_json(payload))
                 result.documents.append(up)
                 changed = up.status != "unchanged"
                 for w in checked.warnings:  # other warnings (e.g. a bank code we do not list) are advisory
@@ -186,6 +207,17 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
         log.exception("intake of message %s failed", msg.id)
         return IntakeResult(9001, RESULT_MESSAGES[9001], msg.id)
     return result
+
+
+def _has_nul(payload: bytes | str | dict) -> bool:
+    text = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    return ("\\u0000" in text or "\x00" in text) if isinstance(text, str) else (b"\\u0000" in text or b"\x00" in text)
+
+
+def _as_json(payload: bytes | str | dict) -> dict[str, Any]:
+    if isinstance(payload, dict):
+        return payload
+    return json.loads(payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload)
 
 
 def _load_batch(session: Session, batch: PositionBatch, operator: Operator, message_id: int) -> int:

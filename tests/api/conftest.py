@@ -13,13 +13,34 @@ from sqlalchemy.orm import Session
 
 from api.auth import service as auth_service
 from api.main import create_app
-from tests.conftest import _free_port
+from sqlalchemy import create_engine
+
+from tests.conftest import _free_port, make_database
+
+
+# The live server commits what it receives, so API tests get their own database: rows they leave behind must not
+# be seen by the rolled-back tests elsewhere.
+@pytest.fixture(scope="session")
+def db_url(pg_admin_dsn):
+    return make_database(pg_admin_dsn)
+
+
+@pytest.fixture(scope="session")
+def engine(db_url):
+    eng = create_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+LIVE_APP = None  # the app behind live_url, for tests that tune its in-process state (rate limiter)
 
 
 @pytest.fixture(scope="session")
 def live_url(db_url):
+    global LIVE_APP
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db_url), host="127.0.0.1", port=port, log_level="warning"))
+    LIVE_APP = create_app(db_url)
+    server = uvicorn.Server(uvicorn.Config(LIVE_APP, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

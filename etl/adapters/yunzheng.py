@@ -1,0 +1,67 @@
+"""Client of the provincial road-transport registry (运政): licences, vehicle and driver certificates.
+
+Paths are documented in ``etl.adapters.sim_yunzheng``. Every lookup returns a record or ``None`` when the
+registry has no such document; an unreachable registry raises ``AdapterUnavailableError``.
+"""
+
+from __future__ import annotations
+
+from etl.adapters._http import BaseClient, path
+from etl.adapters.config import AdapterSettings, get_adapter_settings
+from etl.adapters.records import DriverCertificate, OperatorLicence, VehicleCertificate
+
+__all__ = ["YunzhengClient"]
+
+_PREFIX = ("yunzheng", "v1")
+
+
+class YunzhengClient(BaseClient):
+    """Look up licences and certificates in the 运政 registry (see ``BaseClient`` for the call policy)."""
+
+    system = "yunzheng"
+
+    @classmethod
+    def from_settings(cls, settings: AdapterSettings | None = None) -> YunzhengClient:
+        """Build a client from ``WLHY_YUNZHENG_URL`` and the ``WLHY_ADAPTER_*`` call policy."""
+        s = settings or get_adapter_settings()
+        return cls(
+            s.yunzheng_url,
+            timeout_s=s.adapter_timeout_s,
+            retries=s.adapter_retries,
+            backoff_s=s.adapter_backoff_s,
+        )
+
+    def get_operator_licence(self, permit_number: str) -> OperatorLicence | None:
+        """The road-transport operating licence (经营许可证) with this permitNumber, or ``None``."""
+        body = self._get_json(path(*_PREFIX, "operator-licences", permit_number))
+        return None if body is None else self._parse(OperatorLicence.from_wire, body)
+
+    def get_operator_licence_by_usci(self, usci: str) -> OperatorLicence | None:
+        """The operator's current licence (latest validTo) by unified social credit code, or ``None``."""
+        body = self._get_json(path(*_PREFIX, "operator-licences"), {"unifiedSocialCreditIdentifier": usci})
+        return None if body is None else self._parse(OperatorLicence.from_wire, body)
+
+    def get_vehicle_certificate(self, certificate_number: str) -> VehicleCertificate | None:
+        """The vehicle road-transport certificate (道路运输证) with this number, or ``None``."""
+        body = self._get_json(path(*_PREFIX, "vehicle-certificates", certificate_number))
+        return None if body is None else self._parse(VehicleCertificate.from_wire, body)
+
+    def get_vehicle_certificate_by_plate(
+        self, vehicle_number: str, plate_color: str
+    ) -> VehicleCertificate | None:
+        """The vehicle's current certificate (latest validTo) by plate number and colour code, or ``None``."""
+        body = self._get_json(
+            path(*_PREFIX, "vehicle-certificates"),
+            {"vehicleNumber": vehicle_number, "plateColor": str(plate_color)},
+        )
+        return None if body is None else self._parse(VehicleCertificate.from_wire, body)
+
+    def get_driver_certificate(self, certificate_number: str) -> DriverCertificate | None:
+        """The driver qualification certificate (从业资格证) with this number, or ``None``."""
+        body = self._get_json(path(*_PREFIX, "driver-certificates", certificate_number))
+        return None if body is None else self._parse(DriverCertificate.from_wire, body)
+
+    def get_driver_certificate_by_id(self, id_number: str) -> DriverCertificate | None:
+        """The driver's current certificate (latest validTo) by ID / driving-licence number, or ``None``."""
+        body = self._get_json(path(*_PREFIX, "driver-certificates"), {"drivingLicense": id_number})
+        return None if body is None else self._parse(DriverCertificate.from_wire, body)
