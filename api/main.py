@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from api.deps import get_current_user
-from api.routes import auth, exchange
+from api.routes import auth, exchange, exchange_admin, onboarding
 from etl.exchange.service import ExchangeService
 from store.db import database_url, get_engine
 
@@ -31,6 +31,8 @@ def create_app(url: str | None = None) -> FastAPI:
     # Every other /api/v1 route sits behind the bearer token, enforced once here.
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
     api.include_router(auth.router)
+    api.include_router(onboarding.router)
+    api.include_router(exchange_admin.router)
     app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)

@@ -54,11 +54,11 @@ async def login(request: Request, db: SessionDep) -> TokenRead:
         try:
             data = await request.json()
         except ValueError:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "body must be JSON {username, password}")
+            raise HTTPException(422, "body must be JSON {username, password}")
     try:
         creds = LoginIn.model_validate(data)
     except ValidationError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, e.errors(include_url=False)) from None
+        raise HTTPException(422, e.errors(include_url=False)) from None
     ip = request.client.host if request.client else None
     try:
         user = auth_service.authenticate(db_session=db, username=creds.username, password=creds.password, ip=ip)

@@ -181,6 +181,10 @@ class ExchangeService:
 
     # --- caches -----------------------------------------------------------------------------------------------
 
+    def forget_account(self, account_id: int) -> None:
+        """Drop a cached account now (suspension, promotion); other processes see it within ``_ACCOUNT_TTL_S``."""
+        self._accounts.pop(account_id, None)
+
     def _secret_key(self, session: Session) -> bytes:
         if self._secret is None:
             self._secret = tokens.load_secret(session)
