@@ -21,6 +21,12 @@ users_app = typer.Typer(help="People who log in (roles of spec/API.md).", no_arg
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
+keys_app = typer.Typer(help="The province's SM2 key pairs.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Platforms' exchange access accounts.", no_args_is_help=True)
+client_app = typer.Typer(help="The reference platform client.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(client_app, name="client")
 console = Console()
 
 
@@ -287,6 +293,223 @@ def users_list() -> None:
                  "operator_id": u.operator_id, "active": u.active}
                 for u in session.scalars(select(AppUser).order_by(AppUser.id))]
     print(json.dumps(rows, ensure_ascii=False, indent=1))
+
+
+# --- keys -------------------------------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Make the province's first SM2 key pair (refuses when one exists: rotate instead)."""
+    from etl.exchange import keys
+    from store.db import session_scope
+
+    url = _ensure_database()
+    with session_scope(url) as session:
+        try:
+            key = keys.generate(db_session=session)
+        except keys.ProvinceKeyError as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+        print(json.dumps({"keyId": key.key_id, "publicKey": key.public_key_hex}))
+
+
+@keys_app.command("rotate")
+def keys_rotate(overlap_days: Annotated[int, typer.Option(help="days the old key still decrypts")] = 30) -> None:
+    """Make a new current key; the old one keeps decrypting for OVERLAP_DAYS."""
+    import datetime as dt
+
+    from etl.exchange import keys
+    from store.db import session_scope
+
+    url = _ensure_database()
+    with session_scope(url) as session:
+        key = keys.rotate(db_session=session, overlap=dt.timedelta(days=overlap_days))
+        print(json.dumps({"keyId": key.key_id, "publicKey": key.public_key_hex, "overlapDays": overlap_days}))
+
+
+@keys_app.command("export")
+def keys_export() -> None:
+    """Print the current province public key as hex (04‖X‖Y), made on first use."""
+    from etl.exchange import keys
+    from store.db import session_scope
+
+    url = _ensure_database()
+    with session_scope(url) as session:
+        print(keys.ensure_current(db_session=session).public_key_hex)
+
+
+# --- accounts ---------------------------------------------------------------------------------------------------
+
+
+def _account_json(a, password: str | None = None) -> dict:
+    out = {"userName": a.user_name, "operatorId": a.operator_id, "status": a.status,
+           "mode": "sandbox" if a.sandbox else "production"}
+    if password:
+        out["passWord"] = password
+    return out
+
+
+@accounts_app.command("issue")
+def accounts_issue(
+    usci: Annotated[str, typer.Argument(help="the operator's unified social credit code")],
+    name: Annotated[Optional[str], typer.Option(help="operator name, when the operator is new")] = None,
+    production: Annotated[bool, typer.Option(help="issue directly in production mode")] = False,
+) -> None:
+    """Issue an exchange account for an operator and print it (with its one-time password) as JSON."""
+    from sqlalchemy import select
+
+    from etl.exchange import accounts, keys
+    from etl.intake.documents import upsert_operator
+    from store.db import session_scope
+    from store.models import Operator
+
+    url = _ensure_database()
+    with session_scope(url) as session:
+        op = session.scalars(select(Operator).where(Operator.usci == usci)).one_or_none()
+        if op is None:
+            if not name:
+                console.print("[red]unknown operator: give --name to register it[/]")
+                raise typer.Exit(2)
+            op = upsert_operator(session, {"unifiedSocialCreditIdentifier": usci, "name": name})
+        try:
+            issued = accounts.issue(db_session=session, operator=op, sandbox=not production)
+        except accounts.AccountError as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+        out = _account_json(issued.account, issued.password)
+        out["provincePublicKey"] = keys.ensure_current(db_session=session).public_key_hex
+    print(json.dumps(out, ensure_ascii=False))
+
+
+@accounts_app.command("list")
+def accounts_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """List accounts (no passwords)."""
+    from etl.exchange import accounts
+    from store.db import session_scope
+
+    url = _ensure_database()
+    with session_scope(url) as session:
+        rows = [_account_json(a) for a in accounts.list_all(db_session=session)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    table = Table(title="exchange accounts")
+    for col in ("userName", "operatorId", "status", "mode"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("userName", "operatorId", "status", "mode")))
+    console.print(table)
+
+
+@accounts_app.command("suspend")
+def accounts_suspend(user_name: str) -> None:
+    """Suspend an account (no more logins; its tokens stop working within seconds)."""
+    from etl.exchange import accounts
+    from store.db import session_scope
+
+    url = _ensure_database()
+    with session_scope(url) as session:
+        try:
+            print(json.dumps(_account_json(accounts.suspend(db_session=session, user_name=user_name))))
+        except accounts.AccountError as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+
+
+@accounts_app.command("reset")
+def accounts_reset(user_name: str) -> None:
+    """Give an account a new one-time password and print it as JSON."""
+    from etl.exchange import accounts
+    from store.db import session_scope
+
+    url = _ensure_database()
+    with session_scope(url) as session:
+        try:
+            issued = accounts.reset(db_session=session, user_name=user_name)
+        except accounts.AccountError as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+        print(json.dumps(_account_json(issued.account, issued.password)))
+
+
+# --- client -----------------------------------------------------------------------------------------------------
+
+
+@client_app.command("send")
+def client_send(
+    file: Annotated[Path, typer.Argument(help="a JSON payload, or a .jsonl file of payloads (or generator records)")],
+    ipc: Annotated[str, typer.Option("--ipc", help="WLHY_YD1001 | WLHY_ZJ1001 | WLHY_CL1001 | WLHY_JSY1001 | WLHY_WZ1001")],
+    url: Annotated[str, typer.Option(help="the exchange's base URL")] = "http://127.0.0.1:8000",
+    user: Annotated[str, typer.Option(envvar="WLHY_CLIENT_USER", help="access account")] = "",
+    password: Annotated[str, typer.Option(envvar="WLHY_CLIENT_PASSWORD", help="its password")] = "",
+    public_key: Annotated[str, typer.Option(envvar="WLHY_CLIENT_PUBLIC_KEY", help="province public key hex")] = "",
+) -> None:
+    """Seal and send payloads as a platform would; prints one JSON answer per payload."""
+    from etl.exchange.client import ExchangeClient, ExchangeClientError
+
+    if not (user and password and public_key):
+        console.print("[red]--user, --password and --public-key (or WLHY_CLIENT_*) are required[/]")
+        raise typer.Exit(2)
+    text = file.read_text(encoding="utf-8")
+    docs = [json.loads(line) for line in text.splitlines() if line.strip()] if file.suffix == ".jsonl" else [json.loads(text)]
+    worst = 0
+    with ExchangeClient(url, user, password, public_key) as client:
+        for doc in docs:
+            payload = doc["payload"] if isinstance(doc, dict) and "payload" in doc and "operator" in doc else doc
+            try:
+                reply = client.send(ipc, payload)
+            except ExchangeClientError as e:
+                console.print(f"[red]{e}[/]")
+                raise typer.Exit(3) from None
+            print(json.dumps(reply, ensure_ascii=False))
+            worst = max(worst, 0 if reply.get("code") == 1001 else 1)
+    raise typer.Exit(worst)
+
+
+# --- simulators -------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def simulators(
+    data_dir: Annotated[Optional[Path], typer.Option("--dir", help="generator output to seed them (default var/demo)")] = None,
+) -> None:
+    """Run the external systems' simulators: Ministry 8100, 运政 8101, national platform 8102, tax 8103, insurance 8104."""
+    import threading
+
+    from etl.adapters.simulators import serve_all
+    from etl.forwarder.config import ForwarderSettings
+    from etl.ministry_sim import SimulatorServer
+
+    data_dir = data_dir or get_settings().demo_dir
+    fw = ForwarderSettings()
+    ministry_key = _ministry_private_key()
+    ministry = SimulatorServer(ministry_key, accounts={fw.user_name: fw.password},
+                               port=int(fw.url.rsplit(":", 1)[-1].split("/")[0]))
+    ministry.start()
+    handles = serve_all(data_dir if data_dir.exists() else None, background=True)
+    console.print(f"Ministry {ministry.url}; " + "; ".join(f"{k} {h.url}" for k, h in handles.items()))
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ministry.stop()
+        for h in handles.values():
+            h.stop()
+
+
+def _ministry_private_key() -> str:
+    """The Ministry simulator's key pair lives in var/ (the forwarder gets its public half from the same file)."""
+    from etl.exchange import crypto
+
+    path = get_settings().var_dir / "ministry-sim-key.json"
+    if not path.exists():
+        private, public = crypto.generate_keypair()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"private": private, "public": public}))
+        path.chmod(0o600)
+    return json.loads(path.read_text())["private"]
 
 
 if __name__ == "__main__":
