@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -158,10 +160,16 @@ def demo_load(
 
 @demo_app.command("up")
 def demo_up(
-    serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the app at the end")] = True,
+    serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="keep serving at the end")] = True,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 2,
+    feed_workers: Annotated[int, typer.Option(help="platforms sending at once while loading")] = 4,
 ) -> None:
-    """Everything `make demo` does: database, demo data (generated and loaded once), users, then serve."""
-    from etl.demo.load import load, manifest_digest
+    """Everything `make demo` does: database, simulators, the app, the demo province fed through /exchange once,
+    the demo users, the Ministry forwarder; then serve until Ctrl-C."""
+    import subprocess
+    import threading
+
+    from etl.demo.load import ExchangeTarget, load
     from etl.demo.users import ensure_demo_users
     from store.db import session_scope
 
@@ -171,25 +179,100 @@ def demo_up(
     if not (data_dir / "manifest.json").exists():
         console.rule("generating the demo province")
         demo_generate(out=data_dir, seed=settings.demo_seed)
-    console.rule("loading")
-    t0 = time.perf_counter()
-    with session_scope(url) as session:
-        summary = load(session, data_dir)
-    console.print("already loaded" if summary.skipped else f"loaded in {time.perf_counter() - t0:.1f} s "
-                  f"({manifest_digest(data_dir)[:12]})")
-    with session_scope(url) as session:
-        creds = ensure_demo_users(session, province_code=settings.province_code,
-                                  credentials_file=settings.var_dir / "demo-credentials.json",
-                                  admin_password=settings.admin_password or None)
-    _print_counts(url)
-    table = Table(title="demo users (also in var/demo-credentials.json)")
-    for col in ("username", "password", "role", "division_code"):
-        table.add_column(col)
-    for c in creds:
-        table.add_row(c["username"], c["password"], c["role"], c.get("division_code", ""))
-    console.print(table)
-    if serve_app:
-        serve()
+    sims = _start_simulators(data_dir)
+    base = f"http://{settings.host}:{settings.port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", settings.host,
+         "--port", str(settings.port), "--workers", str(workers), "--log-level", "warning"],
+        env=os.environ | {"WLHY_DATABASE_URL": url},
+    )
+    stop = threading.Event()
+    try:
+        _wait_healthy(base, server)
+        console.rule(f"loading the demo province through {base}/exchange")
+        t0 = time.perf_counter()
+        with session_scope(url) as session:
+            summary = load(session, data_dir, exchange=ExchangeTarget(base, workers=feed_workers))
+        if summary.skipped:
+            console.print("demo data set already loaded")
+        else:
+            console.print(f"loaded in {time.perf_counter() - t0:.0f} s")
+            console.print_json(data={"results": summary.results, "fixes": summary.fixes})
+        with session_scope(url) as session:
+            creds = ensure_demo_users(session, province_code=settings.province_code,
+                                      credentials_file=settings.var_dir / "demo-credentials.json",
+                                      admin_password=settings.admin_password or None)
+        forwarder = threading.Thread(target=_forward, args=(url, sims["ministry_settings"], stop), daemon=True)
+        forwarder.start()
+        _print_counts(url)
+        table = Table(title="demo users (also in var/demo-credentials.json)")
+        for col in ("username", "password", "role", "division_code"):
+            table.add_column(col)
+        for c in creds:
+            table.add_row(c["username"], c["password"], c["role"], c.get("division_code", ""))
+        console.print(table)
+        console.print(f"serving on [bold]{base}[/] (/healthz, /api/v1, /exchange, /docs); simulators: "
+                      + ", ".join(f"{k} {v}" for k, v in sims["urls"].items()) + "; Ctrl-C stops")
+        if serve_app:
+            server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        for h in sims["handles"]:
+            h.stop()
+
+
+def _wait_healthy(base: str, server, timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            console.print(f"[red]the app exited ({server.returncode}); is port {base.rsplit(':', 1)[-1]} taken?[/]")
+            raise typer.Exit(1)
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    console.print(f"[red]the app did not answer {base}/healthz within {timeout_s:.0f} s[/]")
+    raise typer.Exit(1)
+
+
+def _start_simulators(data_dir: Path) -> dict:
+    """Ministry (8100) and the four third-party simulators (8101–8104), seeded from the demo data."""
+    from etl.adapters.simulators import serve_all
+    from etl.forwarder.config import ForwarderSettings
+    from etl.ministry_sim import SimulatorServer
+
+    private, public = _ministry_keypair()
+    fw = ForwarderSettings()
+    fw = fw.model_copy(update={"user_name": fw.user_name or "340000",
+                               "password": fw.password or _ministry_password(),
+                               "public_key_hex": fw.public_key_hex or public})
+    ministry = SimulatorServer(private, accounts={fw.user_name: fw.password},
+                               port=int(fw.url.rsplit(":", 1)[-1].split("/")[0])).start()
+    handles = serve_all(data_dir if data_dir.exists() else None, background=True)
+    urls = {"ministry": ministry.url} | {k: h.url for k, h in handles.items()}
+    return {"handles": [ministry, *handles.values()], "urls": urls, "ministry_settings": fw}
+
+
+def _forward(url: str, settings, stop) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from etl.forwarder.client import MinistryClient
+    from etl.forwarder.worker import run_forever
+    from store.db import get_engine
+
+    with MinistryClient(settings) as client:
+        run_forever(stop, sessionmaker(get_engine(url), expire_on_commit=False), client)
 
 
 def _print_counts(url: str) -> None:
@@ -477,39 +560,34 @@ def simulators(
     """Run the external systems' simulators: Ministry 8100, 运政 8101, national platform 8102, tax 8103, insurance 8104."""
     import threading
 
-    from etl.adapters.simulators import serve_all
-    from etl.forwarder.config import ForwarderSettings
-    from etl.ministry_sim import SimulatorServer
-
-    data_dir = data_dir or get_settings().demo_dir
-    fw = ForwarderSettings()
-    ministry_key = _ministry_private_key()
-    ministry = SimulatorServer(ministry_key, accounts={fw.user_name: fw.password},
-                               port=int(fw.url.rsplit(":", 1)[-1].split("/")[0]))
-    ministry.start()
-    handles = serve_all(data_dir if data_dir.exists() else None, background=True)
-    console.print(f"Ministry {ministry.url}; " + "; ".join(f"{k} {h.url}" for k, h in handles.items()))
+    sims = _start_simulators(data_dir or get_settings().demo_dir)
+    console.print("; ".join(f"{k} {v}" for k, v in sims["urls"].items()) + " — Ctrl-C stops")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
-        ministry.stop()
-        for h in handles.values():
+        for h in sims["handles"]:
             h.stop()
 
 
-def _ministry_private_key() -> str:
-    """The Ministry simulator's key pair lives in var/ (the forwarder gets its public half from the same file)."""
+def _ministry_keypair() -> tuple[str, str]:
+    """The Ministry simulator's SM2 key pair, kept in var/ so the forwarder and the simulator agree across runs."""
     from etl.exchange import crypto
 
-    path = get_settings().var_dir / "ministry-sim-key.json"
+    path = get_settings().var_dir / "ministry-sim.json"
     if not path.exists():
         private, public = crypto.generate_keypair()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"private": private, "public": public}))
+        path.write_text(json.dumps({"private": private, "public": public, "password": secrets.token_urlsafe(12)}))
         path.chmod(0o600)
-    return json.loads(path.read_text())["private"]
+    d = json.loads(path.read_text())
+    return d["private"], d["public"]
+
+
+def _ministry_password() -> str:
+    _ministry_keypair()
+    return json.loads((get_settings().var_dir / "ministry-sim.json").read_text())["password"]
 
 
 if __name__ == "__main__":

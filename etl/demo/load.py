@@ -9,9 +9,7 @@ already recorded in ``system_meta`` is skipped.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from api.auth import service as auth_service
+from etl.exchange import accounts as exchange_accounts
+from etl.exchange import keys
+from etl.demo.feed import feed_documents
+from etl.demo.files import DOCUMENT_FILES, read_jsonl
 from etl.intake.documents import upsert_operator
 from etl.intake.pipeline import H3_RES, receive
 from etl.schemas import IPC_TYPES
@@ -31,17 +33,9 @@ from geo import hexes
 from store.models import SOURCES, Account, Operator, SystemMeta
 from store.positions import load_positions
 
-__all__ = ["DEMO_META_KEY", "LoadSummary", "load", "manifest_digest"]
+__all__ = ["DEMO_META_KEY", "DOCUMENT_FILES", "ExchangeTarget", "LoadSummary", "load", "manifest_digest", "read_jsonl"]
 
 DEMO_META_KEY = "demo_dataset"
-# file -> ipcType, in the order a platform reports: parties before the documents naming them.
-DOCUMENT_FILES = (
-    ("vehicles.jsonl", "WLHY_CL1001"),
-    ("drivers.jsonl", "WLHY_JSY1001"),
-    ("waybills.jsonl", "WLHY_YD1001"),
-    ("fund_flows.jsonl", "WLHY_ZJ1001"),
-    ("positions_app.jsonl", "WLHY_WZ1001"),
-)
 _BEIDOU_CHUNK = 200_000
 
 
@@ -60,8 +54,21 @@ def manifest_digest(data_dir: Path) -> str:
     return hashlib.sha256((data_dir / "manifest.json").read_bytes()).hexdigest()
 
 
-def load(session: Session, data_dir: Path, *, progress: bool = True, force: bool = False) -> LoadSummary:
-    """Load the data set in ``data_dir``; skipped when the same data set is already loaded (unless ``force``)."""
+@dataclass(frozen=True)
+class ExchangeTarget:
+    """Feed documents over HTTP to this running exchange (the real path) instead of calling the core."""
+
+    base_url: str
+    workers: int = 4
+
+
+def load(session: Session, data_dir: Path, *, progress: bool = True, force: bool = False,
+         exchange: ExchangeTarget | None = None) -> LoadSummary:
+    """Load the data set in ``data_dir``; skipped when the same data set is already loaded (unless ``force``).
+
+    With ``exchange`` the documents go through the reference client to ``/exchange/send``; without, straight
+    into the intake core (same archive, validation and storage, no HTTP or crypto).
+    """
     digest = manifest_digest(data_dir)
     done = session.get(SystemMeta, DEMO_META_KEY)
     if done is not None and done.value.get("manifest_sha256") == digest and not force:
@@ -69,13 +76,30 @@ def load(session: Session, data_dir: Path, *, progress: bool = True, force: bool
     summary = LoadSummary()
     operators = _load_operators(session, data_dir)
     summary.operators = len(operators)
+    credentials = _fresh_passwords(session, operators) if exchange else {}
+    public_key = keys.ensure_current(db_session=session).public_key_hex
     session.commit()
-    accounts = dict(session.execute(select(Account.operator_id, Account.user_name)).tuples().all())
+    accounts = dict(session.execute(select(Account.operator_id, Account.user_name)).all())
     with _progress(progress) as bar:
-        for name, ipc_type in DOCUMENT_FILES:
-            path = data_dir / name
-            if path.exists():
-                summary.results[ipc_type] = _load_messages(session, path, ipc_type, operators, accounts, bar)
+        if exchange:
+            tasks: dict[str, Any] = {}
+
+            def report(ipc_type: str, n: int, total: int) -> None:
+                if bar is None:
+                    return
+                if ipc_type not in tasks:
+                    tasks[ipc_type] = bar.add_task(f"{IPC_TYPES[ipc_type].ministry_document_name} via /exchange",
+                                                   total=total)
+                bar.update(tasks[ipc_type], completed=n)
+
+            summary.results = feed_documents(data_dir, base_url=exchange.base_url, credentials=credentials,
+                                             public_key_hex=public_key, workers=exchange.workers,
+                                             on_progress=report)
+        else:
+            for name, ipc_type in DOCUMENT_FILES:
+                path = data_dir / name
+                if path.exists():
+                    summary.results[ipc_type] = _load_messages(session, path, ipc_type, operators, accounts, bar)
         beidou = data_dir / "beidou.parquet"
         if beidou.exists():
             summary.fixes["beidou"] = _load_beidou(session, beidou, bar)
@@ -88,10 +112,20 @@ def load(session: Session, data_dir: Path, *, progress: bool = True, force: bool
     return summary
 
 
+def _fresh_passwords(session: Session, operators: dict[str, Operator]) -> dict[str, tuple[str, str]]:
+    """New passwords for the demo platforms' accounts (the feed logs in as them)."""
+    out = {}
+    for usci, op in operators.items():
+        user_name = session.scalar(select(Account.user_name).where(Account.operator_id == op.id))
+        issued = exchange_accounts.reset(db_session=session, user_name=user_name)
+        out[usci] = (user_name, issued.password)
+    return out
+
+
 def _load_operators(session: Session, data_dir: Path) -> dict[str, Operator]:
     """Operators and their exchange accounts (production mode: the demo platforms have passed joint testing)."""
     out: dict[str, Operator] = {}
-    for rec in _read_jsonl(data_dir / "operators.jsonl"):
+    for rec in read_jsonl(data_dir / "operators.jsonl"):
         op = upsert_operator(session, rec)
         out[op.usci] = op
         if rec.get("userName") and session.scalar(select(Account.id).where(Account.user_name == rec["userName"])) is None:
@@ -109,7 +143,7 @@ def _load_messages(
     total = sum(1 for _ in path.open("rb"))
     task = bar.add_task(f"{spec.ministry_document_name} {path.name}", total=total) if bar else None
     counts: dict[int, int] = {}
-    for i, rec in enumerate(_read_jsonl(path)):
+    for i, rec in enumerate(read_jsonl(path)):
         operator = operators[rec["operator"]]
         header = {
             # Deterministic reference numbers make a re-run of the same file a replay (3001), never a duplicate.
@@ -155,13 +189,6 @@ def _load_beidou(session: Session, path: Path, bar) -> int:
         if bar:
             bar.advance(task, batch.num_rows)
     return inserted
-
-
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 class _NoBar:

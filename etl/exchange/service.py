@@ -177,7 +177,7 @@ class ExchangeService:
                 reason_en=f"{why_en}: anyone can recover the SM4 key; use a random ephemeral key per message",
                 evidence={"c1_prefix": c1_hex[:34], "published": published, "repeats_message": repeated},
             )
-        session.commit()
+        # committed with the message's outcome by ``finish`` (one commit per message after the archive)
 
     # --- caches -----------------------------------------------------------------------------------------------
 

@@ -246,7 +246,7 @@ def generate(config: GeneratorConfig, out_dir: Path, *, progress: bool = True) -
                 ],
             }
             usci = world.operators[t["op"]]["unifiedSocialCreditIdentifier"]
-            for send_at, payload in app_messages(rng, t, header):
+            for send_at, payload in app_messages(rng, t, header, message_min=tuple(config.app_message_min)):
                 app_fixes += len(payload["locations"])
                 messages.append(
                     (

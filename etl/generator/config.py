@@ -89,6 +89,9 @@ class GeneratorConfig(BaseModel):
         Sampling interval of the national platform's BeiDou tracks, seconds.
     app_interval_s : tuple[int, int]
         Range of the driver app's sampling interval, seconds (drawn per trip).
+    app_message_min : tuple[int, int]
+        Range of how many minutes of fixes the app buffers into one WLHY_WZ1001 message (drawn per trip); the
+        default keeps a month of history to a few messages per trip, so the demo loads in minutes.
     anomaly_rates : dict[str, float]
         Share per code of spec/RULES.md §1; a code with rate > 0 is injected at least once.
     out_of_province_share : float
@@ -110,6 +113,7 @@ class GeneratorConfig(BaseModel):
     waybills: int = Field(20000, ge=1)
     beidou_interval_s: int = Field(30, ge=1)
     app_interval_s: tuple[int, int] = (60, 300)
+    app_message_min: tuple[int, int] = (240, 480)
     anomaly_rates: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ANOMALY_RATES))
     out_of_province_share: float = Field(0.15, ge=0, le=1)
     multi_vehicle_share: float = Field(0.05, ge=0, le=1)

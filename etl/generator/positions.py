@@ -139,7 +139,9 @@ def beidou_table(world: World, trips: list[dict]) -> pa.Table:
     )
 
 
-def app_messages(rng: np.random.Generator, trip: dict, header: dict) -> list[tuple[str, dict]]:
+def app_messages(
+    rng: np.random.Generator, trip: dict, header: dict, *, message_min: tuple[int, int] = (240, 480)
+) -> list[tuple[str, dict]]:
     """Split a trip's app fixes into WLHY_WZ1001 payloads; return ``(sendAt, payload)`` pairs.
 
     Parameters
@@ -165,7 +167,7 @@ def app_messages(rng: np.random.Generator, trip: dict, header: dict) -> list[tup
     first = int(np.searchsorted(s.t, despatch, side="right"))
     if 0 < first < s.t.size:
         cuts.append(first)
-    step_s = int(rng.integers(60, 121)) * 60
+    step_s = int(rng.integers(message_min[0], message_min[1] + 1)) * 60
     t_next = (s.t[cuts[-1]] if cuts[-1] < s.t.size else s.t[-1]) + step_s
     for k in range(cuts[-1], s.t.size):
         if s.t[k] >= t_next or k - cuts[-1] >= _MAX_LOCATIONS:

@@ -116,13 +116,13 @@ def archive(
             duplicate_of=first, **{k: _no_nul(v) for k, v in raw.items()},
         )
 
-    first = _first_with_reference(session, user_name, ref)
-    msg = build(first)
+    # The partial unique index on (user_name, reference) decides replays: try the insert, and only when it
+    # collides look up the first arrival (saves a query on every ordinary message).
+    msg = build(None)
     session.add(msg)
     try:
         session.commit()
     except IntegrityError:
-        # Another request archived the same reference number between our check and our insert.
         session.rollback()
         msg = build(_first_with_reference(session, user_name, ref))
         session.add(msg)

@@ -16,7 +16,7 @@ from etl.exchange import accounts, crypto, keys, tokens
 from etl.exchange.client import ExchangeClient
 from etl.intake.documents import upsert_operator
 from store.models import Anomaly, Message, Position, Waybill
-from tests.etl.schemas import samples
+from etl.schemas import samples
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from etl.exchange import crypto
 from etl.exchange.client import ExchangeClient
 from etl.schemas import usci_check_char
 from store.models import Anomaly, Outbox
-from tests.etl.schemas import samples
+from etl.schemas import samples
 
 
 def _usci() -> str:

@@ -15,7 +15,7 @@ from etl.intake import pipeline
 from etl.intake.documents import upsert_operator
 from etl.ministry_sim import SimulatorServer
 from tests.conftest import _free_port, make_database
-from tests.etl.schemas import samples
+from etl.schemas import samples
 
 MINISTRY_USER, MINISTRY_PASSWORD = "anhui-340000", "ministry-pass"
 DOC_NAMES = {

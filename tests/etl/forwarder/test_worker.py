@@ -26,7 +26,7 @@ from etl.forwarder import (
 from etl.ministry_sim import FaultsIn
 from store.models import AuditLog, DocumentVersion, Message, Outbox, ProvinceKey
 from store.models.base import utcnow
-from tests.etl.schemas import samples
+from etl.schemas import samples
 
 HOUR = dt.timedelta(hours=1)
 

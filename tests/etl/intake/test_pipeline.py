@@ -26,7 +26,7 @@ from store.models import (
     Waybill,
     WaybillVehicle,
 )
-from tests.etl.schemas import samples
+from etl.schemas import samples
 
 DOC_NAMES = {
     "WLHY_YD1001": "电子运单上传",

@@ -13,7 +13,7 @@ from etl.exchange import crypto
 from etl.forwarder.envelope import build_envelope, encode_payload, envelope_to_wire
 from etl.ministry_sim import SimulatorServer
 from tests.conftest import _free_port
-from tests.etl.schemas import samples
+from etl.schemas import samples
 
 USER, PASSWORD = "anhui-province", "s3cret"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from etl.schemas import IPC_TYPES, FieldError, PayloadShapeError, validate_payload
-from tests.etl.schemas import samples
+from etl.schemas import samples
 
 YD, ZJ, CL, JSY, WZ = "WLHY_YD1001", "WLHY_ZJ1001", "WLHY_CL1001", "WLHY_JSY1001", "WLHY_WZ1001"
 DELETE = object()

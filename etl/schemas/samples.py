@@ -1,4 +1,6 @@
-"""Valid payloads of the five exchange types, as decoded JSON objects (wire keys), for any test to reuse.
+"""Valid example payloads of the five exchange types, as decoded JSON objects (wire keys).
+
+For platform engineers reading the spec, for tests and for benchmarks.
 
 Every function returns a fresh object, so a test may mutate it. Identifiers carry correct check
 characters (GB 32100 / GB 11643) and division codes exist in the gazetteer.

@@ -1,0 +1,180 @@
+"""The exchange end to end: SM crypto (gmssl vs the hot path), fixes/s and waybills/s through /exchange/send.
+
+The server runs as in production (``uvicorn --workers <cores>``) against a scratch database on the local cluster
+(or ``WLHY_DATABASE_URL``'s server). Envelopes are sealed before the clock starts, so the figures are the
+server's; clients are threads posting concurrently. The same rows are then written by raw binary COPY into the
+same indexed ``position`` table, in the same run, for the ratio.
+
+    .venv/bin/python bench/exchange.py [--clients 4] [--messages 24] [--waybills 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import httpx
+import numpy as np
+import psycopg
+from sqlalchemy.orm import Session
+
+import crypto as crypto_bench  # bench/crypto.py
+import load_positions as positions_bench  # bench/load_positions.py
+from etl.exchange import accounts, keys
+from etl.exchange.client import ExchangeClient
+from etl.intake.documents import upsert_operator
+from geo import hexes
+from etl.schemas import samples, usci_check_char
+from store.cluster import ensure_database
+from store.db import get_engine, local_cluster, psycopg_dsn
+from store.migrate import upgrade
+from wlhy.config import get_settings
+
+BENCH_DB = "wlhy_bench_exchange"
+
+
+def _database() -> tuple[str, str]:
+    settings = get_settings()
+    admin = psycopg_dsn(settings.database_url) if settings.database_url else None
+    if admin is None:
+        cluster = local_cluster()
+        cluster.start()
+        admin = cluster.dsn()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    ensure_database(admin, BENCH_DB)
+    dsn = psycopg.conninfo.make_conninfo(admin, dbname=BENCH_DB)
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    url = f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host')}:{info.get('port')}/{BENCH_DB}"
+    upgrade(url)
+    return url, dsn
+
+
+def _server(url: str, port: int, workers: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        env=os.environ | {"WLHY_DATABASE_URL": url},
+    )
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _account(url: str) -> tuple[str, str, str]:
+    body = "9134010000" + uuid.uuid4().hex[:7].upper()
+    body = "".join(c if c in "0123456789ABCDEFGHJKLMNPQRTUWXY" else "1" for c in body)
+    with Session(get_engine(url)) as s:
+        op = upsert_operator(s, {"unifiedSocialCreditIdentifier": body + usci_check_char(body), "name": "bench"})
+        issued = accounts.issue(db_session=s, operator=op, sandbox=False)
+        public = keys.ensure_current(db_session=s).public_key_hex
+        s.commit()
+        return issued.account.user_name, issued.password, public
+
+
+def _positions_payload(i: int, n: int = 10_000) -> tuple[dict, dict]:
+    """A 10,000-fix WLHY_WZ1001 payload of one vehicle every 30 s (WGS-84), and the same rows for raw COPY."""
+    rng = np.random.default_rng(i)
+    t0 = np.datetime64("2026-10-01T00:00:00", "s") + np.timedelta64(i % 5, "D")
+    t = t0 + np.arange(n) * np.timedelta64(30, "s")
+    lon = 117.2 + np.cumsum(rng.normal(0, 2e-4, n))
+    lat = 31.8 + np.cumsum(rng.normal(0, 2e-4, n))
+    beijing = (t + np.timedelta64(8, "h")).astype(str)
+    stamps = np.char.replace(np.char.replace(np.char.replace(beijing, "-", ""), "T", ""), ":", "")
+    plate = f"皖B{i:05d}"
+    payload = {"vehicleNumber": plate, "vehiclePlateColorCode": "2", "shippingNoteInfos": [], "event": "send",
+               "coordinateSystem": "WGS84",
+               "locations": [{"dateTime": s, "longitude": round(x, 7), "latitude": round(y, 7), "speed": 60.0,
+                              "direction": 90.0} for s, x, y in zip(stamps.tolist(), lon.tolist(), lat.tolist())]}
+    rows = {"t": t.astype("datetime64[us]"), "vehicle_number": np.array([plate] * n, dtype=object),
+            "lon": lon, "lat": lat, "speed_kmh": np.full(n, 60, np.float32), "direction": np.full(n, 90, np.float32)}
+    return payload, rows
+
+
+def _post_all(base: str, envelopes: list[bytes], clients: int) -> tuple[float, list[int]]:
+    codes: list[int] = []
+    lock = threading.Lock()
+    queue = list(envelopes)
+
+    def worker() -> None:
+        with httpx.Client(timeout=120) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                code = http.post(f"{base}/exchange/send", content=body).json()["code"]
+                with lock:
+                    codes.append(code)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - start, codes
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--messages", type=int, default=24, help="10,000-fix messages")
+    p.add_argument("--waybills", type=int, default=2000)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--port", type=int, default=18765)
+    p.add_argument("--crypto-seconds", type=float, default=1.0)
+    args = p.parse_args()
+
+    print("== SM crypto (one core) ==")
+    sys.argv = [sys.argv[0], "--seconds", str(args.crypto_seconds), "--repeat", "3"]
+    crypto_bench.main()
+
+    url, dsn = _database()
+    user, password, public = _account(url)
+    base = f"http://127.0.0.1:{args.port}"
+    server = _server(url, args.port, args.workers)
+    try:
+        client = ExchangeClient(base, user, password, public)
+        client.login()
+        print(f"\n== /exchange/send, uvicorn --workers {args.workers}, {args.clients} concurrent clients ==")
+        payloads = [_positions_payload(i) for i in range(args.messages)]
+        envs = [json.dumps(client.envelope("WLHY_WZ1001", pl), ensure_ascii=False).encode() for pl, _ in payloads]
+        elapsed, codes = _post_all(base, envs, args.clients)
+        fixes = sum(len(pl["locations"]) for pl, _ in payloads)
+        ok = codes.count(1001)
+        print(f"positions: {len(envs)} messages × 10,000 fixes in {elapsed:.2f} s → {fixes / elapsed:,.0f} fixes/s, "
+              f"{elapsed / len(envs) * 1000 * args.clients:,.0f} ms per message per client; {ok}/{len(codes)} "
+              f"answered 1001 (envelope {len(envs[0]) / 1e6:.2f} MB)")
+        rows = {k: np.concatenate([r[k] for _, r in payloads]) for k in payloads[0][1]}
+        rows |= {"plate_color": "2", "source": 2, "h3": hexes.latlng_to_cells(rows["lat"], rows["lon"], 9)}
+        copy_s = positions_bench.run_raw_copy(dsn, rows)
+        print(f"raw binary COPY of the same {fixes:,} rows into the same indexed table: {fixes / copy_s:,.0f} rows/s")
+        print(f"ratio exchange / raw COPY: {copy_s / elapsed:.2f}  (goal ≥ 0.5)")
+
+        wb_envs = []
+        for _ in range(args.waybills):
+            wb = samples.waybill()
+            wb["shippingNoteNumber"] = "YD" + uuid.uuid4().hex[:12]
+            wb_envs.append(json.dumps(client.envelope("WLHY_YD1001", wb), ensure_ascii=False).encode())
+        elapsed, codes = _post_all(base, wb_envs, args.clients)
+        print(f"waybills: {len(wb_envs)} messages in {elapsed:.2f} s → {len(wb_envs) / elapsed:,.0f} messages/s; "
+              f"{codes.count(1001)}/{len(codes)} answered 1001")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
