@@ -80,6 +80,7 @@ def load(session: Session, data_dir: Path, *, progress: bool = True, force: bool
     public_key = keys.ensure_current(db_session=session).public_key_hex
     session.commit()
     accounts = dict(session.execute(select(Account.operator_id, Account.user_name)).all())
+    session.commit()  # hold no snapshot open during a long feed
     with _progress(progress) as bar:
         if exchange:
             tasks: dict[str, Any] = {}
