@@ -57,7 +57,11 @@ ON CONFLICT DO NOTHING
 
 
 def ensure_partitions(conn: psycopg.Connection, days: list[dt.date]) -> None:
-    """Create the ``position`` day partitions (Beijing days) that do not exist yet."""
+    """Create the ``position`` day partitions (Beijing days) that do not exist yet.
+
+    Not cached in-process on purpose: a partition created in a transaction that is later rolled back is gone,
+    and a stale cache would then fail every fix of that day.
+    """
     for day in sorted(set(days)):
         conn.execute("SELECT wlhy_ensure_position_partition(%s)", (day,))
 

@@ -65,3 +65,31 @@ def test_natural_keys_are_unique(session):
     assert "UNIQUE" in idx["uq_fund_flow_key"] and "document_number" in idx["uq_fund_flow_key"]
     assert "UNIQUE" in idx["uq_vehicle_plate"]
     assert "UNIQUE" in idx["pk_position"] and "vehicle_number, plate_color, source, t" in idx["pk_position"]
+
+
+def test_concurrent_writers_of_a_new_day_both_succeed(pg_admin_dsn):
+    """Two transactions creating the same new partition: the second waits for the first, neither fails."""
+    import threading
+
+    url = make_database(pg_admin_dsn)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    first = psycopg.connect(dsn)
+    first.execute("SELECT wlhy_ensure_position_partition('2026-12-01')")  # transaction left open
+    outcome = {}
+
+    def second() -> None:
+        with psycopg.connect(dsn) as conn:
+            try:
+                outcome["name"] = conn.execute("SELECT wlhy_ensure_position_partition('2026-12-01')").fetchone()[0]
+                conn.commit()
+            except psycopg.Error as e:  # pragma: no cover - the failure this test guards against
+                outcome["error"] = e
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(timeout=1)
+    assert t.is_alive()  # waiting for the first transaction
+    first.commit()
+    first.close()
+    t.join(timeout=10)
+    assert outcome == {"name": "position_p20261201"}

@@ -27,7 +27,16 @@ DECLARE
   hi timestamptz := ((day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai');
 BEGIN
   IF to_regclass(name) IS NULL THEN
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF position FOR VALUES FROM (%L) TO (%L)', name, lo, hi);
+    -- Concurrent writers of the same new day: the first creates it, the others wait for its transaction and
+    -- then see the table (CREATE TABLE IF NOT EXISTS alone is not safe between concurrent transactions).
+    PERFORM pg_advisory_xact_lock(hashtext(name));
+    IF to_regclass(name) IS NULL THEN
+      BEGIN
+        EXECUTE format('CREATE TABLE %I PARTITION OF position FOR VALUES FROM (%L) TO (%L)', name, lo, hi);
+      EXCEPTION WHEN duplicate_table OR unique_violation THEN
+        NULL;
+      END;
+    END IF;
   END IF;
   RETURN name;
 END $$;
