@@ -36,7 +36,6 @@ from store.positions import load_positions
 __all__ = ["DEMO_META_KEY", "DOCUMENT_FILES", "ExchangeTarget", "LoadSummary", "load", "manifest_digest", "read_jsonl"]
 
 DEMO_META_KEY = "demo_dataset"
-_BEIDOU_CHUNK = 200_000
 
 
 @dataclass
@@ -63,7 +62,7 @@ class ExchangeTarget:
 
 
 def load(session: Session, data_dir: Path, *, progress: bool = True, force: bool = False,
-         exchange: ExchangeTarget | None = None) -> LoadSummary:
+         exchange: ExchangeTarget | None = None, beidou_chunk: int = 200_000) -> LoadSummary:
     """Load the data set in ``data_dir``; skipped when the same data set is already loaded (unless ``force``).
 
     With ``exchange`` the documents go through the reference client to ``/exchange/send``; without, straight
@@ -103,7 +102,7 @@ def load(session: Session, data_dir: Path, *, progress: bool = True, force: bool
                     summary.results[ipc_type] = _load_messages(session, path, ipc_type, operators, accounts, bar)
         beidou = data_dir / "beidou.parquet"
         if beidou.exists():
-            summary.fixes["beidou"] = _load_beidou(session, beidou, bar)
+            summary.fixes["beidou"] = _load_beidou(session, beidou, bar, beidou_chunk)
     session.execute(
         insert(SystemMeta).values(key=DEMO_META_KEY, value={"manifest_sha256": digest, "dir": str(data_dir)})
         .on_conflict_do_update(index_elements=["key"], set_={"value": {"manifest_sha256": digest,
@@ -163,12 +162,13 @@ def _load_messages(
     return counts
 
 
-def _load_beidou(session: Session, path: Path, bar) -> int:
+def _load_beidou(session: Session, path: Path, bar, chunk: int) -> int:
     pf = pq.ParquetFile(path)
     task = bar.add_task("北斗轨迹 beidou.parquet", total=pf.metadata.num_rows) if bar else None
     inserted = 0
-    conn = session.connection().connection.driver_connection
-    for batch in pf.iter_batches(batch_size=_BEIDOU_CHUNK):
+    for batch in pf.iter_batches(batch_size=chunk):
+        # the raw connection of *this* transaction: after a commit the session may hand out another one
+        conn = session.connection().connection.driver_connection
         cols = {name: batch.column(name) for name in batch.schema.names}
         lon = cols["lon"].to_numpy(zero_copy_only=False)
         lat = cols["lat"].to_numpy(zero_copy_only=False)

@@ -1,0 +1,62 @@
+"""A small generated province loaded once into its own committed database; rolled-back sessions on it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from etl.demo.load import load
+from etl.generator import generate
+from etl.generator.config import GeneratorConfig
+from tests.conftest import make_database
+
+PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)
+
+
+@pytest.fixture(scope="session")
+def province_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("province30")
+    generate(PROVINCE, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ground_truth(province_dir) -> list[dict]:
+    return [json.loads(line) for line in (province_dir / "ground_truth.jsonl").open(encoding="utf-8")]
+
+
+@pytest.fixture(scope="session")
+def province_url(pg_admin_dsn, province_dir) -> str:
+    """A migrated database holding the loaded province (committed; tests must not commit into it)."""
+    url = make_database(pg_admin_dsn)
+    eng = create_engine(url)
+    with Session(eng) as s:
+        load(s, province_dir, progress=False)
+    eng.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def province_engine(province_url):
+    eng = create_engine(province_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def psession(province_engine) -> Iterator[Session]:
+    """A session on the province database, rolled back after the test (commits become savepoints)."""
+    conn = province_engine.connect()
+    outer = conn.begin()
+    sess = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield sess
+    finally:
+        sess.close()
+        outer.rollback()
+        conn.close()

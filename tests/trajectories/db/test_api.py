@@ -1,0 +1,142 @@
+"""The trajectory and density routes through a live uvicorn server on a loaded province (own database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import APIRouter, Depends
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from api.auth import service as auth_service
+from api.deps import get_current_user
+from api.main import create_app
+from api.routes import stats, trajectories
+from etl.demo.load import load
+from store.models import Operator, Position, Waybill
+from tests.conftest import _free_port, make_database
+from trajectories.service import rollup_density
+
+
+@pytest.fixture(scope="module")
+def api_db(pg_admin_dsn, province_dir):
+    """The live server commits: its own copy of the province."""
+    url = make_database(pg_admin_dsn)
+    eng = create_engine(url)
+    with Session(eng) as s:
+        load(s, province_dir, progress=False)
+        day = s.scalar(select(func.min(Position.t))).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+        rollup_density(s, day)
+        s.commit()
+    yield url, eng, day
+    eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def live(api_db):
+    url, _, _ = api_db
+    app = create_app(url)
+    # wired here until api/main.py includes the routers
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
+    api.include_router(trajectories.router)
+    api.include_router(stats.router)
+    app.include_router(api)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}", timeout=30) as client:
+        yield client
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _token(http, eng, role, **kw) -> dict[str, str]:
+    username, password = f"{role}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    with Session(eng) as s:
+        auth_service.create(db_session=s, username=username, password=password, role=role, **kw)
+        s.commit()
+    r = http.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _first_waybill(eng) -> tuple[int, int, str]:
+    with Session(eng) as s:
+        w = s.scalars(select(Waybill).order_by(Waybill.id)).first()
+        return w.id, w.operator_id, s.get(Operator, w.operator_id).division_code
+
+
+def test_trajectory_then_verify_then_verdict_on_the_map(live, api_db):
+    _, eng, _ = api_db
+    wid, _, _ = _first_waybill(eng)
+    admin = _token(live, eng, "admin")
+    before = live.get(f"/api/v1/waybills/{wid}/trajectory", headers=admin)
+    assert before.status_code == 200 and before.headers["content-type"].startswith("application/geo+json")
+    assert [v["verdict"] for v in before.json()["verifications"]] == [None]
+    r = live.post(f"/api/v1/waybills/{wid}/verify", headers=admin)
+    assert r.status_code == 200, r.text
+    [item] = r.json()["items"]
+    assert item["verdict"] in ("PASS", "SUSPECT", "FAIL", "NO_DATA")
+    after = live.get(f"/api/v1/waybills/{wid}/trajectory", headers=admin).json()
+    assert after["verifications"][0]["verdict"] == item["verdict"]
+    assert any(f["properties"]["kind"] == "trajectory" for f in after["features"])
+
+
+def test_unknown_waybill_is_404_and_no_token_is_401(live, api_db):
+    _, eng, _ = api_db
+    admin = _token(live, eng, "admin")
+    assert live.get("/api/v1/waybills/999999999/trajectory", headers=admin).status_code == 404
+    assert live.post("/api/v1/waybills/999999999/verify", headers=admin).status_code == 404
+    assert live.get("/api/v1/waybills/1/trajectory").status_code == 401
+
+
+def test_scope_operator_own_only_county_own_division_analyst_none(live, api_db):
+    _, eng, _ = api_db
+    wid, op_id, division = _first_waybill(eng)
+    with Session(eng) as s:
+        other_op = s.scalar(select(Operator.id).where(Operator.id != op_id, Operator.division_code != division))
+    own = _token(live, eng, "operator", operator_id=op_id)
+    other = _token(live, eng, "operator", operator_id=other_op)
+    county = _token(live, eng, "county", division_code=division)
+    elsewhere = _token(live, eng, "county", division_code="110101")
+    analyst = _token(live, eng, "analyst")
+    url = f"/api/v1/waybills/{wid}/trajectory"
+    assert live.get(url, headers=own).status_code == 200
+    assert live.post(f"/api/v1/waybills/{wid}/verify", headers=own).status_code == 200
+    assert live.get(url, headers=other).status_code == 404
+    assert live.post(f"/api/v1/waybills/{wid}/verify", headers=other).status_code == 404
+    assert live.get(url, headers=county).status_code == 200
+    assert live.get(url, headers=elsewhere).status_code == 404
+    assert live.get(url, headers=analyst).status_code == 403
+
+
+def test_density_hexagons_in_bbox(live, api_db):
+    _, eng, day = api_db
+    analyst = _token(live, eng, "analyst")
+    params = {"bbox": "114,29,120,35", "res": 7, "from": day.isoformat(), "to": day.isoformat()}
+    r = live.get("/api/v1/stats/density", params=params, headers=analyst)
+    assert r.status_code == 200, r.text
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and fc["res"] == 7 and fc["features"]
+    counts = [f["properties"]["fixes"] for f in fc["features"]]
+    assert counts == sorted(counts, reverse=True) and sum(counts) == fc["totalFixes"]
+    ring = fc["features"][0]["geometry"]["coordinates"][0]
+    assert len(ring) == 7 and ring[0] == ring[-1]  # a hexagon, closed
+    only_app = live.get("/api/v1/stats/density", params={**params, "source": "app"}, headers=analyst).json()
+    assert 0 < only_app["totalFixes"] < fc["totalFixes"]
+    empty = live.get("/api/v1/stats/density", params={**params, "bbox": "0,0,1,1"}, headers=analyst).json()
+    assert empty["features"] == [] and empty["totalFixes"] == 0
+    assert live.get("/api/v1/stats/density", params={**params, "bbox": "1,2,3"}, headers=analyst).status_code == 422
+    assert live.get("/api/v1/stats/density", params={**params, "res": 3}, headers=analyst).status_code == 422
+    operator = _token(live, eng, "operator", operator_id=_first_waybill(eng)[1])
+    assert live.get("/api/v1/stats/density", params=params, headers=operator).status_code == 403

@@ -1,0 +1,47 @@
+"""The Dask back-fill gives the same verdicts as the in-process run on a small generated province."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from etl.demo.load import load
+from store.models import Anomaly, DensityDaily, Verification
+from tests.conftest import make_database
+from trajectories.backfill import verify_range
+from tests.trajectories.db.conftest import PROVINCE
+
+
+def _current(eng) -> dict[int, tuple[str, list[str]]]:
+    with Session(eng) as s:
+        rows = s.execute(select(Verification.waybill_vehicle_id, Verification.verdict, Verification.rules)
+                         .where(Verification.current)).all()
+    return {r[0]: (r[1], sorted(x["code"] for x in r[2] if x["fired"])) for r in rows}
+
+
+def test_dask_backfill_equals_in_process(pg_admin_dsn, province_dir):
+    url = make_database(pg_admin_dsn)
+    eng = create_engine(url)
+    with Session(eng) as s:
+        load(s, province_dir, progress=False)
+    days = (PROVINCE.start - dt.timedelta(days=1), PROVINCE.start + dt.timedelta(days=PROVINCE.days))
+
+    inline = verify_range(url, *days, scheduler="inline", progress=False)
+    first = _current(eng)
+    with Session(eng) as s:
+        anomalies = s.scalar(select(func.count()).select_from(Anomaly).where(Anomaly.code.like("TRACK_%")))
+        density = s.scalar(select(func.count()).select_from(DensityDaily))
+
+    dask = verify_range(url, *days, n_workers=2, processes=False, progress=False)
+    assert dask == inline
+    assert _current(eng) == first and len(first) >= 28
+    assert sum(inline[v] for v in ("PASS", "SUSPECT", "FAIL", "NO_DATA")) == len(first)
+    assert inline["TRACK_DUPLICATED"] == inline["TRACK_VEHICLE_OVERLAP"] == 1
+    with Session(eng) as s:
+        # re-running changed nothing but the history of verifications
+        assert s.scalar(select(func.count()).select_from(Anomaly).where(Anomaly.code.like("TRACK_%"))) == anomalies
+        assert s.scalar(select(func.count()).select_from(DensityDaily)) == density > 0
+        assert s.scalar(select(func.count()).select_from(Verification)) == 2 * len(first)
+    eng.dispose()

@@ -1,0 +1,190 @@
+"""TRACK_* rules: each fires on a crafted case and stays quiet on its clean twin."""
+
+import json
+
+import numpy as np
+import pytest
+
+from trajectories import RULE_CODES, Thresholds, verify
+
+from .helpers import T0_S
+from .scenario import DESPATCH_S, WINDOW, make_input, place, source
+
+
+def _rule(verdict, code):
+    r = verdict.rule(code)
+    assert r is not None, f"{code} not evaluated"
+    return r
+
+
+def test_clean_trip_passes_and_reports_every_rule():
+    v = verify(make_input())
+    assert v.verdict == "PASS"
+    assert [r.code for r in v.rules] == list(RULE_CODES)
+    assert v.fired == []
+    assert _rule(v, "TRACK_LOW_COVERAGE").numbers["coverage"] == 1.0
+    # Chords cut the zigzag's corners a little: just under 1.2.
+    assert _rule(v, "TRACK_LENGTH_IMPLAUSIBLE").numbers["ratio"] == pytest.approx(1.2, abs=0.01)
+    assert _rule(v, "TRACK_START_MISMATCH").numbers["distance_m"] == pytest.approx(0.0, abs=0.1)
+    assert _rule(v, "TRACK_SOURCE_CONFLICT").numbers["share"] == 0.0
+    assert set(v.stats) == {"app", "beidou"} and v.stats["beidou"].n_fixes == 781
+    for r in v.rules:
+        assert r.reason_zh and r.reason_en
+
+
+@pytest.mark.parametrize(("south_m", "fired"), [(3100.0, True), (2900.0, False)])
+def test_start_mismatch_just_outside_vs_inside_radius(south_m, fired):
+    # South of the origin: the truck only ever moves north-east of it, so the parked fixes are nearest.
+    v = verify(make_input(loading=place(0.0, -south_m)))
+    r = _rule(v, "TRACK_START_MISMATCH")
+    assert r.fired is fired
+    assert r.numbers["distance_m"] == pytest.approx(south_m, abs=1.0)
+    assert r.numbers["radius_m"] == 3000.0
+    assert v.verdict == ("FAIL" if fired else "PASS")
+
+
+def test_division_place_uses_its_own_radius():
+    v = verify(make_input(loading=place(0.0, -3100.0, radius_m=5000.0, from_coordinates=False)))
+    r = _rule(v, "TRACK_START_MISMATCH")
+    assert not r.fired and r.numbers["radius_m"] == 5000.0
+
+
+@pytest.mark.parametrize(("north_m", "fired"), [(-3100.0, True), (-2900.0, False)])
+def test_end_mismatch_just_outside_vs_inside_radius(north_m, fired):
+    v = verify(make_input(unloading=place(100_000.0, north_m)))
+    r = _rule(v, "TRACK_END_MISMATCH")
+    assert r.fired is fired
+    assert r.numbers["distance_m"] == pytest.approx(abs(north_m), abs=1.0)
+
+
+def test_start_without_any_fix_near_despatch_is_suspect_not_fail():
+    late = T0_S + 2 * 3600 + 60  # both sources start after despatch + 2 h
+    inp = make_input(beidou=source(30, start_s=late), app=source(180, start_s=late))
+    v = verify(inp)
+    r = _rule(v, "TRACK_START_MISMATCH")
+    assert r.fired and r.severity == "SUSPECT" and r.numbers["distance_m"] is None
+
+
+@pytest.mark.parametrize(("gap_min", "fired"), [(98, True), (58, False)])
+def test_low_coverage_75_vs_85_percent(gap_min, fired):
+    drop = (DESPATCH_S + 600, DESPATCH_S + 600 + gap_min * 60)  # fixes on both ends stay
+    v = verify(make_input(beidou=source(30, drop=drop), app=source(180, drop=drop)))
+    r = _rule(v, "TRACK_LOW_COVERAGE")
+    expected = (390 - gap_min) / 390  # 75 % vs 85 % of the 390-min window
+    assert r.numbers["coverage"] == pytest.approx(expected, abs=1e-4)
+    assert r.fired is fired
+    assert v.verdict == ("SUSPECT" if fired else "PASS")
+
+
+def _teleport(sideways_m):
+    t_from = DESPATCH_S + 2 * 3600 + 600  # parked at the unloading place; three fixes displaced together
+
+    def shift(t):
+        inside = (t >= t_from) & (t < t_from + 90)
+        return np.zeros(t.size), np.where(inside, sideways_m, 0.0)
+
+    return shift
+
+
+@pytest.mark.parametrize(("sideways_m", "fired"), [(1667.0, True), (750.0, False)])
+def test_impossible_speed_200_vs_90_kmh(sideways_m, fired):
+    # A parked truck's fixes step 1667 m away and back in 30 s: 200 km/h; 750 m: 90 km/h.
+    v = verify(make_input(beidou=source(30, shift=_teleport(sideways_m))))
+    r = _rule(v, "TRACK_IMPOSSIBLE_SPEED")
+    assert r.fired is fired
+    top = r.numbers["by_source"]["beidou"]["max_speed_kmh"]
+    assert top == pytest.approx(200.04 if fired else 90.0, abs=0.05)  # numbers keep 0.1 km/h
+    assert v.tracks["beidou"].clean_report.n_out == 781  # the three-fix block is not cleaned away
+    if fired:
+        assert v.verdict == "FAIL"
+        kinds = [f["properties"]["kind"] for f in v.evidence["features"]]
+        assert kinds.count("speed_segment") == 2  # into and out of the block
+
+
+def test_isolated_spike_does_not_fire_speed():
+    def spike(t):
+        return np.zeros(t.size), np.where(t == DESPATCH_S + 3600, 20_000.0, 0.0)
+
+    v = verify(make_input(beidou=source(30, shift=spike)))
+    assert not _rule(v, "TRACK_IMPOSSIBLE_SPEED").fired
+    assert v.tracks["beidou"].clean_report.n_out == 780
+
+
+@pytest.mark.parametrize(
+    ("unload_east_m", "fired", "ratio"), [(240_000.0, True, 0.5), (100_000.0, False, 1.2)]
+)
+def test_length_half_vs_one_point_two(unload_east_m, fired, ratio):
+    v = verify(make_input(unloading=place(unload_east_m)))
+    r = _rule(v, "TRACK_LENGTH_IMPLAUSIBLE")
+    assert r.fired is fired and r.numbers["evaluated"]
+    assert r.numbers["ratio"] == pytest.approx(ratio, abs=0.01)
+    assert r.numbers["source"] == "beidou"
+
+
+def test_length_not_judged_for_short_straight_distance():
+    v = verify(make_input(unloading=place(4000.0)))
+    r = _rule(v, "TRACK_LENGTH_IMPLAUSIBLE")
+    assert not r.fired and r.numbers["evaluated"] is False
+
+
+def _conflict(plateau_min):
+    # The app drifts 6 km north over 10 min, stays, drifts back: > 5 km for plateau + 2 × 100 s.
+    t0 = DESPATCH_S + 1800
+    ramp = 600.0
+
+    def shift(t):
+        w = np.clip(np.minimum(t - t0, t0 + 2 * ramp + plateau_min * 60 - t) / ramp, 0.0, 1.0)
+        return np.zeros(t.size), 6000.0 * w
+
+    return shift
+
+
+@pytest.mark.parametrize(("plateau_min", "share", "fired"), [(113.7, 0.30, True), (35.7, 0.10, False)])
+def test_source_conflict_30_vs_10_percent(plateau_min, share, fired):
+    v = verify(make_input(app=source(60, shift=_conflict(plateau_min))))
+    r = _rule(v, "TRACK_SOURCE_CONFLICT")
+    assert r.numbers["share"] == pytest.approx(share, abs=0.01)
+    assert r.fired is fired
+    assert not _rule(v, "TRACK_IMPOSSIBLE_SPEED").fired
+    assert v.verdict == ("FAIL" if fired else "PASS")
+
+
+def test_missing_when_no_fix_in_window():
+    day_before = source(30, start_s=WINDOW[0] - 86400, end_s=WINDOW[0] - 80000)
+    for inp in (make_input(beidou=day_before, app=None), make_input(beidou=None, app=None)):
+        v = verify(inp)
+        assert v.verdict == "NO_DATA"
+        assert [r.code for r in v.rules] == ["TRACK_MISSING"] and v.rules[0].fired
+
+
+def test_app_only_passes_and_conflict_is_not_compared():
+    v = verify(make_input(beidou=None))
+    assert v.verdict == "PASS"
+    r = _rule(v, "TRACK_SOURCE_CONFLICT")
+    assert not r.fired and r.numbers["evaluated"] is False
+    assert _rule(v, "TRACK_LENGTH_IMPLAUSIBLE").numbers["source"] == "app"
+
+
+def test_evidence_is_geojson_with_the_expected_parts():
+    v = verify(make_input(loading=place(0.0, -3100.0)))
+    ev = json.loads(json.dumps(v.evidence))  # JSON-serialisable as is
+    assert ev["type"] == "FeatureCollection"
+    kinds = {
+        (f["properties"]["kind"], f["properties"].get("role") or f["properties"].get("source"))
+        for f in ev["features"]
+    }
+    assert {
+        ("track", "beidou"),
+        ("track", "app"),
+        ("place", "loading"),
+        ("place", "unloading"),
+        ("matched_fix", "start"),
+        ("matched_fix", "end"),
+    } <= kinds
+    place_feat = next(f for f in ev["features"] if f["properties"]["kind"] == "place")
+    assert place_feat["geometry"]["type"] == "Point" and place_feat["properties"]["radius_m"] == 3000.0
+
+
+def test_thresholds_are_configurable():
+    v = verify(make_input(loading=place(0.0, -3100.0)), thresholds=Thresholds(coordinates_radius_m=3500.0))
+    assert not _rule(v, "TRACK_START_MISMATCH").fired
