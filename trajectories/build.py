@@ -1,0 +1,276 @@
+"""Build one trajectory from raw fixes: clean, clip to the waybill window, measure, export."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import _kernels as K
+from .clean import CleanReport, clean
+from .columns import LAT, LON, T
+from .errors import TrajectoryError
+from .measures import _seconds, _stops_frame, add_speed, gaps, h3_path
+
+if TYPE_CHECKING:
+    import movingpandas
+
+__all__ = ["BuiltTrajectory", "TrajectoryStats", "build", "linestring_m_wkt", "to_movingpandas"]
+
+
+@dataclass(frozen=True)
+class TrajectoryStats:
+    """Summary of one cleaned trajectory within its window.
+
+    Attributes
+    ----------
+    n_fixes : int
+        Fixes kept (cleaned, inside the window).
+    started_at, ended_at : pandas.Timestamp or None
+        First and last fix (UTC); None without fixes.
+    length_m : float
+        Sum of haversine steps, metres.
+    coverage : float
+        Share of the window spanned by steps of at most ``gap_s`` (0-1).
+    max_gap_s : float
+        Longest span of the window without a fix, including before the first and after the last.
+    max_speed_kmh, median_speed_kmh : float
+        Over the steps between consecutive fixes; NaN below two fixes.
+    n_stops : int
+        Stops found by :func:`trajectories.measures.stops`.
+    """
+
+    n_fixes: int
+    started_at: pd.Timestamp | None
+    ended_at: pd.Timestamp | None
+    length_m: float
+    coverage: float
+    max_gap_s: float
+    max_speed_kmh: float
+    median_speed_kmh: float
+    n_stops: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly dict (ISO-8601 times, None for NaN)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, pd.Timestamp):
+                out[key] = value.isoformat()
+            elif isinstance(value, float) and math.isnan(value):
+                out[key] = None
+        return out
+
+
+@dataclass(frozen=True)
+class BuiltTrajectory:
+    """A cleaned trajectory and everything measured on it.
+
+    Attributes
+    ----------
+    fixes : pandas.DataFrame
+        Cleaned fixes inside the window, sorted by ``t``, with ``distance_m``, ``duration_s``,
+        ``speed_kmh``.
+    clean_report : CleanReport
+        What cleaning removed (counts over all fixes received, in or out of the window).
+    stats : TrajectoryStats
+    stops : pandas.DataFrame
+        See :func:`trajectories.measures.stops`.
+    gaps : pandas.DataFrame
+        See :func:`trajectories.measures.gaps`.
+    h3_path : numpy.ndarray of int64
+        See :func:`trajectories.measures.h3_path`.
+    window_start, window_end : pandas.Timestamp
+    """
+
+    fixes: pd.DataFrame
+    clean_report: CleanReport
+    stats: TrajectoryStats
+    stops: pd.DataFrame
+    gaps: pd.DataFrame
+    h3_path: np.ndarray
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+
+
+def build(
+    fixes: pd.DataFrame,
+    *,
+    window_start,
+    window_end,
+    gap_s: float = 1800.0,
+    stop_min_duration_s: float = 600.0,
+    stop_max_diameter_m: float = 200.0,
+    h3_res: int = 8,
+    max_speed_kmh: float = 130.0,
+) -> BuiltTrajectory:
+    """Clean one source's fixes, keep those inside the window and measure them.
+
+    Parameters
+    ----------
+    fixes : pandas.DataFrame
+        Raw fixes of one vehicle and one source (``t``, ``lon``, ``lat``; more columns are kept).
+    window_start, window_end : datetime-like, tz-aware
+        The waybill window, e.g. [despatch − 2 h, receipt + 2 h].
+    gap_s : float
+        Steps longer than this are gaps (uncovered), seconds.
+    stop_min_duration_s, stop_max_diameter_m : float
+        Stop detection parameters.
+    h3_res : int
+        Resolution of the H3 path.
+    max_speed_kmh : float
+        Passed to :func:`trajectories.clean` (jump detection).
+
+    Returns
+    -------
+    BuiltTrajectory
+
+    Notes
+    -----
+    Cleaning runs on all fixes received, before clipping, so that outlier tests at the window's
+    edges see both neighbours.
+
+    Examples
+    --------
+    >>> t = pd.to_datetime(np.arange(0, 3600, 60), unit="s", utc=True)
+    >>> df = pd.DataFrame({"t": t, "lon": np.linspace(117.0, 117.5, 60), "lat": 31.0})
+    >>> b = build(df, window_start=t[0], window_end=t[-1])
+    >>> b.stats.n_fixes, b.stats.coverage, round(b.stats.length_m)
+    (60, 1.0, 47656)
+    """
+    ws_s, we_s = _seconds(window_start), _seconds(window_end)
+    cleaned, report = clean(fixes, max_speed_kmh=max_speed_kmh)
+    t_s = K.times_us(cleaned[T]) / 1e6
+    inside = (t_s >= ws_s) & (t_s <= we_s)
+    cleaned = add_speed(cleaned.loc[inside].reset_index(drop=True))
+    t_s = t_s[inside]
+    lon = cleaned[LON].to_numpy(dtype=np.float64)
+    lat = cleaned[LAT].to_numpy(dtype=np.float64)
+    gid = np.zeros(t_s.size, dtype=np.int64)
+    cols = K.group_stats(
+        t_s,
+        lon,
+        lat,
+        gid,
+        1,
+        np.array([ws_s]),
+        np.array([we_s]),
+        gap_s=gap_s,
+        stop_min_duration_s=stop_min_duration_s,
+        stop_max_diameter_m=stop_max_diameter_m,
+    )
+    first_idx, last_idx = K.stop_ranges(
+        t_s, lon, lat, gid, min_duration_s=stop_min_duration_s, max_diameter_m=stop_max_diameter_m
+    )
+    return BuiltTrajectory(
+        fixes=cleaned,
+        clean_report=report,
+        stats=stats_from_columns(cols, 0),
+        stops=_stops_frame(t_s, lon, lat, first_idx, last_idx),
+        gaps=gaps(cleaned, gap_s=gap_s),
+        h3_path=h3_path(cleaned, res=h3_res),
+        window_start=pd.Timestamp(ws_s, unit="s", tz="UTC"),
+        window_end=pd.Timestamp(we_s, unit="s", tz="UTC"),
+    )
+
+
+def stats_from_columns(cols: dict[str, np.ndarray], j: int) -> TrajectoryStats:
+    """Row ``j`` of :func:`_kernels.group_stats`'s columns as a TrajectoryStats."""
+
+    def _ts(seconds: float) -> pd.Timestamp | None:
+        return None if np.isnan(seconds) else pd.Timestamp(round(seconds * 1e6), unit="us", tz="UTC")
+
+    return TrajectoryStats(
+        n_fixes=int(cols["n_fixes"][j]),
+        started_at=_ts(cols["started_s"][j]),
+        ended_at=_ts(cols["ended_s"][j]),
+        length_m=float(cols["length_m"][j]),
+        coverage=float(cols["coverage"][j]),
+        max_gap_s=float(cols["max_gap_s"][j]),
+        max_speed_kmh=float(cols["max_speed_kmh"][j]),
+        median_speed_kmh=float(cols["median_speed_kmh"][j]),
+        n_stops=int(cols["n_stops"][j]),
+    )
+
+
+def to_movingpandas(built: BuiltTrajectory, traj_id) -> movingpandas.Trajectory:
+    """The cleaned fixes as a ``movingpandas.Trajectory`` (what analysts get).
+
+    Parameters
+    ----------
+    built : BuiltTrajectory
+    traj_id : hashable
+        Trajectory id (e.g. the waybill and vehicle).
+
+    Returns
+    -------
+    movingpandas.Trajectory
+        EPSG:4326 points indexed by naive UTC time: MovingPandas drops time zones (with a warning),
+        so they are converted to UTC and dropped here on purpose.
+
+    Raises
+    ------
+    TrajectoryError
+        If fewer than two fixes remain (MovingPandas needs two).
+    """
+    import geopandas as gpd
+    import movingpandas as mpd
+
+    fixes = built.fixes
+    if len(fixes) < 2:
+        raise TrajectoryError(f"a MovingPandas Trajectory needs at least 2 fixes; got {len(fixes)}")
+    naive_utc = fixes[T].dt.tz_convert("UTC").dt.tz_localize(None)
+    gdf = gpd.GeoDataFrame(
+        fixes.drop(columns=[T]),
+        geometry=gpd.points_from_xy(fixes[LON], fixes[LAT]),
+        crs="EPSG:4326",
+        index=pd.DatetimeIndex(naive_utc, name=T),
+    )
+    return mpd.Trajectory(gdf, traj_id)
+
+
+def linestring_m_wkt(fixes: pd.DataFrame) -> str | None:
+    """The fixes as ``LINESTRING M (lon lat epoch_s, ...)`` for PostGIS.
+
+    Parameters
+    ----------
+    fixes : pandas.DataFrame
+        Fixes sorted by ``t`` with strictly increasing times (as :func:`trajectories.clean` leaves them).
+
+    Returns
+    -------
+    str or None
+        WKT with M = seconds since the Unix epoch (fractions kept), valid for
+        ``ST_IsValidTrajectory``; None below two fixes.
+
+    Raises
+    ------
+    TrajectoryError
+        If the times are not strictly increasing.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"t": pd.to_datetime([1.5e9, 1.5e9 + 30.5], unit="s", utc=True),
+    ...                    "lon": [117.0, 117.001], "lat": [31.0, 31.0]})
+    >>> linestring_m_wkt(df)
+    'LINESTRING M (117 31 1500000000, 117.001 31 1500000030.5)'
+    >>> linestring_m_wkt(df.iloc[:1]) is None
+    True
+    """
+    if len(fixes) < 2:
+        return None
+    t_us = K.times_us(fixes[T])
+    if not np.all(np.diff(t_us) > 0):
+        raise TrajectoryError("linestring_m_wkt needs strictly increasing times; clean() the fixes first")
+    lon = np.round(fixes[LON].to_numpy(dtype=np.float64), 7)
+    lat = np.round(fixes[LAT].to_numpy(dtype=np.float64), 7)
+    whole, frac = np.divmod(t_us, 1_000_000)
+    # Integer arithmetic for M keeps microseconds exact (a float would print 1500000030.4999998).
+    m = [f"{w}.{f:06d}".rstrip("0").rstrip(".") for w, f in zip(whole.tolist(), frac.tolist())]
+    coords = ", ".join(
+        f"{x:.7f}".rstrip("0").rstrip(".") + " " + f"{y:.7f}".rstrip("0").rstrip(".") + " " + mm
+        for x, y, mm in zip(lon.tolist(), lat.tolist(), m)
+    )
+    return f"LINESTRING M ({coords})"

@@ -1,0 +1,44 @@
+"""Column names and source codes of a fixes DataFrame, defined once and imported by every reader.
+
+A fixes frame holds one row per GPS fix: ``t`` (``datetime64[us, UTC]``), ``lon`` and ``lat``
+(WGS-84 degrees, x = longitude), ``source`` (1 driver app, 2 BeiDou) and ``speed_reported_kmh``
+(the speed the device sent, NaN if none). ``add_speed`` derives the per-step columns.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DISTANCE_M",
+    "DURATION_S",
+    "FIX_COLUMNS",
+    "LAT",
+    "LON",
+    "SOURCE",
+    "SOURCE_APP",
+    "SOURCE_BEIDOU",
+    "SOURCE_NAMES",
+    "SPEED_KMH",
+    "SPEED_REPORTED",
+    "TRAJ_ID",
+    "T",
+]
+
+T = "t"
+LON = "lon"
+LAT = "lat"
+SOURCE = "source"
+SPEED_REPORTED = "speed_reported_kmh"
+
+# Per-step values written by measures.add_speed: the step from the previous fix to this one.
+DISTANCE_M = "distance_m"
+DURATION_S = "duration_s"
+SPEED_KMH = "speed_kmh"
+
+# Trajectory identifier in multi-trajectory frames (bulk back-fills), as in MovingPandas.
+TRAJ_ID = "traj_id"
+
+FIX_COLUMNS = (T, LON, LAT)
+
+SOURCE_APP = 1
+SOURCE_BEIDOU = 2
+SOURCE_NAMES = {SOURCE_APP: "app", SOURCE_BEIDOU: "beidou"}

@@ -1,0 +1,703 @@
+"""Per-waybill trajectory verification: the TRACK_* rules of spec/RULES.md §1-2 and a verdict.
+
+Verdict policy (every evaluated rule is reported, fired or not, with the numbers it compared):
+
+* ``NO_DATA`` - TRACK_MISSING: no fix from any source inside the window; nothing else is judged.
+* ``FAIL`` - a rule contradicted by the data fired: TRACK_START_MISMATCH / TRACK_END_MISMATCH
+  when fixes exist around the despatch / receipt time but none is near the place,
+  TRACK_IMPOSSIBLE_SPEED, TRACK_SOURCE_CONFLICT.
+* ``SUSPECT`` - a rule about missing or doubtful evidence fired: TRACK_LOW_COVERAGE,
+  TRACK_LENGTH_IMPLAUSIBLE, and START/END mismatch when there is no fix at all within the
+  time tolerance (absence, not contradiction).
+* ``PASS`` - otherwise.
+
+Source use: start and end match if *either* source has a fix near the place; coverage counts
+the fixes of both sources together (the vehicle was observed if either saw it); length uses
+BeiDou when it has fixes in the loaded run, else the app; speed is checked on each source;
+the conflict rule interpolates BeiDou (denser) at the app's fix times.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from geo.distance import haversine_m
+
+from . import _kernels as K
+from .build import BuiltTrajectory, TrajectoryStats, build
+from .clean import REASON_COL
+from .columns import DISTANCE_M, DURATION_S, LAT, LON, SPEED_KMH, T
+from .measures import _seconds
+
+__all__ = [
+    "RULE_CODES",
+    "Place",
+    "RuleResult",
+    "Thresholds",
+    "Verdict",
+    "VerificationInput",
+    "verify",
+]
+
+RULE_CODES = (
+    "TRACK_MISSING",
+    "TRACK_START_MISMATCH",
+    "TRACK_END_MISMATCH",
+    "TRACK_LOW_COVERAGE",
+    "TRACK_IMPOSSIBLE_SPEED",
+    "TRACK_LENGTH_IMPLAUSIBLE",
+    "TRACK_SOURCE_CONFLICT",
+)
+
+Severity = Literal["NO_DATA", "FAIL", "SUSPECT"]
+VerdictCode = Literal["PASS", "SUSPECT", "FAIL", "NO_DATA"]
+
+_SOURCES = ("beidou", "app")  # BeiDou first: the denser source wins ties
+_MAX_EVIDENCE = 50  # offending features per rule and source: enough for the map, bounded size
+
+
+@dataclass(frozen=True)
+class Place:
+    """A loading or unloading place.
+
+    Attributes
+    ----------
+    lon, lat : float
+        WGS-84 degrees.
+    radius_m : float
+        Match radius for a division's point (its size); ignored when ``from_coordinates``, where
+        ``Thresholds.coordinates_radius_m`` applies.
+    from_coordinates : bool
+        True when the platform gave coordinates, False when the point is the division's.
+    division_code : str or None
+        Administrative division code (GB/T 2260) the place came from.
+    """
+
+    lon: float
+    lat: float
+    radius_m: float
+    from_coordinates: bool
+    division_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Rule thresholds; defaults are spec/RULES.md's.
+
+    Attributes
+    ----------
+    coordinates_radius_m : float
+        Match radius around given coordinates (3 km).
+    time_tolerance_s : float
+        Fixes within ± this of despatch / receipt count for the start / end match (2 h); also the
+        window margin: the window is [despatch − tolerance, receipt + tolerance].
+    min_coverage : float
+        Coverage below this fires TRACK_LOW_COVERAGE (0.8).
+    gap_s : float
+        Steps longer than this are uncovered gaps (1800 s).
+    max_speed_kmh : float
+        Speeds above this are impossible (130 km/h).
+    speed_min_step_m : float
+        Only steps longer than this are judged for speed: GPS noise over a few seconds can fake a
+        high speed, never 500 m.
+    length_ratio_min, length_ratio_max : float
+        Plausible driven length / straight loading→unloading distance (0.7-3.0).
+    length_min_straight_m : float
+        Below this straight distance the length ratio is not judged (too unstable).
+    conflict_distance_m, conflict_share : float
+        App and BeiDou further apart than this for more than this share of the shared time
+        conflict (5 km, 0.2).
+    conflict_min_shared_s : float
+        Less shared time than this is not judged.
+    stop_min_duration_s, stop_max_diameter_m : float
+        Stop detection (statistics only).
+    h3_res : int
+        Resolution of the H3 paths.
+    """
+
+    coordinates_radius_m: float = 3000.0
+    time_tolerance_s: float = 7200.0
+    min_coverage: float = 0.8
+    gap_s: float = 1800.0
+    max_speed_kmh: float = 130.0
+    speed_min_step_m: float = 500.0
+    length_ratio_min: float = 0.7
+    length_ratio_max: float = 3.0
+    length_min_straight_m: float = 5000.0
+    conflict_distance_m: float = 5000.0
+    conflict_share: float = 0.2
+    conflict_min_shared_s: float = 1800.0
+    stop_min_duration_s: float = 600.0
+    stop_max_diameter_m: float = 200.0
+    h3_res: int = 8
+
+
+@dataclass(frozen=True)
+class VerificationInput:
+    """One waybill (one vehicle) to verify.
+
+    Attributes
+    ----------
+    despatch_at, receipt_at : datetime-like, tz-aware
+        Declared despatch and receipt instants.
+    loading, unloading : Place
+    app, beidou : pandas.DataFrame or None
+        Raw fixes per source (``t``, ``lon``, ``lat`` in WGS-84), None when the source has nothing.
+    """
+
+    despatch_at: Any
+    receipt_at: Any
+    loading: Place
+    unloading: Place
+    app: pd.DataFrame | None = None
+    beidou: pd.DataFrame | None = None
+
+    def window(self, thresholds: Thresholds | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The verification window [despatch − tolerance, receipt + tolerance] (UTC)."""
+        margin = (thresholds or Thresholds()).time_tolerance_s
+        start = pd.Timestamp(_seconds(self.despatch_at) - margin, unit="s", tz="UTC")
+        end = pd.Timestamp(_seconds(self.receipt_at) + margin, unit="s", tz="UTC")
+        return start, end
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's outcome.
+
+    Attributes
+    ----------
+    code : str
+        Anomaly code (spec/RULES.md §1).
+    fired : bool
+    severity : {"NO_DATA", "FAIL", "SUSPECT"}
+        The verdict this rule pushes towards when it fires.
+    reason_zh, reason_en : str
+        Human-readable reason with the numbers.
+    numbers : dict
+        The values compared (JSON-friendly).
+    """
+
+    code: str
+    fired: bool
+    severity: Severity
+    reason_zh: str
+    reason_en: str
+    numbers: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one waybill.
+
+    Attributes
+    ----------
+    verdict : {"PASS", "SUSPECT", "FAIL", "NO_DATA"}
+    rules : list of RuleResult
+        Every rule evaluated, in RULE_CODES order.
+    evidence : dict
+        GeoJSON FeatureCollection; each feature's ``properties.kind`` is one of "track", "place",
+        "matched_fix", "gap", "removed_fix", "speed_segment", "conflict_segment".
+    stats : dict of str to TrajectoryStats
+        Per source given ("app", "beidou").
+    tracks : dict of str to BuiltTrajectory
+        The built trajectories per source (for storage as LINESTRING M).
+    """
+
+    verdict: VerdictCode
+    rules: list[RuleResult]
+    evidence: dict[str, Any]
+    stats: dict[str, TrajectoryStats]
+    tracks: dict[str, BuiltTrajectory] = field(default_factory=dict, repr=False)
+
+    @property
+    def fired(self) -> list[str]:
+        """Codes of the rules that fired."""
+        return [r.code for r in self.rules if r.fired]
+
+    def rule(self, code: str) -> RuleResult | None:
+        """Return the result of rule ``code`` (None if it was not evaluated)."""
+        return next((r for r in self.rules if r.code == code), None)
+
+
+def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> Verdict:
+    """Verify one waybill's trajectory against its places and times.
+
+    Parameters
+    ----------
+    inp : VerificationInput
+    thresholds : Thresholds
+
+    Returns
+    -------
+    Verdict
+        See the module docstring for the verdict policy.
+
+    Examples
+    --------
+    >>> t0 = pd.Timestamp("2025-03-01 08:00", tz="UTC")
+    >>> t = t0 + pd.to_timedelta(np.arange(-7200, 4 * 3600 + 7201, 60), unit="s")
+    >>> s = np.clip((t - t0).total_seconds() / (4 * 3600), 0, 1)   # 4 h at constant speed
+    >>> fixes = pd.DataFrame({"t": t, "lon": 117.0 + 2.5 * s, "lat": 31.0})
+    >>> inp = VerificationInput(t0, t0 + pd.Timedelta(hours=4), Place(117.0, 31.0, 0, True),
+    ...                         Place(119.5, 31.0, 0, True), beidou=fixes)
+    >>> v = verify(inp)
+    >>> v.verdict, v.fired
+    ('PASS', [])
+    """
+    ws, we = inp.window(thresholds)
+    despatch_s, receipt_s = _seconds(inp.despatch_at), _seconds(inp.receipt_at)
+    tracks: dict[str, BuiltTrajectory] = {}
+    for name in _SOURCES:
+        df = getattr(inp, name)
+        if df is not None:
+            tracks[name] = build(
+                df,
+                window_start=ws,
+                window_end=we,
+                gap_s=thresholds.gap_s,
+                stop_min_duration_s=thresholds.stop_min_duration_s,
+                stop_max_diameter_m=thresholds.stop_max_diameter_m,
+                h3_res=thresholds.h3_res,
+                max_speed_kmh=thresholds.max_speed_kmh,
+            )
+    tr = {name: _TrackArrays.of(b) for name, b in tracks.items() if len(b.fixes)}
+    evidence = _Evidence()
+    evidence.tracks(tracks)
+    evidence.place(inp.loading, "loading", _radius(inp.loading, thresholds))
+    evidence.place(inp.unloading, "unloading", _radius(inp.unloading, thresholds))
+
+    rules = [_rule_missing(tracks, tr, ws, we)]
+    if not rules[0].fired:
+        rules += [
+            _rule_place(tr, inp.loading, despatch_s, "start", thresholds, evidence),
+            _rule_place(tr, inp.unloading, receipt_s, "end", thresholds, evidence),
+            _rule_coverage(tracks, tr, ws, we, thresholds, evidence),
+            _rule_speed(tracks, thresholds, evidence),
+            _rule_length(tr, inp, despatch_s, receipt_s, thresholds),
+            _rule_conflict(tr, thresholds, evidence),
+        ]
+    return Verdict(
+        verdict=_verdict(rules),
+        rules=rules,
+        evidence=evidence.collection(),
+        stats={name: b.stats for name, b in tracks.items()},
+        tracks=tracks,
+    )
+
+
+def _verdict(rules: list[RuleResult]) -> VerdictCode:
+    severities = {r.severity for r in rules if r.fired}
+    for level in ("NO_DATA", "FAIL", "SUSPECT"):
+        if level in severities:
+            return level
+    return "PASS"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TrackArrays:
+    t_s: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+
+    @classmethod
+    def of(cls, built: BuiltTrajectory) -> _TrackArrays:
+        f = built.fixes
+        return cls(
+            K.times_us(f[T]) / 1e6, f[LON].to_numpy(dtype=np.float64), f[LAT].to_numpy(dtype=np.float64)
+        )
+
+
+def _radius(place: Place, th: Thresholds) -> float:
+    return th.coordinates_radius_m if place.from_coordinates else float(place.radius_m)
+
+
+def _iso(seconds: float) -> str:
+    return pd.Timestamp(round(seconds * 1e6), unit="us", tz="UTC").isoformat()
+
+
+def _r(value: float | None, digits: int = 1) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), digits)
+
+
+def _rule(code: str, fired: bool, severity: Severity, zh: str, en: str, numbers: dict) -> RuleResult:
+    return RuleResult(code, bool(fired), severity, zh, en, numbers)
+
+
+# --- rules --------------------------------------------------------------------------------------
+
+
+def _rule_missing(tracks, tr, ws: pd.Timestamp, we: pd.Timestamp) -> RuleResult:
+    counts = {name: len(b.fixes) for name, b in tracks.items()}
+    fired = not tr
+    numbers = {"n_fixes": counts, "window_start": ws.isoformat(), "window_end": we.isoformat()}
+    if fired:
+        return _rule(
+            "TRACK_MISSING", True, "NO_DATA",
+            "运单时间窗内无任何来源的定位点",
+            "No fix from any source in the waybill window",
+            numbers,
+        )  # fmt: skip
+    total = sum(counts.values())
+    return _rule(
+        "TRACK_MISSING", False, "NO_DATA",
+        f"时间窗内共有{total}个定位点", f"{total} fixes in the window", numbers,
+    )  # fmt: skip
+
+
+def _rule_place(tr, place: Place, at_s: float, role: str, th: Thresholds, ev: _Evidence) -> RuleResult:
+    code = "TRACK_START_MISMATCH" if role == "start" else "TRACK_END_MISMATCH"
+    radius = _radius(place, th)
+    per_source: dict[str, dict] = {}
+    best: tuple[float, str, float, float, float] | None = None
+    for name, a in tr.items():
+        near_time = np.abs(a.t_s - at_s) <= th.time_tolerance_s
+        n = int(near_time.sum())
+        if n == 0:
+            per_source[name] = {"n_fixes_in_time": 0, "nearest_m": None}
+            continue
+        idx = np.flatnonzero(near_time)
+        d = haversine_m(a.lon[idx], a.lat[idx], place.lon, place.lat)
+        j = int(np.argmin(d))
+        k = int(idx[j])
+        per_source[name] = {"n_fixes_in_time": n, "nearest_m": _r(d[j]), "nearest_at": _iso(a.t_s[k])}
+        if best is None or d[j] < best[0]:
+            best = (float(d[j]), name, float(a.t_s[k]), float(a.lon[k]), float(a.lat[k]))
+    hours = th.time_tolerance_s / 3600
+    what_zh, what_en = ("装货地", "loading place") if role == "start" else ("卸货地", "unloading place")
+    when_zh, when_en = ("发车", "despatch") if role == "start" else ("收货", "receipt")
+    numbers = {
+        "radius_m": radius,
+        "time_tolerance_s": th.time_tolerance_s,
+        "place": {"lon": place.lon, "lat": place.lat, "from_coordinates": place.from_coordinates,
+                  "division_code": place.division_code},
+        "at": _iso(at_s),
+        "distance_m": _r(best[0]) if best else None,
+        "source": best[1] if best else None,
+        "sources": per_source,
+    }  # fmt: skip
+    if best is None:
+        return _rule(
+            code, True, "SUSPECT",
+            f"{when_zh}时间前后{hours:g}小时内无定位点，无法确认到达{what_zh}",
+            f"No fix within ±{hours:g} h of {when_en}: cannot confirm the {what_en}",
+            numbers,
+        )  # fmt: skip
+    dist, source, t_best, lon_best, lat_best = best
+    inside = dist <= radius
+    ev.matched_fix(role, source, t_best, lon_best, lat_best, dist, inside)
+    if inside:
+        return _rule(
+            code, False, "FAIL",
+            f"{when_zh}前后{hours:g}小时内最近定位点距{what_zh}{dist:.0f}米（半径{radius:.0f}米内）",
+            f"Nearest fix within ±{hours:g} h of {when_en} is {dist:.0f} m from the {what_en} "
+            f"(within {radius:.0f} m)",
+            numbers,
+        )  # fmt: skip
+    return _rule(
+        code, True, "FAIL",
+        f"{when_zh}前后{hours:g}小时内无定位点位于{what_zh}{radius:.0f}米范围内（最近{dist:.0f}米）",
+        f"No fix within {radius:.0f} m of the {what_en} within ±{hours:g} h of {when_en} "
+        f"(nearest {dist:.0f} m)",
+        numbers,
+    )  # fmt: skip
+
+
+def _rule_coverage(tracks, tr, ws, we, th: Thresholds, ev: _Evidence) -> RuleResult:
+    ws_s, we_s = ws.value / 1e9, we.value / 1e9
+    merged = np.sort(np.concatenate([a.t_s for a in tr.values()]))
+    gid = np.zeros(merged.size, dtype=np.int64)
+    window = np.array([ws_s]), np.array([we_s])
+    share = float(K.covered_s(merged, gid, 1, *window, gap_s=th.gap_s)[0] / (we_s - ws_s))
+    longest = float(K.max_gap_s(merged, gid, 1, *window)[0])
+    for name, b in tracks.items():
+        ev.gaps(name, b)
+    numbers = {
+        "coverage": _r(share, 4),
+        "min_coverage": th.min_coverage,
+        "gap_s": th.gap_s,
+        "max_gap_s": _r(longest),
+        "by_source": {name: _r(b.stats.coverage, 4) for name, b in tracks.items()},
+    }
+    fired = share < th.min_coverage
+    verb_zh = "低于" if fired else "不低于"
+    verb_en = "below" if fired else "at least"
+    return _rule(
+        "TRACK_LOW_COVERAGE", fired, "SUSPECT",
+        f"定位覆盖率{share:.0%}，{verb_zh}{th.min_coverage:.0%}（超过{th.gap_s / 60:g}分钟的间隔不计）",
+        f"Fixes cover {share:.0%} of the window, {verb_en} {th.min_coverage:.0%} "
+        f"(gaps over {th.gap_s / 60:g} min uncovered)",
+        numbers,
+    )  # fmt: skip
+
+
+def _rule_speed(tracks, th: Thresholds, ev: _Evidence) -> RuleResult:
+    worst: dict | None = None
+    by_source: dict[str, dict] = {}
+    for name, b in tracks.items():
+        f = b.fixes
+        if len(f) < 2:
+            continue
+        speed = f[SPEED_KMH].to_numpy()
+        dist = f[DISTANCE_M].to_numpy()
+        step = np.arange(len(f)) > 0
+        judged = step & (dist > th.speed_min_step_m)
+        over = np.flatnonzero(judged & (speed > th.max_speed_kmh))
+        top = float(np.nanmax(np.where(judged, speed, np.nan))) if judged.any() else None
+        by_source[name] = {"max_speed_kmh": _r(top), "n_steps_over": int(over.size)}
+        if over.size:
+            ev.speed_segments(name, f, over)
+            k = int(over[np.argmax(speed[over])])
+            cand = {
+                "source": name,
+                "speed_kmh": _r(speed[k]),
+                "from": f[T].iloc[k - 1].isoformat(),
+                "to": f[T].iloc[k].isoformat(),
+                "distance_m": _r(dist[k]),
+                "duration_s": _r(f[DURATION_S].iloc[k]),
+            }
+            if worst is None or cand["speed_kmh"] > worst["speed_kmh"]:
+                worst = cand
+    numbers = {
+        "max_speed_kmh": th.max_speed_kmh,
+        "min_step_m": th.speed_min_step_m,
+        "by_source": by_source,
+        "worst_step": worst,
+    }
+    if worst is not None:
+        return _rule(
+            "TRACK_IMPOSSIBLE_SPEED", True, "FAIL",
+            f"{worst['source']}轨迹在{worst['duration_s']:.0f}秒内移动{worst['distance_m']:.0f}米，"
+            f"速度{worst['speed_kmh']:.0f}公里/小时，超过{th.max_speed_kmh:.0f}",
+            f"The {worst['source']} track moves {worst['distance_m']:.0f} m in {worst['duration_s']:.0f} s: "
+            f"{worst['speed_kmh']:.0f} km/h, above {th.max_speed_kmh:.0f}",
+            numbers,
+        )  # fmt: skip
+    tops = [v["max_speed_kmh"] for v in by_source.values() if v["max_speed_kmh"] is not None]
+    top = max(tops) if tops else None
+    shown = f"{top:.0f}" if top is not None else "-"
+    return _rule(
+        "TRACK_IMPOSSIBLE_SPEED", False, "FAIL",
+        f"清洗后最高速度{shown}公里/小时，未超过{th.max_speed_kmh:.0f}",
+        f"Highest speed after cleaning {shown} km/h, not above {th.max_speed_kmh:.0f}",
+        numbers,
+    )  # fmt: skip
+
+
+def _rule_length(tr, inp: VerificationInput, despatch_s, receipt_s, th: Thresholds) -> RuleResult:
+    straight = float(haversine_m(inp.loading.lon, inp.loading.lat, inp.unloading.lon, inp.unloading.lat))
+    numbers: dict[str, Any] = {
+        "straight_m": _r(straight),
+        "ratio_min": th.length_ratio_min,
+        "ratio_max": th.length_ratio_max,
+        "from": _iso(despatch_s),
+        "to": _iso(receipt_s),
+    }
+    source, driven = None, None
+    for name in _SOURCES:  # BeiDou first: denser, so its length is closer to the road's
+        a = tr.get(name)
+        if a is None:
+            continue
+        run = (a.t_s >= despatch_s) & (a.t_s <= receipt_s)
+        if run.sum() >= 2:
+            lon, lat = a.lon[run], a.lat[run]
+            source, driven = name, float(np.sum(haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])))
+            break
+    numbers.update(source=source, driven_m=_r(driven))
+    if straight < th.length_min_straight_m or driven is None:
+        why_en = (
+            f"straight distance {straight:.0f} m is under {th.length_min_straight_m:.0f} m"
+            if driven is not None
+            else "fewer than 2 fixes between despatch and receipt"
+        )
+        why_zh = (
+            f"装卸货地直线距离{straight:.0f}米，不足{th.length_min_straight_m:.0f}米"
+            if driven is not None
+            else "发车至收货之间定位点不足2个"
+        )
+        numbers.update(evaluated=False, ratio=None)
+        return _rule(
+            "TRACK_LENGTH_IMPLAUSIBLE", False, "SUSPECT",
+            f"未判断里程：{why_zh}", f"Length not judged: {why_en}", numbers,
+        )  # fmt: skip
+    ratio = driven / straight
+    fired = ratio < th.length_ratio_min or ratio > th.length_ratio_max
+    numbers.update(evaluated=True, ratio=_r(ratio, 3))
+    verb_zh = "超出" if fired else "在"
+    verb_en = "outside" if fired else "within"
+    return _rule(
+        "TRACK_LENGTH_IMPLAUSIBLE", fired, "SUSPECT",
+        f"行驶里程{driven / 1000:.1f}公里为直线距离{straight / 1000:.1f}公里的{ratio:.2f}倍，"
+        f"{verb_zh}{th.length_ratio_min:g}–{th.length_ratio_max:g}倍范围" + ("" if fired else "内"),
+        f"Driven {driven / 1000:.1f} km is {ratio:.2f}× the straight {straight / 1000:.1f} km, "
+        f"{verb_en} {th.length_ratio_min:g}–{th.length_ratio_max:g}×",
+        numbers,
+    )  # fmt: skip
+
+
+def _rule_conflict(tr, th: Thresholds, ev: _Evidence) -> RuleResult:
+    numbers: dict[str, Any] = {
+        "distance_m": th.conflict_distance_m,
+        "max_share": th.conflict_share,
+        "min_shared_s": th.conflict_min_shared_s,
+    }
+    ref, probe = tr.get("beidou"), tr.get("app")
+    if ref is None or probe is None or ref.t_s.size < 2 or probe.t_s.size < 1:
+        numbers.update(evaluated=False, share=None, shared_s=0.0)
+        return _rule(
+            "TRACK_SOURCE_CONFLICT", False, "FAIL",
+            "未比对：缺少司机APP或北斗轨迹", "Not compared: the app or the BeiDou track is missing", numbers,
+        )  # fmt: skip
+    lo, hi = max(ref.t_s[0], probe.t_s[0]), min(ref.t_s[-1], probe.t_s[-1])
+    shared_s = max(hi - lo, 0.0)
+    share, far, dist, ref_lon, ref_lat, sel = _conflict_share(
+        ref, probe, lo, hi, th.gap_s, th.conflict_distance_m
+    )
+    numbers.update(shared_s=_r(shared_s), share=_r(share, 4), evaluated=shared_s >= th.conflict_min_shared_s)
+    numbers["max_apart_m"] = _r(float(np.max(dist))) if dist.size else None
+    if shared_s < th.conflict_min_shared_s or share is None:
+        return _rule(
+            "TRACK_SOURCE_CONFLICT", False, "FAIL",
+            f"未比对：两来源共同时段{shared_s / 60:.0f}分钟，不足{th.conflict_min_shared_s / 60:.0f}分钟",
+            f"Not compared: only {shared_s / 60:.0f} min of shared time "
+            f"(under {th.conflict_min_shared_s / 60:.0f} min)",
+            numbers,
+        )  # fmt: skip
+    fired = share > th.conflict_share
+    if fired:
+        ev.conflict_segments(probe, sel[far], ref_lon[far], ref_lat[far], dist[far])
+    verb_zh = "超过" if fired else "未超过"
+    verb_en = "more than" if fired else "not more than"
+    return _rule(
+        "TRACK_SOURCE_CONFLICT", fired, "FAIL",
+        f"司机APP与北斗轨迹相距超过{th.conflict_distance_m / 1000:g}公里的时间占共同时段{share:.0%}，"
+        f"{verb_zh}{th.conflict_share:.0%}",
+        f"App and BeiDou are over {th.conflict_distance_m / 1000:g} km apart for {share:.0%} of their shared "
+        f"time, {verb_en} {th.conflict_share:.0%}",
+        numbers,
+    )  # fmt: skip
+
+
+def _conflict_share(
+    ref: _TrackArrays, probe: _TrackArrays, lo: float, hi: float, gap_s: float, apart_m: float
+):
+    """Time-weighted share of the probe's fixes (inside [lo, hi]) further than ``apart_m`` from ref.
+
+    Ref is interpolated linearly at the probe's times, only inside ref steps of at most ``gap_s``;
+    each probe fix stands for the time up to halfway to its neighbours.
+    """
+    sel = np.flatnonzero((probe.t_s >= lo) & (probe.t_s <= hi))
+    empty = np.zeros(0)
+    if sel.size == 0 or hi <= lo:
+        return None, np.zeros(0, dtype=bool), empty, empty, empty, sel
+    t = probe.t_s[sel]
+    j = np.clip(np.searchsorted(ref.t_s, t, side="right"), 1, ref.t_s.size - 1)
+    bracket_ok = (ref.t_s[j] - ref.t_s[j - 1]) <= gap_s
+    ref_lon = np.interp(t, ref.t_s, ref.lon)
+    ref_lat = np.interp(t, ref.t_s, ref.lat)
+    dist = haversine_m(probe.lon[sel], probe.lat[sel], ref_lon, ref_lat)
+    mids = np.concatenate([[lo], 0.5 * (t[1:] + t[:-1]), [hi]])
+    weight = np.where(bracket_ok, np.diff(mids), 0.0)
+    total = float(weight.sum())
+    far = bracket_ok & (dist > apart_m)
+    share = float(weight[far].sum() / total) if total > 0 else None
+    return share, far, dist, ref_lon, ref_lat, sel
+
+
+# --- evidence -----------------------------------------------------------------------------------
+
+
+def _pt(lon: float, lat: float) -> list[float]:
+    return [round(float(lon), 6), round(float(lat), 6)]
+
+
+class _Evidence:
+    """Collects GeoJSON features for the map (WGS-84 lon/lat, 6 decimals ≈ 0.1 m)."""
+
+    def __init__(self) -> None:
+        self.features: list[dict] = []
+
+    def _add(self, geom_type: str, coords, **props) -> None:
+        self.features.append(
+            {"type": "Feature", "geometry": {"type": geom_type, "coordinates": coords}, "properties": props}
+        )
+
+    def tracks(self, tracks: dict[str, BuiltTrajectory]) -> None:
+        for name, b in tracks.items():
+            f = b.fixes
+            if len(f) == 0:
+                continue
+            coords = np.round(np.column_stack([f[LON].to_numpy(), f[LAT].to_numpy()]), 6).tolist()
+            props = {
+                "kind": "track",
+                "source": name,
+                "n_fixes": len(f),
+                "start": f[T].iloc[0].isoformat(),
+                "end": f[T].iloc[-1].isoformat(),
+                # Epoch seconds per vertex, so a map can animate the track (deck.gl TripsLayer style).
+                "times_s": (K.times_us(f[T]) // 1_000_000).tolist(),
+            }
+            if len(coords) == 1:
+                self._add("Point", coords[0], **props)
+            else:
+                self._add("LineString", coords, **props)
+            removed = b.clean_report.removed
+            outliers = removed[removed[REASON_COL].isin(["spike", "jump"])].head(_MAX_EVIDENCE)
+            for row in outliers.itertuples(index=False):
+                self._add(
+                    "Point", _pt(getattr(row, LON), getattr(row, LAT)),
+                    kind="removed_fix", source=name, reason=str(getattr(row, REASON_COL)),
+                    t=getattr(row, T).isoformat(),
+                )  # fmt: skip
+
+    def place(self, place: Place, role: str, radius_m: float) -> None:
+        self._add(
+            "Point", _pt(place.lon, place.lat), kind="place", role=role, radius_m=radius_m,
+            from_coordinates=place.from_coordinates, division_code=place.division_code,
+        )  # fmt: skip
+
+    def matched_fix(self, role, source, t_s, lon, lat, dist, inside) -> None:
+        self._add(
+            "Point", _pt(lon, lat), kind="matched_fix", role=role, source=source, t=_iso(t_s),
+            distance_m=_r(dist), within_radius=bool(inside),
+        )  # fmt: skip
+
+    def gaps(self, name: str, b: BuiltTrajectory) -> None:
+        for row in b.gaps.head(_MAX_EVIDENCE).itertuples(index=False):
+            self._add(
+                "LineString", [_pt(row.start_lon, row.start_lat), _pt(row.end_lon, row.end_lat)],
+                kind="gap", source=name, start=row.start.isoformat(), end=row.end.isoformat(),
+                duration_s=_r(row.duration_s),
+            )  # fmt: skip
+
+    def speed_segments(self, name: str, f: pd.DataFrame, over: np.ndarray) -> None:
+        lon, lat = f[LON].to_numpy(), f[LAT].to_numpy()
+        for k in over[:_MAX_EVIDENCE].tolist():
+            self._add(
+                "LineString", [_pt(lon[k - 1], lat[k - 1]), _pt(lon[k], lat[k])],
+                kind="speed_segment", rule="TRACK_IMPOSSIBLE_SPEED", source=name,
+                start=f[T].iloc[k - 1].isoformat(), end=f[T].iloc[k].isoformat(),
+                speed_kmh=_r(f[SPEED_KMH].iloc[k]), distance_m=_r(f[DISTANCE_M].iloc[k]),
+            )  # fmt: skip
+
+    def conflict_segments(self, probe: _TrackArrays, idx, ref_lon, ref_lat, dist) -> None:
+        for k, x, y, d in list(zip(idx.tolist(), ref_lon.tolist(), ref_lat.tolist(), dist.tolist()))[
+            :_MAX_EVIDENCE
+        ]:
+            self._add(
+                "LineString", [_pt(probe.lon[k], probe.lat[k]), _pt(x, y)],
+                kind="conflict_segment", rule="TRACK_SOURCE_CONFLICT", t=_iso(probe.t_s[k]),
+                distance_m=_r(d),
+            )  # fmt: skip
+
+    def collection(self) -> dict[str, Any]:
+        return {"type": "FeatureCollection", "features": self.features}
