@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from api.deps import get_current_user
-from api.routes import auth, exchange, exchange_admin, onboarding
+from api.routes import auth, exchange, exchange_admin, onboarding, stats, trajectories
 from etl.exchange.service import ExchangeService
 from store.db import database_url, get_engine
 
@@ -33,6 +33,8 @@ def create_app(url: str | None = None) -> FastAPI:
     api.include_router(auth.router)
     api.include_router(onboarding.router)
     api.include_router(exchange_admin.router)
+    api.include_router(trajectories.router)
+    api.include_router(stats.router)
     app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trajectories.cli import verify as _verify_cmd
+from trajectories.cli import worker as _worker_cmd
 from wlhy.config import get_settings
 
 app = typer.Typer(help="省级网络货运信息监测系统 · provincial network-freight monitoring system", no_args_is_help=True)
@@ -29,6 +31,8 @@ client_app = typer.Typer(help="The reference platform client.", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(client_app, name="client")
+app.command("verify")(_verify_cmd)
+app.command("worker")(_worker_cmd)
 console = Console()
 
 
@@ -204,6 +208,7 @@ def demo_up(
                                       admin_password=settings.admin_password or None)
         forwarder = threading.Thread(target=_forward, args=(url, sims["ministry_settings"], stop), daemon=True)
         forwarder.start()
+        threading.Thread(target=_verify_in_background, args=(url, stop), daemon=True).start()
         _print_counts(url)
         table = Table(title="demo users (also in var/demo-credentials.json)")
         for col in ("username", "password", "role", "division_code"):
@@ -262,6 +267,23 @@ def _start_simulators(data_dir: Path) -> dict:
     handles = serve_all(data_dir if data_dir.exists() else None, background=True)
     urls = {"ministry": ministry.url} | {k: h.url for k, h in handles.items()}
     return {"handles": [ministry, *handles.values()], "urls": urls, "ministry_settings": fw}
+
+
+def _verify_in_background(url: str, stop) -> None:
+    """Queue every completed, unverified demo waybill and verify them while the app serves."""
+    import datetime as dt
+
+    from sqlalchemy.orm import sessionmaker
+
+    from store.db import get_engine
+    from trajectories.jobs import Worker, enqueue_due_verifications
+
+    factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    with factory() as s:
+        queued = enqueue_due_verifications(s, lookback=dt.timedelta(days=3650))
+        s.commit()
+    console.print(f"verifying {queued} waybills in the background (GET /api/v1/waybills/{{id}}/trajectory)")
+    Worker(factory).run(stop=stop)
 
 
 def _forward(url: str, settings, stop) -> None:

@@ -1,0 +1,146 @@
+"""Verification back-fills on Dask: one task per Beijing day, each with its own database session.
+
+A day's task verifies every waybill vehicle item despatched that day through :func:`trajectories.service.
+verify_items` (one read of all the day's fixes per chunk, not one query per waybill), runs the cross-waybill rules
+for the day and rolls up the day's density, committing per chunk. Days are independent, so the same code runs on
+a local cluster (default: ``dask.distributed.LocalCluster``, one process per core) or, with ``scheduler``, on any
+Dask cluster whose workers reach the database. ``scheduler="inline"`` runs the same tasks in this process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from store.models import WaybillVehicle
+
+__all__ = ["CHUNK_ITEMS", "verify_day", "verify_range"]
+
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
+CHUNK_ITEMS = 500
+
+
+def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: bool = True,
+               density: bool = True) -> dict[str, int]:
+    """Verify the items despatched on one Beijing day; return counts per verdict and per cross-waybill code.
+
+    Opens and disposes its own engine (a Dask task must not share connections with the client process).
+    """
+    from trajectories.crosscheck import crosscheck_range
+    from trajectories.service import rollup_density, verify_items
+
+    engine = create_engine(url, poolclass=NullPool)
+    counts: Counter[str] = Counter()
+    t0 = dt.datetime.combine(day, dt.time(), tzinfo=_BEIJING)
+    try:
+        with Session(engine) as s:
+            ids = s.scalars(select(WaybillVehicle.id).where(
+                WaybillVehicle.despatch_at >= t0, WaybillVehicle.despatch_at < t0 + dt.timedelta(days=1))
+                .order_by(WaybillVehicle.id)).all()
+            for k in range(0, len(ids), chunk):
+                counts.update(r.verdict for r in verify_items(s, list(ids[k:k + chunk])))
+                s.commit()
+            if crosscheck:
+                counts.update(crosscheck_range(s, day, day))
+            if density:
+                rollup_density(s, day)
+            s.commit()
+    finally:
+        engine.dispose()
+    return dict(counts)
+
+
+def _days(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
+    if date_to < date_from:
+        raise ValueError(f"date_to ({date_to}) is before date_from ({date_from})")
+    return [date_from + dt.timedelta(days=k) for k in range((date_to - date_from).days + 1)]
+
+
+def verify_range(
+    url: str,
+    date_from: dt.date,
+    date_to: dt.date,
+    *,
+    scheduler: str | None = None,
+    progress: bool = True,
+    n_workers: int | None = None,
+    processes: bool = True,
+) -> dict[str, int]:
+    """Verify every waybill item despatched from ``date_from`` to ``date_to`` (Beijing days, both included).
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of the database (each task connects itself).
+    date_from, date_to : date
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``) to scale out; ``"inline"`` to run the day tasks in
+        this process; default a ``LocalCluster`` with one single-threaded process per core.
+    progress : bool
+        Show a rich progress bar (days done).
+    n_workers : int, optional
+        Workers of the local cluster (default: the number of cores).
+    processes : bool
+        Local cluster workers as processes (default; the verification is CPU-bound Python) or threads
+        (starts in a fraction of the time: tests).
+
+    Returns
+    -------
+    dict
+        Counts per verdict (``PASS``, ``SUSPECT``, ``FAIL``, ``NO_DATA``) and per cross-waybill anomaly code.
+    """
+    days = _days(date_from, date_to)
+    total: Counter[str] = Counter()
+    with _Bar(progress, len(days)) as bar:
+        if scheduler == "inline":
+            for day in days:
+                total.update(verify_day(url, day))
+                bar.advance()
+            return dict(total)
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        cluster = None
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                                   dashboard_address=None)
+        try:
+            with Client(scheduler or cluster) as client:
+                futures = [client.submit(verify_day, url, day, key=f"verify-day-{day.isoformat()}", pure=False)
+                           for day in days]
+                for future in as_completed(futures):
+                    total.update(future.result())
+                    bar.advance()
+        finally:
+            if cluster is not None:
+                cluster.close()
+    return dict(total)
+
+
+class _Bar:
+    """A rich progress bar over days, or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self) -> _Bar:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("verifying days"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn())
+            self._progress.__enter__()
+            self._task = self._progress.add_task("days", total=self.total)
+        return self
+
+    def advance(self) -> None:
+        if self.enabled:
+            self._progress.advance(self._task)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self._progress.__exit__(*exc)

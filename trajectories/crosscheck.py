@@ -1,0 +1,505 @@
+"""Cross-waybill trajectory rules: ``TRACK_DUPLICATED`` and ``TRACK_VEHICLE_OVERLAP`` (spec/RULES.md §1).
+
+``TRACK_DUPLICATED`` — the same track (shape and timing, possibly shifted by minutes, thinned, with fresh noise)
+reported for another vehicle. Comparing every pair of trajectories is quadratic, so candidates come from
+signatures: each trajectory's set of (H3 res-8 cell, 10-minute bucket) keys; two trajectories of different
+vehicles that share most of their cells within ±30 min are candidates (a hash join on the keys, one side
+expanded by ±3 buckets). Only candidates are confirmed, by point-to-point distance after the best time shift.
+
+``TRACK_VEHICLE_OVERLAP`` — one vehicle on two waybills whose windows overlap by more than a tolerance and
+whose routes differ (loading or unloading points more than 10 km apart): one SQL self-join on the plate index.
+The item whose places the vehicle's own fixes do not visit is the one flagged (both when that cannot decide).
+
+Both write anomalies like :mod:`trajectories.service` (document ``waybill:{id}:{seq}``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.distance import haversine_m
+from supervision.anomalies import record
+
+__all__ = [
+    "DuplicatedTrack",
+    "VehicleOverlap",
+    "crosscheck_range",
+    "find_duplicated_tracks",
+    "find_vehicle_overlaps",
+    "parent_cells",
+    "parent_masks",
+    "record_findings",
+]
+
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
+_PAD = dt.timedelta(hours=2)
+_RES_BITS = 52
+_MAX_RES = 15
+
+
+def parent_masks(res: int) -> tuple[int, int]:
+    """Bit masks that turn an H3 cell of any finer resolution into its parent: ``(cell & clear) | set``.
+
+    An H3 index stores its resolution in bits 52-55 and one 3-bit digit per resolution below, digit ``k`` at
+    bits ``3 (15 - k)``; digits finer than the cell's resolution are 7. The parent at ``res`` has the
+    resolution field set to ``res`` and digits ``res + 1 … 15`` set to 7. Both masks fit a signed bigint,
+    so SQL can do this without an H3 extension.
+
+    Examples
+    --------
+    >>> import h3
+    >>> clear, set_ = parent_masks(7)
+    >>> cell = h3.str_to_int(h3.latlng_to_cell(31.82, 117.23, 9))
+    >>> (cell & clear) | set_ == h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(31.82, 117.23, 9), 7))
+    True
+    """
+    if not 0 <= int(res) <= _MAX_RES:
+        raise ValueError(f"res must be within 0..15; got {res!r}")
+    set_ = int(res) << _RES_BITS
+    for k in range(int(res) + 1, _MAX_RES + 1):
+        set_ |= 7 << (3 * (_MAX_RES - k))
+    clear = ~(0xF << _RES_BITS)
+    return clear, set_
+
+
+def parent_cells(cells, res: int) -> np.ndarray:
+    """Parents at ``res`` of int64 H3 cells (vectorised; 0 stays 0).
+
+    Examples
+    --------
+    >>> parent_cells([617847890847203327, 0], 8).tolist() == [613344291221143551, 0]
+    True
+    """
+    arr = np.asarray(cells, dtype=np.int64)
+    clear, set_ = parent_masks(res)
+    out = (arr & np.int64(clear)) | np.int64(set_)
+    return np.where(arr > 0, out, 0)
+
+
+def _range(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    if date_to < date_from:
+        raise ValueError(f"date_to ({date_to}) is before date_from ({date_from})")
+    t0 = dt.datetime.combine(date_from, dt.time(), tzinfo=_BEIJING)
+    return t0, dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), tzinfo=_BEIJING)
+
+
+@dataclass
+class DuplicatedTrack:
+    """A confirmed pair: ``item`` reports (a copy of) ``other``'s track, ``shift_s`` later."""
+
+    waybill_id: int
+    seq: int
+    operator_id: int | None
+    other_waybill_id: int
+    other_seq: int
+    other_vehicle: str
+    shift_s: float
+    median_distance_m: float
+    matched_share: float
+    overlap_s: float
+    code: str = field(default="TRACK_DUPLICATED", init=False)
+
+    def reasons(self) -> tuple[str, str]:
+        mins = abs(self.shift_s) / 60
+        zh = (f"轨迹与车辆{self.other_vehicle}（运单{self.other_waybill_id}）的轨迹相同，时间平移{mins:.0f}分钟，"
+              f"{self.matched_share:.0%}的定位点相距中位数{self.median_distance_m:.0f}米")
+        en = (f"track matches vehicle {self.other_vehicle}'s (waybill {self.other_waybill_id}) shifted by "
+              f"{mins:.0f} min: {self.matched_share:.0%} of fixes match, median distance "
+              f"{self.median_distance_m:.0f} m")
+        return zh, en
+
+    def evidence(self) -> dict[str, Any]:
+        return {"otherWaybillId": self.other_waybill_id, "otherSeq": self.other_seq,
+                "otherVehicle": self.other_vehicle, "shiftS": self.shift_s,
+                "medianDistanceM": round(self.median_distance_m, 1), "matchedShare": round(self.matched_share, 3),
+                "overlapS": self.overlap_s}
+
+
+@dataclass
+class VehicleOverlap:
+    """``item``'s vehicle is on ``other`` at the same time, on a different route."""
+
+    waybill_id: int
+    seq: int
+    operator_id: int | None
+    other_waybill_id: int
+    other_seq: int
+    vehicle: str
+    overlap_s: float
+    loading_apart_m: float
+    unloading_apart_m: float
+    route_supported: bool | None
+    code: str = field(default="TRACK_VEHICLE_OVERLAP", init=False)
+
+    def reasons(self) -> tuple[str, str]:
+        h = self.overlap_s / 3600
+        zh = (f"车辆{self.vehicle}同时承运运单{self.other_waybill_id}，时间重叠{h:.1f}小时，"
+              f"装货地相距{self.loading_apart_m / 1000:.0f}公里、卸货地相距{self.unloading_apart_m / 1000:.0f}公里")
+        en = (f"vehicle {self.vehicle} is also on waybill {self.other_waybill_id} for {h:.1f} h of the same time; "
+              f"loading places {self.loading_apart_m / 1000:.0f} km and unloading places "
+              f"{self.unloading_apart_m / 1000:.0f} km apart")
+        return zh, en
+
+    def evidence(self) -> dict[str, Any]:
+        return {"otherWaybillId": self.other_waybill_id, "otherSeq": self.other_seq, "overlapS": self.overlap_s,
+                "loadingApartM": round(self.loading_apart_m), "unloadingApartM": round(self.unloading_apart_m),
+                "routeSupportedByFixes": self.route_supported}
+
+
+# --- TRACK_DUPLICATED -----------------------------------------------------------------------------------------
+
+_ITEMS_SQL = text(
+    """
+    SELECT wv.id AS item_id, wv.waybill_id, wv.seq, wv.vehicle_number, wv.plate_color, w.operator_id,
+           wv.despatch_at, wv.receipt_at
+    FROM waybill_vehicle wv JOIN waybill w ON w.id = wv.waybill_id
+    WHERE NOT w.is_sandbox AND wv.despatch_at - interval '2 hours' < :hi AND wv.receipt_at + interval '2 hours' > :lo
+    """
+)
+_ITEM_FIXES_SQL = text(
+    """
+    WITH items AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:plates AS text[]), CAST(:colors AS text[]),
+                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[])) AS i(item_id, vn, pc, t0, t1)
+    )
+    SELECT i.item_id, extract(epoch FROM p.t)::float8 AS t_s, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.h3
+    FROM items i JOIN position p
+      ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.source = :source AND p.t BETWEEN i.t0 AND i.t1
+    WHERE p.t BETWEEN :lo AND :hi
+    ORDER BY i.item_id, p.t
+    """
+)
+
+
+def _items_frame(session: Session, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
+    rows = session.execute(_ITEMS_SQL, {"lo": lo, "hi": hi}).all()
+    return pd.DataFrame(rows, columns=["item_id", "waybill_id", "seq", "vehicle_number", "plate_color",
+                                       "operator_id", "despatch_at", "receipt_at"])
+
+
+def _fixes_frame(session: Session, items: pd.DataFrame, source: int) -> pd.DataFrame:
+    cols = ["item_id", "t_s", "lon", "lat", "h3"]
+    if items.empty:
+        return pd.DataFrame(columns=cols)
+    t0 = (items["despatch_at"] - _PAD).tolist()
+    t1 = (items["receipt_at"] + _PAD).tolist()
+    rows = session.execute(_ITEM_FIXES_SQL, {
+        "ids": items["item_id"].tolist(), "plates": items["vehicle_number"].tolist(),
+        "colors": items["plate_color"].tolist(), "t0": t0, "t1": t1, "source": source,
+        "lo": min(t0), "hi": max(t1),
+    }).all()
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _signatures(fixes: pd.DataFrame, *, res: int, bucket_s: float) -> pd.DataFrame:
+    sig = pd.DataFrame({
+        "item_id": fixes["item_id"].to_numpy(),
+        "cell": parent_cells(fixes["h3"].to_numpy(dtype=np.int64), res),
+        "bucket": np.floor(fixes["t_s"].to_numpy(dtype=np.float64) / bucket_s).astype(np.int64),
+    })
+    return sig.loc[sig["cell"] > 0].drop_duplicates()
+
+
+def _candidates(sig: pd.DataFrame, items: pd.DataFrame, *, max_shift_buckets: int, min_shared_cells: int,
+                min_shared_share: float, hub_limit: int) -> pd.DataFrame:
+    """Pairs (a, b), a < b, of different vehicles sharing most of their cells within the shift tolerance."""
+    # A (cell, bucket) shared by very many trajectories is a depot or toll gate, not evidence of copying.
+    crowd = sig.groupby(["cell", "bucket"])["item_id"].transform("size")
+    sig = sig.loc[crowd <= hub_limit]
+    probe = pd.concat([sig.assign(bucket=sig["bucket"] + d) for d in range(-max_shift_buckets,
+                                                                           max_shift_buckets + 1)])
+    pairs = sig.merge(probe, on=["cell", "bucket"], suffixes=("_a", "_b"))
+    pairs = pairs.loc[pairs["item_id_a"] < pairs["item_id_b"], ["item_id_a", "item_id_b", "cell"]]
+    shared = pairs.drop_duplicates().groupby(["item_id_a", "item_id_b"]).size().rename("shared").reset_index()
+    n_cells = sig.groupby("item_id")["cell"].nunique()
+    shared["share"] = shared["shared"] / np.minimum(n_cells.reindex(shared["item_id_a"]).to_numpy(),
+                                                    n_cells.reindex(shared["item_id_b"]).to_numpy())
+    plate = items.set_index("item_id")["vehicle_number"] + "/" + items.set_index("item_id")["plate_color"]
+    different = plate.reindex(shared["item_id_a"]).to_numpy() != plate.reindex(shared["item_id_b"]).to_numpy()
+    keep = different & (shared["shared"] >= min_shared_cells) & (shared["share"] >= min_shared_share)
+    return shared.loc[keep].reset_index(drop=True)
+
+
+def _interp(t_b: np.ndarray, x_b: np.ndarray, t_query: np.ndarray, max_step_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of b at t_query; invalid outside b's range or across a step longer than max_step_s."""
+    j = np.searchsorted(t_b, t_query)
+    inside = (j > 0) & (j < t_b.size)
+    j = np.clip(j, 1, max(t_b.size - 1, 1))
+    ta, tb = t_b[j - 1], t_b[j]
+    step = tb - ta
+    valid = inside & (step <= max_step_s)
+    w = np.where(step > 0, (t_query - ta) / np.where(step > 0, step, 1), 0.0)
+    return x_b[j - 1] + w * (x_b[j] - x_b[j - 1]), valid
+
+
+def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m: float,
+                max_step_s: float) -> dict[str, float] | None:
+    """Shift s minimising the distance between a(t) and b(t − s); None when they never overlap."""
+    t_a, t_b = a["t_s"].to_numpy(), b["t_s"].to_numpy()
+    if t_a.size < 2 or t_b.size < 2:
+        return None
+    lon_a, lat_a, lon_b, lat_b = (a["lon"].to_numpy(), a["lat"].to_numpy(), b["lon"].to_numpy(),
+                                  b["lat"].to_numpy())
+
+    def score(shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        q = t_a[None, :] - shifts[:, None]
+        x, valid = _interp(t_b, lon_b, q.ravel(), max_step_s)
+        y, _ = _interp(t_b, lat_b, q.ravel(), max_step_s)
+        d = haversine_m(np.broadcast_to(lon_a, q.shape).ravel(), np.broadcast_to(lat_a, q.shape).ravel(), x, y)
+        d = np.where(valid, d, np.nan).reshape(q.shape)
+        n_valid = np.sum(np.isfinite(d), axis=1)
+        with np.errstate(all="ignore"):
+            matched = np.sum(d <= match_m, axis=1) / np.maximum(n_valid, 1)
+        return d, n_valid, matched
+
+    coarse = np.arange(-max_shift_s, max_shift_s + 1, 30.0)
+    _, n_valid, matched = score(coarse)
+    if n_valid.max() == 0:
+        return None
+    s0 = coarse[np.argmax(matched * (n_valid >= 0.5 * n_valid.max()))]
+    fine = np.arange(s0 - 30, s0 + 31, 2.0)
+    d, n_valid, matched = score(fine)
+    k = int(np.argmax(matched + n_valid / (n_valid.max() + 1) * 1e-3))
+    row = d[k][np.isfinite(d[k])]
+    if row.size == 0:
+        return None
+    overlap = min(t_a[-1], t_b[-1] + fine[k]) - max(t_a[0], t_b[0] + fine[k])
+    return {"shift_s": float(fine[k]), "median_m": float(np.median(row)), "matched": float(matched[k]),
+            "n_valid": int(n_valid[k]), "n_a": int(t_a.size), "overlap_s": float(max(overlap, 0.0))}
+
+
+def _corroborated(beidou: pd.DataFrame | None, app: pd.DataFrame, *, agree_m: float = 500.0) -> bool:
+    """True when the vehicle's own BeiDou track agrees with its app track (median distance at the same times)."""
+    if beidou is None or len(beidou) < 2 or len(app) < 2:
+        return False
+    x, valid = _interp(beidou["t_s"].to_numpy(), beidou["lon"].to_numpy(), app["t_s"].to_numpy(), 1800.0)
+    y, _ = _interp(beidou["t_s"].to_numpy(), beidou["lat"].to_numpy(), app["t_s"].to_numpy(), 1800.0)
+    if valid.sum() < 0.5 * len(app):
+        return False
+    d = haversine_m(app["lon"].to_numpy()[valid], app["lat"].to_numpy()[valid], x[valid], y[valid])
+    return bool(np.median(d) <= agree_m)
+
+
+def find_duplicated_tracks(
+    session: Session,
+    date_from: dt.date,
+    date_to: dt.date,
+    *,
+    res: int = 8,
+    bucket_s: float = 600.0,
+    max_shift_s: float = 1800.0,
+    min_shared_cells: int = 5,
+    min_shared_share: float = 0.5,
+    match_m: float = 50.0,
+    min_matched_share: float = 0.8,
+    max_median_m: float = 30.0,
+    hub_limit: int = 50,
+) -> list[DuplicatedTrack]:
+    """Find app tracks reported for two vehicles, for waybill items despatched from ``date_from`` to ``date_to``.
+
+    Parameters
+    ----------
+    session : Session
+    date_from, date_to : date
+        Beijing days, both included; partners may lie outside the range (the windows are extended).
+    res, bucket_s : int, float
+        Signature: H3 resolution and time bucket (s).
+    max_shift_s : float
+        Largest time shift tried (s); signatures are compared within ± ``ceil(max_shift_s / bucket_s)`` buckets.
+    min_shared_cells, min_shared_share : int, float
+        Candidate pair: this many distinct shared cells, and this share of the smaller signature.
+    match_m, min_matched_share, max_median_m : float
+        Confirmation after the best shift: at least ``min_matched_share`` of the overlapping fixes within
+        ``match_m`` metres and a median distance of at most ``max_median_m``.
+    hub_limit : int
+        (cell, bucket) keys shared by more trajectories than this are ignored (depots, toll gates).
+
+    Returns
+    -------
+    list of DuplicatedTrack
+        One per flagged item: the likely copy (the one its own BeiDou track does not back, else the one with
+        fewer fixes); both items of a pair when neither tells.
+    """
+    lo, hi = _range(date_from, date_to)
+    reach = _PAD + dt.timedelta(seconds=max_shift_s)
+    items = _items_frame(session, lo - reach, hi + reach)
+    if items.empty:
+        return []
+    despatch = pd.to_datetime(items["despatch_at"], utc=True)
+    in_range = set(items.loc[(despatch >= lo) & (despatch < hi), "item_id"])
+    app = _fixes_frame(session, items, 1)
+    sig = _signatures(app, res=res, bucket_s=bucket_s)
+    cand = _candidates(sig, items, max_shift_buckets=int(np.ceil(max_shift_s / bucket_s)),
+                       min_shared_cells=min_shared_cells, min_shared_share=min_shared_share, hub_limit=hub_limit)
+    cand = cand.loc[cand["item_id_a"].isin(in_range) | cand["item_id_b"].isin(in_range)]
+    if cand.empty:
+        return []
+    by_item = dict(tuple(app.groupby("item_id")))
+    info = items.set_index("item_id")
+    need = sorted(set(cand["item_id_a"]) | set(cand["item_id_b"]))
+    beidou = dict(tuple(_fixes_frame(session, items.loc[items["item_id"].isin(need)], 2).groupby("item_id")))
+    found: list[DuplicatedTrack] = []
+    for a_id, b_id in zip(cand["item_id_a"].tolist(), cand["item_id_b"].tolist()):
+        a, b = by_item[a_id], by_item[b_id]
+        m = _best_shift(a, b, max_shift_s=max_shift_s, match_m=match_m, max_step_s=900.0)
+        if m is None or m["matched"] < min_matched_share or m["median_m"] > max_median_m or m["n_valid"] < 10:
+            continue
+        flagged = _pick_copy(a_id, b_id, by_item, beidou)
+        for item_id in flagged:
+            other = b_id if item_id == a_id else a_id
+            me, them = info.loc[item_id], info.loc[other]
+            shift = m["shift_s"] if item_id == a_id else -m["shift_s"]
+            found.append(DuplicatedTrack(
+                waybill_id=int(me["waybill_id"]), seq=int(me["seq"]), operator_id=_int_or_none(me["operator_id"]),
+                other_waybill_id=int(them["waybill_id"]), other_seq=int(them["seq"]),
+                other_vehicle=str(them["vehicle_number"]), shift_s=shift, median_distance_m=m["median_m"],
+                matched_share=m["matched"], overlap_s=m["overlap_s"]))
+    return found
+
+
+def _pick_copy(a_id: int, b_id: int, app: dict, beidou: dict) -> list[int]:
+    backed = {i: _corroborated(beidou.get(i), app[i]) for i in (a_id, b_id)}
+    if backed[a_id] != backed[b_id]:
+        return [b_id] if backed[a_id] else [a_id]
+    n_a, n_b = len(app[a_id]), len(app[b_id])
+    # A copy is thinned: it keeps only part of the fixes it was made from.
+    if min(n_a, n_b) < 0.95 * max(n_a, n_b):
+        return [a_id] if n_a < n_b else [b_id]
+    return [a_id, b_id]
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+# --- TRACK_VEHICLE_OVERLAP ------------------------------------------------------------------------------------
+
+_OVERLAP_SQL = text(
+    """
+    SELECT a.id AS a_id, a.waybill_id AS a_wid, a.seq AS a_seq, wa.operator_id AS a_op,
+           b.id AS b_id, b.waybill_id AS b_wid, b.seq AS b_seq, wb.operator_id AS b_op, a.vehicle_number,
+           extract(epoch FROM least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at))
+               AS overlap_s,
+           ST_DistanceSphere(a.loading_geom, b.loading_geom) AS loading_apart_m,
+           ST_DistanceSphere(a.receipt_geom, b.receipt_geom) AS unloading_apart_m
+    FROM waybill_vehicle a
+    JOIN waybill_vehicle b ON b.vehicle_number = a.vehicle_number AND b.plate_color = a.plate_color
+                          AND b.id <> a.id AND b.waybill_id <> a.waybill_id
+    JOIN waybill wa ON wa.id = a.waybill_id
+    JOIN waybill wb ON wb.id = b.waybill_id
+    WHERE a.despatch_at >= :lo AND a.despatch_at < :hi
+      AND NOT wa.is_sandbox AND NOT wb.is_sandbox
+      AND (b.despatch_at > a.despatch_at OR (b.despatch_at = a.despatch_at AND b.id > a.id)
+           OR b.despatch_at < :lo)
+      AND least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at) > make_interval(secs => :tol_s)
+      AND (ST_DistanceSphere(a.loading_geom, b.loading_geom) > :apart_m
+           OR ST_DistanceSphere(a.receipt_geom, b.receipt_geom) > :apart_m)
+    """
+)
+
+
+def find_vehicle_overlaps(
+    session: Session,
+    date_from: dt.date,
+    date_to: dt.date,
+    *,
+    tolerance: dt.timedelta = dt.timedelta(minutes=10),
+    different_route_m: float = 10_000.0,
+) -> list[VehicleOverlap]:
+    """Find vehicles on two waybills at once with different routes (items despatched in the range).
+
+    Parameters
+    ----------
+    session : Session
+    date_from, date_to : date
+        Beijing days, both included (an item despatched in the range is compared with any other).
+    tolerance : timedelta
+        Overlaps up to this long are ignored (back-to-back trips with sloppy times).
+    different_route_m : float
+        Routes differ when the loading or the unloading points are further apart than this.
+
+    Returns
+    -------
+    list of VehicleOverlap
+        One per flagged item: the item whose places the vehicle's fixes do not visit; both when the fixes
+        back both or neither.
+    """
+    from trajectories.service import fixes_for_item  # service imports this module: late import
+
+    from store.models import WaybillVehicle
+
+    lo, hi = _range(date_from, date_to)
+    rows = session.execute(_OVERLAP_SQL, {"lo": lo, "hi": hi, "tol_s": tolerance.total_seconds(),
+                                          "apart_m": different_route_m}).all()
+    found: list[VehicleOverlap] = []
+    support: dict[int, bool] = {}
+    for r in rows:
+        for item_id in (r.a_id, r.b_id):
+            if item_id not in support:
+                support[item_id] = _route_supported(session, session.get(WaybillVehicle, item_id), fixes_for_item)
+        sa, sb = support[r.a_id], support[r.b_id]
+        sides = ["a"] if (sb and not sa) else ["b"] if (sa and not sb) else ["a", "b"]
+        for me in sides:
+            other = "b" if me == "a" else "a"
+            found.append(VehicleOverlap(
+                waybill_id=getattr(r, f"{me}_wid"), seq=getattr(r, f"{me}_seq"),
+                operator_id=getattr(r, f"{me}_op"), other_waybill_id=getattr(r, f"{other}_wid"),
+                other_seq=getattr(r, f"{other}_seq"), vehicle=r.vehicle_number, overlap_s=float(r.overlap_s),
+                loading_apart_m=float(r.loading_apart_m or 0.0), unloading_apart_m=float(r.unloading_apart_m or 0.0),
+                route_supported=support[getattr(r, f"{me}_id")]))
+    return found
+
+
+def _route_supported(session: Session, item, fixes_for_item) -> bool:
+    """The vehicle's fixes (any source) pass the loading place near despatch and the unloading place near receipt."""
+    from trajectories.service import _places
+
+    fixes = pd.concat([f for f in fixes_for_item(session, item).values() if len(f)] or [pd.DataFrame(
+        columns=["t", "lon", "lat"])])
+    if fixes.empty:
+        return False
+    loading, unloading = _places(session, item)
+    t = pd.to_datetime(fixes["t"], utc=True)
+    lon, lat = fixes["lon"].to_numpy(dtype=float), fixes["lat"].to_numpy(dtype=float)
+
+    def near(place, at) -> bool:
+        when = (t >= pd.Timestamp(at) - _PAD) & (t <= pd.Timestamp(at) + _PAD)
+        d = haversine_m(lon, lat, place.lon, place.lat)
+        return bool(np.any(when.to_numpy() & (d <= place.radius_m)))
+
+    return near(loading, item.despatch_at) and near(unloading, item.receipt_at)
+
+
+# --- recording ------------------------------------------------------------------------------------------------
+
+
+def record_findings(session: Session, findings: list[DuplicatedTrack | VehicleOverlap]) -> list[int]:
+    """Write one anomaly per finding (idempotent: the same item and code update the same row)."""
+    ids = []
+    for f in findings:
+        zh, en = f.reasons()
+        ids.append(record(session, f.code, document_kind="waybill", document_key=f"waybill:{f.waybill_id}:{f.seq}",
+                          operator_id=f.operator_id, document_id=f.waybill_id, reason_zh=zh, reason_en=en,
+                          severity="severe", evidence=f.evidence()))
+    return ids
+
+
+def crosscheck_range(session: Session, date_from: dt.date, date_to: dt.date) -> dict[str, int]:
+    """Run both cross-waybill rules for items despatched in the range and record their anomalies.
+
+    Returns
+    -------
+    dict
+        Anomalies written per code.
+    """
+    dup = find_duplicated_tracks(session, date_from, date_to)
+    over = find_vehicle_overlaps(session, date_from, date_to)
+    record_findings(session, [*dup, *over])
+    return {"TRACK_DUPLICATED": len(dup), "TRACK_VEHICLE_OVERLAP": len(over)}
