@@ -31,7 +31,9 @@ def get_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+# scope="function": commit (or roll back) when the handler returns, *before* the response is sent — otherwise a
+# client can use what it was just given (a login token, a new id) before it is committed.
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def get_current_user(

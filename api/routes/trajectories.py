@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -58,11 +58,12 @@ def _waybill_or_404(db: Session, user: AppUser, waybill_id: int) -> Waybill:
 
 
 @router.get("/waybills/{waybill_id}/trajectory", summary="Fixes, trajectory per source, verdict and evidence",
-            response_class=JSONResponse,
+            response_class=Response,
             responses={200: {"content": {"application/geo+json": {}}}, 404: {"description": "unknown waybill"}})
-def get_trajectory(waybill_id: int, db: SessionDep, user: Reader) -> JSONResponse:
+def get_trajectory(waybill_id: int, db: SessionDep, user: Reader) -> Response:
     _waybill_or_404(db, user, waybill_id)
-    return JSONResponse(service.trajectory_geojson(db, waybill_id), media_type="application/geo+json")
+    # The body comes from the service as JSON bytes (the fixes built by PostgreSQL): sent as they are, never parsed.
+    return Response(service.trajectory_geojson_bytes(db, waybill_id), media_type="application/geo+json")
 
 
 @router.post("/waybills/{waybill_id}/verify", response_model=VerifyOut, summary="Re-run verification now")
