@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from etl.intake.results import ACCEPTED, RESULT_MESSAGES
 from etl.schemas import IPC_TYPES, PayloadShapeError, PositionBatch, validate_payload
 from geo import crs, hexes
 from store.models import SOURCES, ExchangeError, Message, Operator, Outbox
+from store.models.exchange import REFERENCE_IN_USE
 from store.models.base import utcnow
 from store.positions import load_positions
 from supervision.anomalies import record as record_anomaly
@@ -134,7 +135,7 @@ def _first_with_reference(session: Session, user_name: str | None, ref: str | No
     if not ref or not user_name:
         return None
     return session.scalar(select(Message.id).where(
-        Message.user_name == user_name, Message.message_reference_number == ref, Message.duplicate_of.is_(None)))
+        Message.user_name == user_name, Message.message_reference_number == ref, text(REFERENCE_IN_USE)))
 
 
 def _fit(column: str, v: Any) -> str | None:

@@ -11,13 +11,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, created_at_col, pk_col
 
-__all__ = ["ExchangeError", "JointTest", "Message", "Outbox"]
+__all__ = ["REFERENCE_IN_USE", "ExchangeError", "JointTest", "Message", "Outbox"]
+
+# Which archived messages hold their (sender, messageReferenceNumber): see Message.
+REFERENCE_IN_USE = "duplicate_of IS NULL AND coalesce(result_code, 0) NOT IN (3003, 9001)"
 
 
 class Message(Base):
     """Every inbound message, archived before it is processed (rejected and replayed ones included).
 
     A replay of a used ``messageReferenceNumber`` is archived with ``duplicate_of`` pointing at the first one.
+    A reference whose message failed on our side (3003 not queued, 9001 internal error) was not processed, so it
+    stays free: the platform may retry under the same reference.
     """
 
     __tablename__ = "message"
@@ -27,7 +32,7 @@ class Message(Base):
             "user_name",
             "message_reference_number",
             unique=True,
-            postgresql_where=text("duplicate_of IS NULL"),
+            postgresql_where=text(REFERENCE_IN_USE),
         ),
         Index("ix_message_received", "received_at"),
         Index("ix_message_operator_received", "operator_id", "received_at"),

@@ -3,12 +3,14 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from trajectories import RULE_CODES, Thresholds, verify
+from trajectories.verify import _isos
 
-from .helpers import T0_S
-from .scenario import DESPATCH_S, WINDOW, make_input, place, source
+from .helpers import DEG_PER_M_LAT, DEG_PER_M_LON, LAT0, LON0, T0_S
+from .scenario import DESPATCH_S, WINDOW, make_input, place, position, source
 
 
 def _rule(verdict, code):
@@ -188,3 +190,33 @@ def test_evidence_is_geojson_with_the_expected_parts():
 def test_thresholds_are_configurable():
     v = verify(make_input(loading=place(0.0, -3100.0)), thresholds=Thresholds(coordinates_radius_m=3500.0))
     assert not _rule(v, "TRACK_START_MISMATCH").fired
+
+
+def test_evidence_names_the_removed_spike_and_the_gap_with_their_times():
+    def spike(t):
+        return np.zeros(t.size), np.where(t == DESPATCH_S + 7200, 20_000.0, 0.0)
+
+    drop = (DESPATCH_S + 600, DESPATCH_S + 600 + 98 * 60)
+    v = verify(make_input(beidou=source(30, shift=spike, drop=drop), app=None))
+    feats = v.evidence["features"]
+    [removed] = [f for f in feats if f["properties"]["kind"] == "removed_fix"]
+    assert removed["properties"] == {"kind": "removed_fix", "source": "beidou", "reason": "spike",
+                                     "t": "2025-03-01T10:00:00+00:00"}
+    east, north = position(DESPATCH_S + 7200)
+    assert removed["geometry"]["coordinates"] == pytest.approx(
+        [LON0 + east * DEG_PER_M_LON, LAT0 + (north + 20_000.0) * DEG_PER_M_LAT], abs=5e-7)
+    [gap] = [f for f in feats if f["properties"]["kind"] == "gap"]
+    assert gap["properties"] == {"kind": "gap", "source": "beidou", "start": "2025-03-01T08:10:00+00:00",
+                                 "end": "2025-03-01T09:48:00+00:00", "duration_s": 5880.0}
+    [track] = [f for f in feats if f["properties"]["kind"] == "track"]
+    assert track["properties"]["start"] == "2025-03-01T06:00:00+00:00"  # window start: despatch − 2 h
+    assert track["properties"]["times_s"][:2] == [DESPATCH_S - 7200, DESPATCH_S - 7170]
+    n = track["properties"]["n_fixes"]
+    assert len(track["properties"]["times_s"]) == len(track["geometry"]["coordinates"]) == n
+
+
+def test_evidence_times_print_as_pandas_isoformat():
+    t_us = np.array([T0_S * 1_000_000, T0_S * 1_000_000 + 250_000, T0_S * 1_000_000 + 1])
+    assert _isos(t_us) == ["2025-03-01T08:00:00+00:00", "2025-03-01T08:00:00.250000+00:00",
+                           "2025-03-01T08:00:00.000001+00:00"]
+    assert _isos(t_us) == [pd.Timestamp(int(u), unit="us", tz="UTC").isoformat() for u in t_us]

@@ -497,7 +497,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_message_operator_received', 'message', ['operator_id', 'received_at'], unique=False)
     op.create_index('ix_message_received', 'message', ['received_at'], unique=False)
-    op.create_index('uq_message_reference', 'message', ['user_name', 'message_reference_number'], unique=True, postgresql_where=sa.text('duplicate_of IS NULL'))
+    op.create_index('uq_message_reference', 'message', ['user_name', 'message_reference_number'], unique=True, postgresql_where=sa.text('duplicate_of IS NULL AND coalesce(result_code, 0) NOT IN (3003, 9001)'))
     op.create_table('rectification',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('alarm_id', sa.BigInteger(), nullable=False),
@@ -683,7 +683,7 @@ def downgrade() -> None:
     op.drop_table('user_session')
     op.drop_index(op.f('ix_rectification_alarm_id'), table_name='rectification')
     op.drop_table('rectification')
-    op.drop_index('uq_message_reference', table_name='message', postgresql_where=sa.text('duplicate_of IS NULL'))
+    op.drop_index('uq_message_reference', table_name='message', postgresql_where=sa.text('duplicate_of IS NULL AND coalesce(result_code, 0) NOT IN (3003, 9001)'))
     op.drop_index('ix_message_received', table_name='message')
     op.drop_index('ix_message_operator_received', table_name='message')
     op.drop_table('message')

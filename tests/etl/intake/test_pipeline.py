@@ -213,3 +213,19 @@ def test_vehicle_upsert_is_one_row_per_plate(session, operator):
     send(session, operator, "WLHY_CL1001", v2)
     rows = session.scalars(select(Vehicle)).all()
     assert len(rows) == 1 and rows[0].gross_mass_t == Decimal("32.00") and rows[0].version == 2
+
+
+def test_a_reference_that_failed_on_our_side_can_be_retried(session, operator, monkeypatch):
+    """9001 means nothing was processed: the platform's retry under the same reference is processed, not 3001."""
+    ref = uuid.uuid4().hex
+    real = pipeline.upsert_document
+
+    def boom(*a, **k):
+        raise RuntimeError("database restarting")
+
+    monkeypatch.setattr(pipeline, "upsert_document", boom)
+    assert send(session, operator, "WLHY_YD1001", samples.waybill(), ref=ref).code == 9001
+    monkeypatch.setattr(pipeline, "upsert_document", real)
+    assert send(session, operator, "WLHY_YD1001", samples.waybill(), ref=ref).code == 1001
+    assert send(session, operator, "WLHY_YD1001", samples.waybill(), ref=ref).code == 3001
+    assert count(session, Waybill) == 1

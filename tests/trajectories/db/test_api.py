@@ -21,7 +21,7 @@ from api.routes import stats, trajectories
 from etl.demo.load import load
 from store.models import Operator, Position, Waybill
 from tests.conftest import _free_port, make_database
-from trajectories.service import rollup_density
+from trajectories.service import rollup_density, trajectory_geojson_bytes
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,22 @@ def test_trajectory_then_verify_then_verdict_on_the_map(live, api_db):
     after = live.get(f"/api/v1/waybills/{wid}/trajectory", headers=admin).json()
     assert after["verifications"][0]["verdict"] == item["verdict"]
     assert any(f["properties"]["kind"] == "trajectory" for f in after["features"])
+
+
+def test_trajectory_body_is_the_services_geojson_as_built(live, api_db):
+    _, eng, _ = api_db
+    wid, _, _ = _first_waybill(eng)
+    admin = _token(live, eng, "admin")
+    assert live.post(f"/api/v1/waybills/{wid}/verify", headers=admin).status_code == 200
+    r = live.get(f"/api/v1/waybills/{wid}/trajectory", headers=admin)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    with Session(eng) as s:
+        assert r.content == trajectory_geojson_bytes(s, wid)
+    fc = r.json()
+    fixes = [f for f in fc["features"] if f["properties"]["kind"] == "fixes"]
+    assert fixes and all(len(f["geometry"]["coordinates"]) == len(f["properties"]["t"]) == f["properties"]["n"]
+                         for f in fixes)
+    assert int(r.headers["content-length"]) == len(r.content)
 
 
 def test_unknown_waybill_is_404_and_no_token_is_401(live, api_db):
