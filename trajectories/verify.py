@@ -620,8 +620,28 @@ def _pt(lon: float, lat: float) -> list[float]:
     return [round(float(lon), 6), round(float(lat), 6)]
 
 
+def _pts(lon: np.ndarray, lat: np.ndarray) -> list[list[float]]:
+    """Points as ``[[lon, lat], ...]`` rounded to 6 decimals, converted to Python lists once."""
+    return np.round(np.column_stack([lon, lat]).astype(np.float64), 6).tolist()
+
+
+def _isos(t_us: np.ndarray) -> list[str]:
+    """UTC microsecond times as ``pandas.Timestamp.isoformat()`` strings, without a Timestamp per value.
+
+    Whole seconds print without a fraction, others with six digits, both with ``+00:00``, as pandas does.
+    """
+    t_us = np.asarray(t_us, dtype=np.int64)
+    text = np.datetime_as_string(t_us.view("datetime64[us]"), unit="us").tolist()
+    whole = (t_us % 1_000_000 == 0).tolist()
+    return [(s[:-7] if w else s) + "+00:00" for s, w in zip(text, whole)]
+
+
 class _Evidence:
-    """Collects GeoJSON features for the map (WGS-84 lon/lat, 6 decimals ≈ 0.1 m)."""
+    """Collects GeoJSON features for the map (WGS-84 lon/lat, 6 decimals ≈ 0.1 m).
+
+    Features of one kind are built from whole numpy columns, each converted to Python lists once: the
+    evidence is built for every waybill verified, so per-row pandas access would dominate its cost.
+    """
 
     def __init__(self) -> None:
         self.features: list[dict] = []
@@ -636,28 +656,35 @@ class _Evidence:
             f = b.fixes
             if len(f) == 0:
                 continue
-            coords = np.round(np.column_stack([f[LON].to_numpy(), f[LAT].to_numpy()]), 6).tolist()
+            t_us = K.times_us(f[T])
+            coords = _pts(f[LON].to_numpy(), f[LAT].to_numpy())
+            start, end = _isos(t_us[[0, -1]])
             props = {
                 "kind": "track",
                 "source": name,
                 "n_fixes": len(f),
-                "start": f[T].iloc[0].isoformat(),
-                "end": f[T].iloc[-1].isoformat(),
+                "start": start,
+                "end": end,
                 # Epoch seconds per vertex, so a map can animate the track (deck.gl TripsLayer style).
-                "times_s": (K.times_us(f[T]) // 1_000_000).tolist(),
+                "times_s": (t_us // 1_000_000).tolist(),
             }
             if len(coords) == 1:
                 self._add("Point", coords[0], **props)
             else:
                 self._add("LineString", coords, **props)
-            removed = b.clean_report.removed
-            outliers = removed[removed[REASON_COL].isin(["spike", "jump"])].head(_MAX_EVIDENCE)
-            for row in outliers.itertuples(index=False):
-                self._add(
-                    "Point", _pt(getattr(row, LON), getattr(row, LAT)),
-                    kind="removed_fix", source=name, reason=str(getattr(row, REASON_COL)),
-                    t=getattr(row, T).isoformat(),
-                )  # fmt: skip
+            self._removed(name, b.clean_report.removed)
+
+    def _removed(self, name: str, removed: pd.DataFrame) -> None:
+        if len(removed) == 0:
+            return
+        reason = removed[REASON_COL].to_numpy(dtype=object)
+        idx = np.flatnonzero((reason == "spike") | (reason == "jump"))[:_MAX_EVIDENCE]
+        if idx.size == 0:
+            return
+        points = _pts(removed[LON].to_numpy(dtype=np.float64)[idx], removed[LAT].to_numpy(dtype=np.float64)[idx])
+        times = _isos(K.times_us(removed[T])[idx])
+        for point, why, t in zip(points, reason[idx].tolist(), times):
+            self._add("Point", point, kind="removed_fix", source=name, reason=str(why), t=t)
 
     def place(self, place: Place, role: str, radius_m: float) -> None:
         self._add(
@@ -672,31 +699,38 @@ class _Evidence:
         )  # fmt: skip
 
     def gaps(self, name: str, b: BuiltTrajectory) -> None:
-        for row in b.gaps.head(_MAX_EVIDENCE).itertuples(index=False):
-            self._add(
-                "LineString", [_pt(row.start_lon, row.start_lat), _pt(row.end_lon, row.end_lat)],
-                kind="gap", source=name, start=row.start.isoformat(), end=row.end.isoformat(),
-                duration_s=_r(row.duration_s),
-            )  # fmt: skip
+        g = b.gaps.head(_MAX_EVIDENCE)
+        if len(g) == 0:
+            return
+        starts = _pts(g["start_lon"].to_numpy(), g["start_lat"].to_numpy())
+        ends = _pts(g["end_lon"].to_numpy(), g["end_lat"].to_numpy())
+        t0, t1 = _isos(K.times_us(g["start"], name="start")), _isos(K.times_us(g["end"], name="end"))
+        durations = g["duration_s"].to_numpy(dtype=np.float64).tolist()
+        for a, z, start, end, d in zip(starts, ends, t0, t1, durations):
+            self._add("LineString", [a, z], kind="gap", source=name, start=start, end=end, duration_s=_r(d))
 
     def speed_segments(self, name: str, f: pd.DataFrame, over: np.ndarray) -> None:
-        lon, lat = f[LON].to_numpy(), f[LAT].to_numpy()
-        for k in over[:_MAX_EVIDENCE].tolist():
+        k = np.asarray(over[:_MAX_EVIDENCE], dtype=np.int64)
+        lon, lat = f[LON].to_numpy(dtype=np.float64), f[LAT].to_numpy(dtype=np.float64)
+        t_us = K.times_us(f[T])
+        a, z = _pts(lon[k - 1], lat[k - 1]), _pts(lon[k], lat[k])
+        t0, t1 = _isos(t_us[k - 1]), _isos(t_us[k])
+        speed = f[SPEED_KMH].to_numpy(dtype=np.float64)[k].tolist()
+        dist = f[DISTANCE_M].to_numpy(dtype=np.float64)[k].tolist()
+        for p, q, start, end, v, d in zip(a, z, t0, t1, speed, dist):
             self._add(
-                "LineString", [_pt(lon[k - 1], lat[k - 1]), _pt(lon[k], lat[k])],
-                kind="speed_segment", rule="TRACK_IMPOSSIBLE_SPEED", source=name,
-                start=f[T].iloc[k - 1].isoformat(), end=f[T].iloc[k].isoformat(),
-                speed_kmh=_r(f[SPEED_KMH].iloc[k]), distance_m=_r(f[DISTANCE_M].iloc[k]),
+                "LineString", [p, q], kind="speed_segment", rule="TRACK_IMPOSSIBLE_SPEED", source=name,
+                start=start, end=end, speed_kmh=_r(v), distance_m=_r(d),
             )  # fmt: skip
 
     def conflict_segments(self, probe: _TrackArrays, idx, ref_lon, ref_lat, dist) -> None:
-        for k, x, y, d in list(zip(idx.tolist(), ref_lon.tolist(), ref_lat.tolist(), dist.tolist()))[
-            :_MAX_EVIDENCE
-        ]:
+        k = np.asarray(idx[:_MAX_EVIDENCE], dtype=np.int64)
+        a = _pts(probe.lon[k], probe.lat[k])
+        z = _pts(ref_lon[:_MAX_EVIDENCE], ref_lat[:_MAX_EVIDENCE])
+        times = _isos(np.round(probe.t_s[k] * 1e6).astype(np.int64))
+        for p, q, t, d in zip(a, z, times, np.asarray(dist[:_MAX_EVIDENCE], dtype=np.float64).tolist()):
             self._add(
-                "LineString", [_pt(probe.lon[k], probe.lat[k]), _pt(x, y)],
-                kind="conflict_segment", rule="TRACK_SOURCE_CONFLICT", t=_iso(probe.t_s[k]),
-                distance_m=_r(d),
+                "LineString", [p, q], kind="conflict_segment", rule="TRACK_SOURCE_CONFLICT", t=t, distance_m=_r(d),
             )  # fmt: skip
 
     def collection(self) -> dict[str, Any]:
