@@ -93,3 +93,31 @@ def test_concurrent_writers_of_a_new_day_both_succeed(pg_admin_dsn):
     first.close()
     t.join(timeout=10)
     assert outcome == {"name": "position_p20261201"}
+
+
+def test_concurrent_writers_of_several_new_days_do_not_deadlock(pg_admin_dsn):
+    """Two transactions each creating two new days in opposite order (what two 10,000-fix messages do)."""
+    import threading
+
+    url = make_database(pg_admin_dsn)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    errors = []
+    barrier = threading.Barrier(2)
+
+    def writer(days) -> None:
+        with psycopg.connect(dsn) as conn:
+            try:
+                barrier.wait()
+                for d in days:
+                    conn.execute("SELECT wlhy_ensure_position_partition(%s)", (d,))
+                conn.commit()
+            except psycopg.Error as e:
+                errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(["2026-12-02", "2026-12-03"],)),
+               threading.Thread(target=writer, args=(["2026-12-03", "2026-12-02"],))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []

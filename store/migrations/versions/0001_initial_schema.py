@@ -27,9 +27,10 @@ DECLARE
   hi timestamptz := ((day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai');
 BEGIN
   IF to_regclass(name) IS NULL THEN
-    -- Concurrent writers of the same new day: the first creates it, the others wait for its transaction and
-    -- then see the table (CREATE TABLE IF NOT EXISTS alone is not safe between concurrent transactions).
-    PERFORM pg_advisory_xact_lock(hashtext(name));
+    -- One lock for all partition creation, held to the end of the transaction: concurrent writers of new days
+    -- then neither race on the same name (CREATE TABLE IF NOT EXISTS alone is not safe between transactions)
+    -- nor deadlock on the parent table, which CREATE ... PARTITION OF locks exclusively until commit.
+    PERFORM pg_advisory_xact_lock(hashtext('wlhy_position_partitions'));
     IF to_regclass(name) IS NULL THEN
       BEGIN
         EXECUTE format('CREATE TABLE %I PARTITION OF position FOR VALUES FROM (%L) TO (%L)', name, lo, hi);
