@@ -12,6 +12,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -71,9 +72,9 @@ def engine(db_url: str):
     eng.dispose()
 
 
-@pytest.fixture
-def session(engine) -> Iterator[Session]:
-    """A session inside a transaction that is rolled back after the test (commits become savepoints)."""
+@contextmanager
+def rolled_back_session(engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back at the end (its commits become savepoints)."""
     conn = engine.connect()
     outer = conn.begin()
     sess = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
@@ -83,3 +84,10 @@ def session(engine) -> Iterator[Session]:
         sess.close()
         outer.rollback()
         conn.close()
+
+
+@pytest.fixture
+def session(engine) -> Iterator[Session]:
+    """A session on the run's database, rolled back after the test."""
+    with rolled_back_session(engine) as sess:
+        yield sess

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from etl.demo.load import load
 from etl.generator import generate
 from etl.generator.config import GeneratorConfig
-from tests.conftest import make_database
+from tests.conftest import make_database, rolled_back_session
 
 PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)
 
@@ -50,13 +50,6 @@ def province_engine(province_url):
 
 @pytest.fixture
 def psession(province_engine) -> Iterator[Session]:
-    """A session on the province database, rolled back after the test (commits become savepoints)."""
-    conn = province_engine.connect()
-    outer = conn.begin()
-    sess = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    try:
+    """A session on the province database, rolled back after the test."""
+    with rolled_back_session(province_engine) as sess:
         yield sess
-    finally:
-        sess.close()
-        outer.rollback()
-        conn.close()
