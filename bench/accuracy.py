@@ -37,19 +37,9 @@ def _free_port() -> int:
 
 
 def _database(admin_dsn: str) -> str:
-    import psycopg
+    from store.cluster import create_migrated_database
 
-    from store.cluster import ensure_database
-    from store.migrate import upgrade
-
-    name = "wlhy_bench_accuracy_" + uuid.uuid4().hex[:8]
-    ensure_database(admin_dsn, name)
-    info = psycopg.conninfo.conninfo_to_dict(admin_dsn)
-    url = (f"postgresql+psycopg://{info.get('user', 'postgres')}"
-           f"{':' + info['password'] if info.get('password') else ''}@{info.get('host', '127.0.0.1')}:"
-           f"{info.get('port', 5432)}/{name}")
-    upgrade(url)
-    return url
+    return create_migrated_database(admin_dsn, "wlhy_bench_accuracy_" + uuid.uuid4().hex[:8])
 
 
 def evaluate(url: str, data_dir: Path) -> dict:

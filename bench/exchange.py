@@ -31,9 +31,8 @@ from etl.exchange.client import ExchangeClient
 from etl.intake.documents import upsert_operator
 from geo import hexes
 from etl.schemas import samples, usci_check_char
-from store.cluster import ensure_database
+from store.cluster import create_migrated_database
 from store.db import get_engine, local_cluster, psycopg_dsn
-from store.migrate import upgrade
 from wlhy.config import get_settings
 
 BENCH_DB = "wlhy_bench_exchange"
@@ -48,11 +47,8 @@ def _database() -> tuple[str, str]:
         admin = cluster.dsn()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    ensure_database(admin, BENCH_DB)
+    url = create_migrated_database(admin, BENCH_DB)
     dsn = psycopg.conninfo.make_conninfo(admin, dbname=BENCH_DB)
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    url = f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host')}:{info.get('port')}/{BENCH_DB}"
-    upgrade(url)
     return url, dsn
 
 

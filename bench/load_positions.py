@@ -20,9 +20,8 @@ import psycopg
 import shapely
 
 from geo import hexes
-from store.cluster import ensure_database
-from store.db import database_url, local_cluster, psycopg_dsn
-from store.migrate import upgrade
+from store.cluster import create_migrated_database
+from store.db import local_cluster, psycopg_dsn
 from store.positions import beijing_days, ensure_partitions, load_positions
 from wlhy.config import get_settings
 
@@ -103,10 +102,8 @@ def main() -> None:
         cluster = local_cluster()
         cluster.start()
         admin = cluster.dsn()
-    ensure_database(admin, BENCH_DB)
+    create_migrated_database(admin, BENCH_DB)
     url = psycopg.conninfo.make_conninfo(admin, dbname=BENCH_DB)
-    sa_url = database_url().rsplit("/", 1)[0] + f"/{BENCH_DB}" if not settings.database_url else None
-    upgrade(sa_url or settings.database_url.rsplit("/", 1)[0] + f"/{BENCH_DB}")
 
     rows = make_rows(args.rows, args.vehicles)
     n = len(rows["t"])

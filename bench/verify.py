@@ -69,19 +69,9 @@ def _kernel(data_dir: Path, n_ref: int) -> None:
 
 
 def _database(admin_dsn: str) -> str:
-    import psycopg
+    from store.cluster import create_migrated_database
 
-    from store.cluster import ensure_database
-    from store.migrate import upgrade
-
-    name = "wlhy_bench_verify_" + uuid.uuid4().hex[:8]
-    ensure_database(admin_dsn, name)
-    info = psycopg.conninfo.conninfo_to_dict(admin_dsn)
-    url = (f"postgresql+psycopg://{info.get('user', 'postgres')}"
-           f"{':' + info['password'] if info.get('password') else ''}@{info.get('host', '127.0.0.1')}:"
-           f"{info.get('port', 5432)}/{name}")
-    upgrade(url)
-    return url
+    return create_migrated_database(admin_dsn, "wlhy_bench_verify_" + uuid.uuid4().hex[:8])
 
 
 def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int) -> None:

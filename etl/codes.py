@@ -83,7 +83,7 @@ def name_of(table: str, code: str) -> str | None:
 
     Examples
     --------
-    >>> name_of("insurance_company", "PICC"), name_of("insurance_company", "XXXX")
+    >>> name_of("insurance_company", "PICC"), name_of("insurance_company", "ZZZZ")
     ('人保', None)
     """
     return load_table(table).get(code)

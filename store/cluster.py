@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-__all__ = ["Cluster", "ClusterError", "pg_bindir"]
+__all__ = ["Cluster", "ClusterError", "create_migrated_database", "ensure_database", "pg_bindir", "sqlalchemy_url"]
 
 # Tuned for a 2-core, 24 GiB machine doing bulk COPY; durability settings stay on except where `fast=True`
 # (throwaway test clusters), where fsync is pointless.
@@ -158,3 +158,21 @@ def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
         if log and log.exists():
             tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise ClusterError(f"{what} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}{tail}")
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """The SQLAlchemy (psycopg 3) URL of a libpq DSN."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    password = f":{info['password']}" if info.get("password") else ""
+    return (f"postgresql+psycopg://{info.get('user', 'postgres')}{password}@{info.get('host', '127.0.0.1')}:"
+            f"{info.get('port', 5432)}/{info.get('dbname', 'postgres')}")
+
+
+def create_migrated_database(admin_dsn: str, name: str) -> str:
+    """Create database ``name`` with PostGIS (if missing), migrate it to head; return its SQLAlchemy URL."""
+    from store.migrate import upgrade
+
+    ensure_database(admin_dsn, name)
+    url = sqlalchemy_url(psycopg.conninfo.make_conninfo(admin_dsn, dbname=name))
+    upgrade(url)
+    return url

@@ -20,8 +20,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from store.cluster import Cluster, ensure_database
-from store.migrate import upgrade
+from store.cluster import Cluster, create_migrated_database, ensure_database, sqlalchemy_url
 
 
 def _free_port() -> int:
@@ -49,14 +48,10 @@ def pg_admin_dsn() -> Iterator[str]:
 def make_database(admin_dsn: str, *, migrate: bool = True) -> str:
     """Create a fresh PostGIS database (migrated to head unless told otherwise); return its SQLAlchemy URL."""
     name = "wlhy_test_" + uuid.uuid4().hex[:10]
-    ensure_database(admin_dsn, name)
-    info = psycopg.conninfo.conninfo_to_dict(admin_dsn)
-    url = f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
-    if info.get("password"):
-        url = url.replace("@", f":{info['password']}@", 1)
     if migrate:
-        upgrade(url)
-    return url
+        return create_migrated_database(admin_dsn, name)
+    ensure_database(admin_dsn, name)
+    return sqlalchemy_url(psycopg.conninfo.make_conninfo(admin_dsn, dbname=name))
 
 
 @pytest.fixture(scope="session")
