@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.cluster import Cluster
 from wlhy.config import get_settings
 
-__all__ = ["DEFAULT_DBNAME", "database_url", "get_engine", "local_cluster", "psycopg_dsn", "session_scope"]
+__all__ = ["DEFAULT_DBNAME", "database_url", "get_engine", "local_cluster", "psycopg_dsn", "safe_error", "session_scope"]
 
 DEFAULT_DBNAME = "wlhy"
 
@@ -37,7 +37,9 @@ def psycopg_dsn(url: str | None = None) -> str:
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """One pooled engine per URL."""
-    return create_engine(url or database_url(), pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # hide_parameters: a database error's message must not carry ID numbers or phones into logs.
+    return create_engine(url or database_url(), pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         hide_parameters=True)
 
 
 @contextmanager
@@ -52,3 +54,16 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def safe_error(exc: BaseException) -> str:
+    """A description of ``exc`` fit for logs: for database errors the SQLSTATE and PostgreSQL's primary message only.
+
+    The server's DETAIL ("Failing row contains (…)", "Key (…)=(…)") and SQLAlchemy's parameters would carry ID
+    numbers and phones into the log; neither is included.
+    """
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)
+    if diag is not None and getattr(diag, "message_primary", None):
+        return f"{type(orig).__name__} [{getattr(orig, 'sqlstate', '?')}]: {diag.message_primary}"
+    return type(exc).__name__

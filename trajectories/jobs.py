@@ -30,6 +30,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.db import safe_error
 from store.models import Job
 
 __all__ = [
@@ -192,7 +193,8 @@ class Worker:
                 s.execute(update(Job).where(Job.id == job.id).values(status="done", last_error=None))
                 s.commit()
         except Exception as e:  # noqa: BLE001 - any handler failure is recorded on the job and retried
-            log.warning("job %s (%s %s) failed on attempt %s: %s", job.id, job.kind, job.key, job.attempts, e)
+            log.warning("job %s (%s %s) failed on attempt %s: %s", job.id, job.kind, job.key, job.attempts,
+                        safe_error(e))
             self._fail(job, "".join(traceback.format_exception(e))[-4000:])
         return True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -96,14 +97,14 @@ class BaseClient:
             # A 404 without our code means the endpoint is missing (wrong base URL), not the record.
             cls = _REQUEST_ERRORS.get(code or "", AdapterRequestError)
             raise cls(
-                f"{self.system}: {resp.status_code} on GET {url_path}: {_body_message(resp)}",
+                f"{self.system}: {resp.status_code} on GET {_redact(url_path)}: {_body_message(resp)}",
                 system=self.system,
                 status=resp.status_code,
                 code=code,
             )
         if resp.status_code != 200:
             raise AdapterResponseError(
-                f"{self.system}: unexpected status {resp.status_code} on GET {url_path}",
+                f"{self.system}: unexpected status {resp.status_code} on GET {_redact(url_path)}",
                 system=self.system,
                 status=resp.status_code,
             )
@@ -111,7 +112,7 @@ class BaseClient:
             return resp.json()
         except ValueError:
             raise AdapterResponseError(
-                f"{self.system}: answer to GET {url_path} is not JSON",
+                f"{self.system}: answer to GET {_redact(url_path)} is not JSON",
                 system=self.system,
                 status=resp.status_code,
             ) from None
@@ -135,7 +136,7 @@ class BaseClient:
                 resp = self._http.get(url_path, params=params)
             except httpx.TimeoutException as exc:
                 last = AdapterTimeoutError(
-                    f"{self.system}: no answer within {self.timeout_s} s on GET {url_path}",
+                    f"{self.system}: no answer within {self.timeout_s} s on GET {_redact(url_path)}",
                     system=self.system,
                 )
                 last.__cause__ = exc
@@ -148,7 +149,7 @@ class BaseClient:
                 if resp.status_code < 500:
                     return resp
                 last = AdapterUnavailableError(
-                    f"{self.system}: {resp.status_code} on GET {url_path}: {_body_message(resp)}",
+                    f"{self.system}: {resp.status_code} on GET {_redact(url_path)}: {_body_message(resp)}",
                     system=self.system,
                     status=resp.status_code,
                     code=_body_code(resp),
@@ -174,3 +175,11 @@ def _body_message(resp: httpx.Response) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("detail") or body)[:200]
     return str(body)[:200]
+
+
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
+
+
+def _redact(url_path: str) -> str:
+    """Mask ID numbers (GB 11643, 18 characters) in a path before it reaches an error message or a log."""
+    return _ID_NUMBER.sub(lambda m: f"{m.group(1)}{'*' * 10}{m.group(2)}", url_path)

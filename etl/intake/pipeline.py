@@ -25,6 +25,7 @@ from geo import crs, hexes
 from store.models import SOURCES, ExchangeError, Message, Operator, Outbox
 from store.models.exchange import REFERENCE_IN_USE
 from store.models.base import utcnow
+from store.db import safe_error
 from store.positions import load_positions
 from supervision.anomalies import record as record_anomaly
 
@@ -204,8 +205,8 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
                     document_id=doc.document_id if doc else None, document_version=doc.version if doc else None,
                     ministry_reference_number=uuid.uuid4().hex,
                 ))
-    except Exception:  # noqa: BLE001 - any failure of processing is a 9001 with the archive kept
-        log.exception("intake of message %s failed", msg.id)
+    except Exception as e:  # noqa: BLE001 - any failure of processing is a 9001 with the archive kept
+        log.error("intake of message %s failed: %s", msg.id, safe_error(e))  # no payload values in logs
         return IntakeResult(9001, RESULT_MESSAGES[9001], msg.id)
     return result
 

@@ -121,3 +121,18 @@ def test_concurrent_writers_of_several_new_days_do_not_deadlock(pg_admin_dsn):
     for t in threads:
         t.join(timeout=30)
     assert errors == []
+
+
+def test_database_errors_do_not_echo_personal_data(db_url):
+    """What the intake logs of a database error (safe_error) carries no ID number, though the server's DETAIL does."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    from store.db import get_engine, safe_error
+
+    with get_engine(db_url).connect() as conn, pytest.raises(DBAPIError) as err:
+        conn.execute(text("INSERT INTO driver (driving_license, name) VALUES (:id, :name)"),
+                     {"id": "34010419900307001X", "name": "张三"})  # misses NOT NULL columns
+    assert "34010419900307001X" in str(err.value)  # PostgreSQL's DETAIL: "Failing row contains (…)"
+    logged = safe_error(err.value)
+    assert "34010419900307001X" not in logged and "not-null" in logged
