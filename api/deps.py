@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from api.auth import service as auth_service
+from store.db import session_scope
 from store.models import AppUser
 
 __all__ = ["CurrentUser", "SessionDep", "get_db", "require_roles"]
@@ -19,16 +20,8 @@ _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/v1/auth
 
 def get_db(request: Request) -> Iterator[Session]:
     """One session per request; committed when the handler succeeds, rolled back otherwise."""
-    factory: sessionmaker = request.app.state.session_factory
-    session = factory()
-    try:
+    with session_scope(factory=request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit (or roll back) when the handler returns, *before* the response is sent — otherwise a

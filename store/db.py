@@ -43,9 +43,9 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error (for CLI and background work)."""
-    session = sessionmaker(get_engine(url), expire_on_commit=False)()
+def session_scope(url: str | None = None, *, factory: sessionmaker | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error (CLI, background work, API requests)."""
+    session = (factory or sessionmaker(get_engine(url), expire_on_commit=False))()
     try:
         yield session
         session.commit()

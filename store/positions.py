@@ -44,7 +44,7 @@ _STAGING_DDL = (
     + ", ".join(f"{c} {t}" for c, t in POSITION_COLUMNS.items())
     + ") ON COMMIT DELETE ROWS"
 )
-_MOVE_SQL = f"""
+_MOVE_SQL = """
 INSERT INTO position (t, vehicle_number, plate_color, source, geom, h3, speed_kmh, direction, altitude_m,
                       accuracy_m, driving_license, operator_id, shipping_note_number, serial_number,
                       declared_crs, message_id)

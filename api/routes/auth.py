@@ -54,7 +54,7 @@ async def login(request: Request, db: SessionDep) -> TokenRead:
         try:
             data = await request.json()
         except ValueError:
-            raise HTTPException(422, "body must be JSON {username, password}")
+            raise HTTPException(422, "body must be JSON {username, password}") from None
     try:
         creds = LoginIn.model_validate(data)
     except ValidationError as e:

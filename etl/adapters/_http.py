@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
 
+from etl.adapters.config import AdapterSettings, get_adapter_settings
 from etl.adapters.errors import (
     AdapterError,
     AdapterRequestError,
@@ -57,7 +58,14 @@ class BaseClient:
         Sleep before retry k (k = 1, 2, ...) is ``backoff_s * 2**(k-1)``.
     """
 
-    system = "adapter"
+    system = "adapter"  # also names the client's URL setting: WLHY_<SYSTEM>_URL
+
+    @classmethod
+    def from_settings(cls, settings: AdapterSettings | None = None) -> Self:
+        """Build a client from ``WLHY_<SYSTEM>_URL`` and the ``WLHY_ADAPTER_*`` call policy."""
+        s = settings or get_adapter_settings()
+        return cls(getattr(s, f"{cls.system}_url"), timeout_s=s.adapter_timeout_s, retries=s.adapter_retries,
+                   backoff_s=s.adapter_backoff_s)
 
     def __init__(self, base_url: str, *, timeout_s: float = 5.0, retries: int = 2, backoff_s: float = 0.2):
         if timeout_s <= 0:

@@ -6,7 +6,6 @@ Paths are documented in ``etl.adapters.sim_insurance``.
 from __future__ import annotations
 
 from etl.adapters._http import BaseClient, path
-from etl.adapters.config import AdapterSettings, get_adapter_settings
 from etl.adapters.records import InsurancePolicy
 
 __all__ = ["InsuranceClient"]
@@ -16,17 +15,6 @@ class InsuranceClient(BaseClient):
     """Look up cargo/liability insurance policies (see ``BaseClient`` for the call policy)."""
 
     system = "insurance"
-
-    @classmethod
-    def from_settings(cls, settings: AdapterSettings | None = None) -> InsuranceClient:
-        """Build a client from ``WLHY_INSURANCE_URL`` and the ``WLHY_ADAPTER_*`` call policy."""
-        s = settings or get_adapter_settings()
-        return cls(
-            s.insurance_url,
-            timeout_s=s.adapter_timeout_s,
-            retries=s.adapter_retries,
-            backoff_s=s.adapter_backoff_s,
-        )
 
     def get_policy(self, policy_number: str) -> InsurancePolicy | None:
         """The policy with this number, or ``None`` when no insurer knows it."""

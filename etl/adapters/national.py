@@ -12,7 +12,6 @@ import numpy as np
 
 from etl.adapters._http import BaseClient, path
 from etl.adapters._time import epoch_us, to_date, to_instant
-from etl.adapters.config import AdapterSettings, get_adapter_settings
 from etl.adapters.records import BeidouTrack, InNetworkStatus
 
 __all__ = ["NationalPlatformClient"]
@@ -24,17 +23,6 @@ class NationalPlatformClient(BaseClient):
     """Ask the national platform about heavy vehicles (see ``BaseClient`` for the call policy)."""
 
     system = "national"
-
-    @classmethod
-    def from_settings(cls, settings: AdapterSettings | None = None) -> NationalPlatformClient:
-        """Build a client from ``WLHY_NATIONAL_URL`` and the ``WLHY_ADAPTER_*`` call policy."""
-        s = settings or get_adapter_settings()
-        return cls(
-            s.national_url,
-            timeout_s=s.adapter_timeout_s,
-            retries=s.adapter_retries,
-            backoff_s=s.adapter_backoff_s,
-        )
 
     def get_in_network(self, vehicle_number: str, plate_color: str) -> InNetworkStatus | None:
         """The platform's 入网 record for the vehicle, or ``None`` when the platform has never seen it."""

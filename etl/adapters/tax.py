@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 from etl.adapters._http import BaseClient, path
-from etl.adapters.config import AdapterSettings, get_adapter_settings
 from etl.adapters.records import MonthlyInvoiceTotal
 
 __all__ = ["TaxClient"]
@@ -20,14 +19,6 @@ class TaxClient(BaseClient):
     """Read invoice totals from the tax system (see ``BaseClient`` for the call policy)."""
 
     system = "tax"
-
-    @classmethod
-    def from_settings(cls, settings: AdapterSettings | None = None) -> TaxClient:
-        """Build a client from ``WLHY_TAX_URL`` and the ``WLHY_ADAPTER_*`` call policy."""
-        s = settings or get_adapter_settings()
-        return cls(
-            s.tax_url, timeout_s=s.adapter_timeout_s, retries=s.adapter_retries, backoff_s=s.adapter_backoff_s
-        )
 
     def get_monthly_invoices(self, usci: str, month: str) -> MonthlyInvoiceTotal | None:
         """Invoices the operator issued in `month` (``YYYYMM``), or ``None`` if the tax system has none."""

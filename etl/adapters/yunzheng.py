@@ -7,7 +7,6 @@ registry has no such document; an unreachable registry raises ``AdapterUnavailab
 from __future__ import annotations
 
 from etl.adapters._http import BaseClient, path
-from etl.adapters.config import AdapterSettings, get_adapter_settings
 from etl.adapters.records import DriverCertificate, OperatorLicence, VehicleCertificate
 
 __all__ = ["YunzhengClient"]
@@ -19,17 +18,6 @@ class YunzhengClient(BaseClient):
     """Look up licences and certificates in the 运政 registry (see ``BaseClient`` for the call policy)."""
 
     system = "yunzheng"
-
-    @classmethod
-    def from_settings(cls, settings: AdapterSettings | None = None) -> YunzhengClient:
-        """Build a client from ``WLHY_YUNZHENG_URL`` and the ``WLHY_ADAPTER_*`` call policy."""
-        s = settings or get_adapter_settings()
-        return cls(
-            s.yunzheng_url,
-            timeout_s=s.adapter_timeout_s,
-            retries=s.adapter_retries,
-            backoff_s=s.adapter_backoff_s,
-        )
 
     def get_operator_licence(self, permit_number: str) -> OperatorLicence | None:
         """The road-transport operating licence (经营许可证) with this permitNumber, or ``None``."""

@@ -87,7 +87,7 @@ class _Builder:
     def _policies(self) -> list[list[dict]]:
         rng, w = self.rng, self.w
         out = []
-        for i, op in enumerate(w.operators):
+        for op in w.operators:
             mine = []
             for _ in range(int(rng.integers(1, 3))):
                 company = _INSURERS[int(rng.integers(len(_INSURERS)))]

@@ -7,7 +7,6 @@ correction: the row is replaced, its version goes up and the previous version st
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass

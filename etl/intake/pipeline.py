@@ -192,7 +192,7 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
             else:
                 wire = checked.model.model_dump(by_alias=True)
                 up = upsert_document(session, spec.kind, wire, operator=operator, message_id=msg.id,
-                                     is_sandbox=is_sandbox, as_received=_as_json(payload))
+                                     is_sandbox=is_sandbox, as_received=checked.data)
                 result.documents.append(up)
                 changed = up.status != "unchanged"
                 for w in checked.warnings:  # other warnings (e.g. a bank code we do not list) are advisory
@@ -214,12 +214,6 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
 def _has_nul(payload: bytes | str | dict) -> bool:
     text = payload if isinstance(payload, str | bytes) else json.dumps(payload)
     return ("\\u0000" in text or "\x00" in text) if isinstance(text, str) else (b"\\u0000" in text or b"\x00" in text)
-
-
-def _as_json(payload: bytes | str | dict) -> dict[str, Any]:
-    if isinstance(payload, dict):
-        return payload
-    return json.loads(payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload)
 
 
 def _load_batch(session: Session, batch: PositionBatch, operator: Operator, message_id: int) -> int:

@@ -19,6 +19,7 @@ __all__ = [
     "SAMPLES",
     "driver",
     "fund_flow",
+    "operator",
     "position_batch",
     "vehicle",
     "waybill",
@@ -136,6 +137,14 @@ _DRIVER = {
     "telephone": "13800138000",
     "remark": "",
 }
+
+
+def operator() -> dict:
+    """The platform operator of these samples, as a registration record (access application, demo operators)."""
+    return {
+        "unifiedSocialCreditIdentifier": PLATFORM_USCI, "name": "安徽某某网络货运有限公司",
+        "permitNumber": "皖交运管许可合字340100000001号", "countrySubdivisionCode": "340104", "userName": "wlhy-test",
+    }
 
 
 def waybill() -> dict:

@@ -70,11 +70,14 @@ class ValidationResult:
     warnings : list of FieldError
         Problems that do not reject it: ``checksum`` (USCI / ID number check fails, → QUAL_ID_CHECKSUM)
         and ``code`` for a ``bankCode`` missing from the partial bank table.
+    data : dict or None
+        The decoded JSON object exactly as received (what the version history keeps).
     """
 
     model: BaseModel | None
     errors: list[FieldError] = field(default_factory=list)
     warnings: list[FieldError] = field(default_factory=list)
+    data: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,8 +121,8 @@ def validate_payload(ipc_type: str, data: bytes | str | dict) -> ValidationResul
     try:
         model = spec.model.model_validate(obj)
     except ValidationError as exc:
-        return ValidationResult(model=None, errors=list(_translate(exc)))
-    return ValidationResult(model=model, warnings=list(_warnings(spec.kind, model)))
+        return ValidationResult(model=None, errors=list(_translate(exc)), data=obj)
+    return ValidationResult(model=model, warnings=list(_warnings(spec.kind, model)), data=obj)
 
 
 def _decode(data: bytes | str | dict) -> dict:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from store.models import Anomaly
 from supervision.anomalies.catalogue import ANOMALY_TYPES
 
-__all__ = ["get_all_by_document", "record"]
+__all__ = ["record"]
 
 
 def record(
@@ -49,9 +48,3 @@ def record(
     ).returning(Anomaly.id)
     return session.execute(stmt).scalar_one()
 
-
-def get_all_by_document(session: Session, *, document_kind: str, document_key: str) -> list[Anomaly]:
-    """Anomalies recorded on one document."""
-    return list(session.scalars(
-        select(Anomaly).where(Anomaly.document_kind == document_kind, Anomaly.document_key == document_key)
-    ))

@@ -93,11 +93,7 @@ def make_client(make_settings):
 @pytest.fixture
 def operator(factory):
     with factory() as s:
-        op = upsert_operator(s, {
-            "unifiedSocialCreditIdentifier": samples.PLATFORM_USCI, "name": "安徽某某网络货运有限公司",
-            "permitNumber": "皖交运管许可合字340100000001号", "countrySubdivisionCode": "340104",
-            "userName": "wlhy-test",
-        })
+        op = upsert_operator(s, samples.operator())
         s.commit()
         return op
 

@@ -7,7 +7,6 @@ import json
 import uuid
 from decimal import Decimal
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
@@ -39,11 +38,7 @@ DOC_NAMES = {
 
 @pytest.fixture
 def operator(session):
-    op = upsert_operator(session, {
-        "unifiedSocialCreditIdentifier": samples.PLATFORM_USCI, "name": "安徽某某网络货运有限公司",
-        "permitNumber": "皖交运管许可合字340100000001号", "countrySubdivisionCode": "340104",
-        "userName": "wlhy-test",
-    })
+    op = upsert_operator(session, samples.operator())
     session.flush()
     return op
 

@@ -129,3 +129,4 @@ def test_due_scan_queues_complete_unverified_waybills_once(session):
     assert enqueue_due_verifications(session, now=now) == 0  # already pending
     # two hours later the third one is due as well
     assert enqueue_due_verifications(session, now=now + dt.timedelta(hours=2)) == 1
+    assert f"waybill:{within_grace.id}" in session.scalars(select(Job.key)).all()
