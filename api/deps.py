@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.auth import service as auth_service
+from auth import service as auth_service
 from store.db import session_scope
 from store.models import AppUser
 

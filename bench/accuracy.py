@@ -95,12 +95,12 @@ def main() -> None:
     parser.add_argument("--scheduler", default="inline", help="'inline', a Dask address, or 'local'")
     args = parser.parse_args()
 
-    from etl.demo.load import load
-    from etl.generator import generate
-    from etl.generator.config import GeneratorConfig
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
+    from simulation.demo.load import load
+    from simulation.generator import generate
+    from simulation.generator.config import GeneratorConfig
     from trajectories.backfill import verify_range
 
     work = Path(tempfile.mkdtemp(prefix="wlhy-bench-accuracy-"))

@@ -19,21 +19,21 @@ import threading
 import time
 import uuid
 
+import crypto as crypto_bench  # bench/crypto.py
 import httpx
+import load_positions as positions_bench  # bench/load_positions.py
 import numpy as np
 import psycopg
 from sqlalchemy.orm import Session
 
-import crypto as crypto_bench  # bench/crypto.py
-import load_positions as positions_bench  # bench/load_positions.py
+from core.config import get_settings
 from etl.exchange import accounts, keys
 from etl.exchange.client import ExchangeClient
 from etl.intake.documents import upsert_operator
-from geo import hexes
 from etl.schemas import samples, usci_check_char
 from store.cluster import create_migrated_database
 from store.db import get_engine, local_cluster, psycopg_dsn
-from wlhy.config import get_settings
+from store.positions import SOURCE_BEIDOU
 
 BENCH_DB = "wlhy_bench_exchange"
 
@@ -154,7 +154,7 @@ def main() -> None:
               f"{elapsed / len(envs) * 1000 * args.clients:,.0f} ms per message per client; {ok}/{len(codes)} "
               f"answered 1001 (envelope {len(envs[0]) / 1e6:.2f} MB)")
         rows = {k: np.concatenate([r[k] for _, r in payloads]) for k in payloads[0][1]}
-        rows |= {"plate_color": "2", "source": 2, "h3": hexes.latlng_to_cells(rows["lat"], rows["lon"], 9)}
+        rows |= {"plate_color": "2", "source": SOURCE_BEIDOU}
         copy_s = positions_bench.run_raw_copy(dsn, rows)
         print(f"raw binary COPY of the same {fixes:,} rows into the same indexed table: {fixes / copy_s:,.0f} rows/s")
         print(f"ratio exchange / raw COPY: {copy_s / elapsed:.2f}  (goal ≥ 0.5)")

@@ -81,14 +81,13 @@ def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int)
     from sqlalchemy import create_engine, select, text
     from sqlalchemy.orm import Session
 
-    from api.auth import service as auth_service
     from api.deps import get_current_user
     from api.main import create_app
     from api.routes import stats, trajectories
-    from etl.demo.load import load
-    from geo import hexes
+    from auth import service as auth_service
+    from simulation.demo.load import load
     from store.models import WaybillVehicle
-    from store.positions import load_positions
+    from store.positions import SOURCE_APP, load_positions
     from trajectories.service import verify_items
 
     url = _database(admin_dsn)
@@ -121,7 +120,7 @@ def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int)
                                                         "a": start - dt.timedelta(hours=1),
                                                         "b": item.receipt_at + dt.timedelta(hours=2)})
             load_positions(conn, {"t": t, "vehicle_number": item.vehicle_number, "plate_color": item.plate_color,
-                                  "source": 1, "lon": lon, "lat": lat, "h3": hexes.latlng_to_cells(lat, lon, 9)})
+                                  "source": SOURCE_APP, "lon": lon, "lat": lat})
             big.append(item.waybill_id)
         s.commit()
         verify_items(s, [i.id for i in items])
@@ -171,8 +170,8 @@ def main() -> None:
     parser.add_argument("--big-waybills", type=int, default=5, help="waybills given 10,000 fixes")
     args = parser.parse_args()
 
-    from etl.generator import generate
-    from etl.generator.config import GeneratorConfig
+    from simulation.generator import generate
+    from simulation.generator.config import GeneratorConfig
 
     work = Path(tempfile.mkdtemp(prefix="wlhy-bench-verify-"))
     cluster = None

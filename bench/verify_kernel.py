@@ -2,7 +2,7 @@
 
 Usage: python bench/verify_kernel.py [--n-traj 1000] [--mpd-traj 100]
 
-Generates BeiDou-like tracks (30 s, etl.generator) of about 1000 fixes each, then times
+Generates BeiDou-like tracks (30 s, simulation.generator) of about 1000 fixes each, then times
 (1) build() + verify() for every trajectory in a loop, (2) bulk() over all of them in one frame,
 (3) the MovingPandas reference (TrajectoryCollection, add_speed, TrajectoryStopDetector,
 ObservationGapSplitter, get_length) on the first --mpd-traj trajectories. Prints fixes per second.
@@ -18,7 +18,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from etl.generator.tracks import build_movement, sample_movement
+from simulation.generator.tracks import build_movement, sample_movement
 from trajectories import Place, VerificationInput, build, bulk, verify
 from trajectories.columns import LAT, LON, TRAJ_ID, T
 

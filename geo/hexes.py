@@ -6,22 +6,24 @@ and the value is the same number H3 prints in hex. The cell ``0`` marks "no cell
 
 from __future__ import annotations
 
-import numpy as np
-
 import h3
+import numpy as np
 from h3.api import numpy_int as _h3int
 
 __all__ = [
     "cell_area_m2",
     "cell_edge_length_m",
     "cell_to_str",
-    "cells_to_latlng",
+    "cells_to_points",
     "grid_disk",
-    "latlng_to_cells",
+    "parent_cells",
+    "parent_masks",
+    "points_to_cells",
     "str_to_cell",
 ]
 
 _MAX_RES = 15
+_RES_BITS = 52  # an H3 index keeps its resolution in bits 52-55
 
 
 def _check_res(res: int) -> int:
@@ -43,13 +45,13 @@ _latlng_to_cell_u = np.frompyfunc(_h3int.latlng_to_cell, 3, 1)
 _cell_to_latlng_u = np.frompyfunc(_safe_cell_to_latlng, 1, 2)
 
 
-def latlng_to_cells(lat, lon, res: int) -> np.ndarray:
+def points_to_cells(lon, lat, res: int) -> np.ndarray:
     """Index points into H3 cells at one resolution.
 
     Parameters
     ----------
-    lat, lon : float or array_like
-        WGS-84 latitude and longitude in degrees (note: latitude first, as in H3); broadcast together.
+    lon, lat : float or array_like
+        WGS-84 longitude and latitude in degrees ((lon, lat) like every kernel here); broadcast together.
     res : int
         H3 resolution, 0-15.
 
@@ -65,23 +67,24 @@ def latlng_to_cells(lat, lon, res: int) -> np.ndarray:
 
     Examples
     --------
-    >>> latlng_to_cells([31.82, float("nan")], [117.23, 117.23], 9).tolist()
+    >>> points_to_cells([117.23, 117.23], [31.82, float("nan")], 9).tolist()
     [617847890847203327, 0]
-    >>> cell_to_str(latlng_to_cells(31.82, 117.23, 9)).item()
+    >>> cell_to_str(points_to_cells(117.23, 31.82, 9)).item()
     '89309621b2bffff'
     """
     res = _check_res(res)
-    lat_arr = np.asarray(lat, dtype=np.float64)
     lon_arr = np.asarray(lon, dtype=np.float64)
-    lat_arr, lon_arr = np.broadcast_arrays(lat_arr, lon_arr)
+    lat_arr = np.asarray(lat, dtype=np.float64)
+    lon_arr, lat_arr = np.broadcast_arrays(lon_arr, lat_arr)
     out = np.zeros(lat_arr.shape, dtype=np.int64)
     valid = np.isfinite(lat_arr) & np.isfinite(lon_arr) & (np.abs(lat_arr) <= 90.0)
     if np.any(valid):
+        # H3 itself takes latitude first.
         out[valid] = _latlng_to_cell_u(lat_arr[valid], lon_arr[valid], res).astype(np.int64)
     return out
 
 
-def cells_to_latlng(cells) -> tuple[np.ndarray, np.ndarray]:
+def cells_to_points(cells) -> tuple[np.ndarray, np.ndarray]:
     """Centre points of H3 cells.
 
     Parameters
@@ -92,13 +95,13 @@ def cells_to_latlng(cells) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     tuple of numpy.ndarray
-        (lat, lon) in WGS-84 degrees, float64; NaN for 0 or an invalid cell.
+        (lon, lat) in WGS-84 degrees, float64; NaN for 0 or an invalid cell.
 
     Examples
     --------
-    >>> lat, lon = cells_to_latlng([617847890847203327, 0])
-    >>> round(float(lat[0]), 2), round(float(lon[0]), 2), bool(np.isnan(lat[1]))
-    (31.82, 117.23, True)
+    >>> lon, lat = cells_to_points([617847890847203327, 0])
+    >>> round(float(lon[0]), 2), round(float(lat[0]), 2), bool(np.isnan(lat[1]))
+    (117.23, 31.82, True)
     """
     cell_arr = np.asarray(cells, dtype=np.int64)
     lat = np.full(cell_arr.shape, np.nan)
@@ -108,7 +111,44 @@ def cells_to_latlng(cells) -> tuple[np.ndarray, np.ndarray]:
         lat_v, lon_v = _cell_to_latlng_u(cell_arr[nonzero])
         lat[nonzero] = lat_v.astype(np.float64)
         lon[nonzero] = lon_v.astype(np.float64)
-    return lat, lon
+    return lon, lat
+
+
+def parent_masks(res: int) -> tuple[int, int]:
+    """Bit masks that turn an H3 cell of any finer resolution into its parent: ``(cell & clear) | set``.
+
+    An H3 index stores its resolution in bits 52-55 and one 3-bit digit per resolution below, digit ``k`` at
+    bits ``3 (15 - k)``; digits finer than the cell's resolution are 7. The parent at ``res`` has the
+    resolution field set to ``res`` and digits ``res + 1 … 15`` set to 7. Both masks fit a signed bigint,
+    so SQL can do this without an H3 extension.
+
+    Examples
+    --------
+    >>> clear, set_ = parent_masks(7)
+    >>> cell = h3.str_to_int(h3.latlng_to_cell(31.82, 117.23, 9))
+    >>> (cell & clear) | set_ == h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(31.82, 117.23, 9), 7))
+    True
+    """
+    res = _check_res(res)
+    set_ = res << _RES_BITS
+    for k in range(res + 1, _MAX_RES + 1):
+        set_ |= 7 << (3 * (_MAX_RES - k))
+    clear = ~(0xF << _RES_BITS)
+    return clear, set_
+
+
+def parent_cells(cells, res: int) -> np.ndarray:
+    """Parents at ``res`` of int64 H3 cells (vectorised; 0 stays 0).
+
+    Examples
+    --------
+    >>> parent_cells([617847890847203327, 0], 8).tolist() == [613344291221143551, 0]
+    True
+    """
+    arr = np.asarray(cells, dtype=np.int64)
+    clear, set_ = parent_masks(res)
+    out = (arr & np.int64(clear)) | np.int64(set_)
+    return np.where(arr > 0, out, 0)
 
 
 def cell_to_str(cells) -> np.ndarray:

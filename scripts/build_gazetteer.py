@@ -38,10 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import Voronoi
-
 import shapely
 from pyproj import Transformer
+from scipy.spatial import Voronoi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

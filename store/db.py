@@ -9,8 +9,8 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.config import get_settings
 from store.cluster import Cluster
-from wlhy.config import get_settings
 
 __all__ = ["DEFAULT_DBNAME", "database_url", "get_engine", "local_cluster", "psycopg_dsn", "safe_error", "session_scope"]
 

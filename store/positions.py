@@ -2,6 +2,9 @@
 
 A fix's natural key is (vehicle, t, source) (spec/EXCHANGE.md §3): a re-sent fix is skipped, never duplicated, so
 the loader stages rows with COPY and moves them with ``INSERT … ON CONFLICT DO NOTHING``.
+
+This module is the only writer of ``position`` rows: the source codes, the H3 resolution and the H3 cell of each
+fix are decided here, so intake, the BeiDou fetch and bulk loaders cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,7 +16,17 @@ from typing import Any
 import numpy as np
 import psycopg
 
-__all__ = ["POSITION_COLUMNS", "ensure_partitions", "load_positions"]
+from geo import hexes
+
+__all__ = ["H3_RES", "POSITION_COLUMNS", "SOURCE_APP", "SOURCE_BEIDOU", "SOURCE_NAMES", "ensure_partitions",
+           "load_positions"]
+
+#: ``position.source``: the platform's driver app, or the national freight-vehicle platform (BeiDou terminal).
+SOURCE_APP = 1
+SOURCE_BEIDOU = 2
+SOURCE_NAMES = {SOURCE_APP: "app", SOURCE_BEIDOU: "beidou"}
+#: H3 resolution of ``position.h3``: ~0.2 km cells, fine enough for place matching, coarse enough for roll-ups.
+H3_RES = 9
 
 # Column name -> PostgreSQL type used for binary COPY.  Coordinates are WGS-84 lon/lat; the geometry is
 # built server-side from them (cheaper than serialising WKB in Python).
@@ -36,8 +49,7 @@ POSITION_COLUMNS: dict[str, str] = {
     "declared_crs": "int2",
     "message_id": "int8",
 }
-_REQUIRED = ("t", "vehicle_number", "plate_color", "source", "lon", "lat", "h3")
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
+_REQUIRED = ("t", "vehicle_number", "plate_color", "source", "lon", "lat")
 
 _STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS position_staging ("
@@ -83,8 +95,9 @@ def load_positions(conn: psycopg.Connection, columns: Mapping[str, Any]) -> int:
     conn : psycopg.Connection
         An open connection; the caller owns the transaction (nothing is committed here).
     columns : mapping of column name to array or scalar
-        Keys from ``POSITION_COLUMNS``; ``t`` is UTC ``datetime64``, ``lon``/``lat`` WGS-84 degrees, ``h3`` an
-        int64 cell.  A scalar is broadcast to every row (e.g. one vehicle per message).
+        Keys from ``POSITION_COLUMNS`` but ``h3`` (computed here at ``H3_RES``); ``t`` is UTC ``datetime64``,
+        ``lon``/``lat`` WGS-84 degrees, ``source`` one of ``SOURCE_NAMES``.  A scalar is broadcast to every row
+        (e.g. one vehicle per message).
 
     Returns
     -------
@@ -94,7 +107,7 @@ def load_positions(conn: psycopg.Connection, columns: Mapping[str, Any]) -> int:
     missing = [c for c in _REQUIRED if c not in columns]
     if missing:
         raise ValueError(f"load_positions: missing columns {missing}; required {list(_REQUIRED)}")
-    unknown = set(columns) - set(POSITION_COLUMNS)
+    unknown = set(columns) - set(POSITION_COLUMNS) | ({"h3"} & set(columns))
     if unknown:
         raise ValueError(f"load_positions: unknown columns {sorted(unknown)}")
     t = np.asarray(columns["t"], dtype="datetime64[us]")
@@ -102,6 +115,8 @@ def load_positions(conn: psycopg.Connection, columns: Mapping[str, Any]) -> int:
     if n == 0:
         return 0
     ensure_partitions(conn, beijing_days(t))
+    lon, lat = np.broadcast_to(np.asarray(columns["lon"], dtype=np.float64), (n,)), columns["lat"]
+    columns = {**columns, "h3": hexes.points_to_cells(lon, lat, H3_RES)}
     names = list(columns)
     lists = [_as_list(columns[c], c, n) for c in names]
     with conn.cursor() as cur:

@@ -11,44 +11,50 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from core.beijing import day_bounds
 from store.models import WaybillVehicle
 
 __all__ = ["CHUNK_ITEMS", "verify_day", "verify_range"]
 
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
 CHUNK_ITEMS = 500
 
 
+DayHook = Callable[[Session, dt.date], object]
+
+
 def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: bool = True,
-               density: bool = True) -> dict[str, int]:
+               after_day: DayHook | None = None) -> dict[str, int]:
     """Verify the items despatched on one Beijing day; return counts per verdict and per cross-waybill code.
 
     Opens and disposes its own engine (a Dask task must not share connections with the client process).
+    ``after_day(session, day)`` runs last in the same transaction: the layers above hook their day roll-ups in
+    here (``wlhy verify`` passes the density roll-up) without this layer importing them.
     """
     from trajectories.crosscheck import crosscheck_range
-    from trajectories.service import rollup_density, verify_items
+    from trajectories.service import verify_items
 
     engine = create_engine(url, poolclass=NullPool)
     counts: Counter[str] = Counter()
-    t0 = dt.datetime.combine(day, dt.time(), tzinfo=_BEIJING)
+    t0, t1 = day_bounds(day)
     try:
         with Session(engine) as s:
             ids = s.scalars(select(WaybillVehicle.id).where(
-                WaybillVehicle.despatch_at >= t0, WaybillVehicle.despatch_at < t0 + dt.timedelta(days=1))
+                WaybillVehicle.despatch_at >= t0, WaybillVehicle.despatch_at < t1)
                 .order_by(WaybillVehicle.id)).all()
             for k in range(0, len(ids), chunk):
                 counts.update(r.verdict for r in verify_items(s, list(ids[k:k + chunk])))
                 s.commit()
             if crosscheck:
                 counts.update(crosscheck_range(s, day, day))
-            if density:
-                rollup_density(s, day)
+            if after_day is not None:
+                after_day(s, day)
             s.commit()
     finally:
         engine.dispose()
@@ -70,6 +76,7 @@ def verify_range(
     progress: bool = True,
     n_workers: int | None = None,
     processes: bool = True,
+    after_day: DayHook | None = None,
 ) -> dict[str, int]:
     """Verify every waybill item despatched from ``date_from`` to ``date_to`` (Beijing days, both included).
 
@@ -88,6 +95,8 @@ def verify_range(
     processes : bool
         Local cluster workers as processes (default; the verification is CPU-bound Python) or threads
         (starts in a fraction of the time: tests).
+    after_day : callable, optional
+        ``after_day(session, day)`` after each day's verification (a module-level function: Dask pickles it).
 
     Returns
     -------
@@ -99,7 +108,7 @@ def verify_range(
     with _Bar(progress, len(days)) as bar:
         if scheduler == "inline":
             for day in days:
-                total.update(verify_day(url, day))
+                total.update(verify_day(url, day, after_day=after_day))
                 bar.advance()
             return dict(total)
         from dask.distributed import Client, LocalCluster, as_completed
@@ -110,7 +119,7 @@ def verify_range(
                                    dashboard_address=None)
         try:
             with Client(scheduler or cluster) as client:
-                futures = [client.submit(verify_day, url, day, key=f"verify-day-{day.isoformat()}", pure=False)
+                futures = [client.submit(verify_day, url, day, after_day=after_day, key=f"verify-day-{day.isoformat()}", pure=False)
                            for day in days]
                 for future in as_completed(futures):
                     total.update(future.result())

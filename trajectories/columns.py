@@ -39,6 +39,5 @@ TRAJ_ID = "traj_id"
 
 FIX_COLUMNS = (T, LON, LAT)
 
-SOURCE_APP = 1
-SOURCE_BEIDOU = 2
-SOURCE_NAMES = {SOURCE_APP: "app", SOURCE_BEIDOU: "beidou"}
+# The source codes are the position table's (store.positions owns them); re-exported for the kernels.
+from store.positions import SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES  # noqa: E402

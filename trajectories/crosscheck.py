@@ -24,8 +24,12 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.beijing import day_bounds
 from geo.distance import haversine_m
-from supervision.anomalies import record
+from geo.hexes import parent_cells
+from store.anomalies import record
+from store.models import WaybillVehicle
+from trajectories.service import _places, fixes_for_item
 
 __all__ = [
     "DuplicatedTrack",
@@ -33,61 +37,10 @@ __all__ = [
     "crosscheck_range",
     "find_duplicated_tracks",
     "find_vehicle_overlaps",
-    "parent_cells",
-    "parent_masks",
     "record_findings",
 ]
 
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
 _PAD = dt.timedelta(hours=2)
-_RES_BITS = 52
-_MAX_RES = 15
-
-
-def parent_masks(res: int) -> tuple[int, int]:
-    """Bit masks that turn an H3 cell of any finer resolution into its parent: ``(cell & clear) | set``.
-
-    An H3 index stores its resolution in bits 52-55 and one 3-bit digit per resolution below, digit ``k`` at
-    bits ``3 (15 - k)``; digits finer than the cell's resolution are 7. The parent at ``res`` has the
-    resolution field set to ``res`` and digits ``res + 1 … 15`` set to 7. Both masks fit a signed bigint,
-    so SQL can do this without an H3 extension.
-
-    Examples
-    --------
-    >>> import h3
-    >>> clear, set_ = parent_masks(7)
-    >>> cell = h3.str_to_int(h3.latlng_to_cell(31.82, 117.23, 9))
-    >>> (cell & clear) | set_ == h3.str_to_int(h3.cell_to_parent(h3.latlng_to_cell(31.82, 117.23, 9), 7))
-    True
-    """
-    if not 0 <= int(res) <= _MAX_RES:
-        raise ValueError(f"res must be within 0..15; got {res!r}")
-    set_ = int(res) << _RES_BITS
-    for k in range(int(res) + 1, _MAX_RES + 1):
-        set_ |= 7 << (3 * (_MAX_RES - k))
-    clear = ~(0xF << _RES_BITS)
-    return clear, set_
-
-
-def parent_cells(cells, res: int) -> np.ndarray:
-    """Parents at ``res`` of int64 H3 cells (vectorised; 0 stays 0).
-
-    Examples
-    --------
-    >>> parent_cells([617847890847203327, 0], 8).tolist() == [613344291221143551, 0]
-    True
-    """
-    arr = np.asarray(cells, dtype=np.int64)
-    clear, set_ = parent_masks(res)
-    out = (arr & np.int64(clear)) | np.int64(set_)
-    return np.where(arr > 0, out, 0)
-
-
-def _range(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    if date_to < date_from:
-        raise ValueError(f"date_to ({date_to}) is before date_from ({date_from})")
-    t0 = dt.datetime.combine(date_from, dt.time(), tzinfo=_BEIJING)
-    return t0, dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), tzinfo=_BEIJING)
 
 
 @dataclass
@@ -327,7 +280,7 @@ def find_duplicated_tracks(
         One per flagged item: the likely copy (the one its own BeiDou track does not back, else the one with
         fewer fixes); both items of a pair when neither tells.
     """
-    lo, hi = _range(date_from, date_to)
+    lo, hi = day_bounds(date_from, date_to)
     reach = _PAD + dt.timedelta(seconds=max_shift_s)
     items = _items_frame(session, lo - reach, hi + reach)
     if items.empty:
@@ -431,11 +384,9 @@ def find_vehicle_overlaps(
         One per flagged item: the item whose places the vehicle's fixes do not visit; both when the fixes
         back both or neither.
     """
-    from trajectories.service import fixes_for_item  # service imports this module: late import
 
-    from store.models import WaybillVehicle
 
-    lo, hi = _range(date_from, date_to)
+    lo, hi = day_bounds(date_from, date_to)
     rows = session.execute(_OVERLAP_SQL, {"lo": lo, "hi": hi, "tol_s": tolerance.total_seconds(),
                                           "apart_m": different_route_m}).all()
     found: list[VehicleOverlap] = []
@@ -459,8 +410,6 @@ def find_vehicle_overlaps(
 
 def _route_supported(session: Session, item, fixes_for_item) -> bool:
     """The vehicle's fixes (any source) pass the loading place near despatch and the unloading place near receipt."""
-    from trajectories.service import _places
-
     fixes = pd.concat([f for f in fixes_for_item(session, item).values() if len(f)] or [pd.DataFrame(
         columns=["t", "lon", "lat"])])
     if fixes.empty:

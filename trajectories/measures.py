@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.hexes import latlng_to_cells
+from geo.hexes import points_to_cells
 
 from . import _kernels as K
 from .columns import DISTANCE_M, DURATION_S, LAT, LON, SPEED_KMH, T
@@ -235,7 +235,7 @@ def h3_path(df: pd.DataFrame, *, res: int = 8) -> np.ndarray:
     >>> h3_path(df, res=8).size
     2
     """
-    cells = latlng_to_cells(df[LAT].to_numpy(dtype=np.float64), df[LON].to_numpy(dtype=np.float64), res)
+    cells = points_to_cells(df[LON].to_numpy(dtype=np.float64), df[LAT].to_numpy(dtype=np.float64), res)
     if cells.size == 0:
         return cells
     keep = np.ones(cells.size, dtype=bool)

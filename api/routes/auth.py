@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
-from api.auth import service as auth_service
 from api.deps import CurrentUser, SessionDep
-from wlhy.config import get_settings
+from auth import service as auth_service
+from core.config import get_settings
 
 __all__ = ["public_router", "router"]
 

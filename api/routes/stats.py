@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, require_roles
 from store.models import AppUser
-from trajectories import service
+from supervision.statistics import density as service
 
 __all__ = ["router"]
 

@@ -1,6 +1,6 @@
 """Third-party adapters: HTTP clients of 运政, the national freight-vehicle platform, tax and insurance.
 
-The simulators standing in for those systems live in ``etl.adapters.simulators`` (imported separately,
+The simulators standing in for those systems live in ``simulation.servers.runner`` (imported separately,
 so using a client does not pull in FastAPI).
 """
 

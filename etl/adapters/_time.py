@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from core.beijing import BEIJING as CST
+
 __all__ = ["CST", "epoch_us", "parse_instant", "parse_wire_date", "to_date", "to_instant", "wire_date"]
 
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 

@@ -14,7 +14,7 @@ class AdapterSettings(BaseSettings):
     """Base URLs and call policy of the adapter clients.
 
     ``WLHY_YUNZHENG_URL``, ``WLHY_NATIONAL_URL``, ``WLHY_TAX_URL``, ``WLHY_INSURANCE_URL`` default to
-    the local simulators (``etl.adapters.simulators.serve_all``); ``WLHY_ADAPTER_TIMEOUT_S``,
+    the local simulators (``simulation.servers.runner.serve_all``); ``WLHY_ADAPTER_TIMEOUT_S``,
     ``WLHY_ADAPTER_RETRIES`` and ``WLHY_ADAPTER_BACKOFF_S`` apply to every client.
     """
 

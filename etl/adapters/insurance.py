@@ -1,6 +1,6 @@
 """Client of the insurers' information-sharing interface: policy lookup by policy number.
 
-Paths are documented in ``etl.adapters.sim_insurance``.
+Paths are documented in ``simulation.servers.insurance``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Client of the national freight-vehicle platform (全国道路货运车辆公共监管与服务平台): 入网 and BeiDou.
 
-Paths are documented in ``etl.adapters.sim_national``. Tracks come back column-wise and are returned
+Paths are documented in ``simulation.servers.national``. Tracks come back column-wise and are returned
 as a ``BeidouTrack`` (numpy arrays, ``to_frame()`` for a DataFrame), WGS-84.
 """
 

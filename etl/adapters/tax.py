@@ -1,6 +1,6 @@
 """Client of the tax system's information-sharing interface: monthly invoice totals per operator.
 
-Paths are documented in ``etl.adapters.sim_tax``.
+Paths are documented in ``simulation.servers.tax``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Client of the provincial road-transport registry (运政): licences, vehicle and driver certificates.
 
-Paths are documented in ``etl.adapters.sim_yunzheng``. Every lookup returns a record or ``None`` when the
+Paths are documented in ``simulation.servers.yunzheng``. Every lookup returns a record or ``None`` when the
 registry has no such document; an unreachable registry raises ``AdapterUnavailableError``.
 """
 

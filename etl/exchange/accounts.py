@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth.service import hash_password, verify_password
+from core.security import hash_password, verify_password
 from store.models import Account, Operator
 from store.models.base import utcnow
 

@@ -6,19 +6,18 @@ through it, so the demo exercises the same path a platform does.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from typing import Any
 
 import httpx
 
+from core import beijing
 from etl.exchange import crypto
 from etl.schemas import IPC_TYPES
 
 __all__ = ["ExchangeClient", "ExchangeClientError"]
 
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 class ExchangeClientError(RuntimeError):
@@ -76,7 +75,7 @@ class ExchangeClient:
                 "documentVersionNumber": "2.0",
                 "senderCode": self.sender_code,
                 "enterpriseSenderCode": self.user_name,
-                "messageSendingDateTime": dt.datetime.now(_BEIJING).strftime("%Y%m%d%H%M%S"),
+                "messageSendingDateTime": beijing.wire_datetime(beijing.now()),
                 "ipcType": ipc_type,
                 "token": self.token or "",
             },

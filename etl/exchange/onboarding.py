@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import beijing
 from etl.adapters import YunzhengClient
 from etl.adapters.errors import AdapterError
 from etl.exchange import accounts, keys
@@ -64,7 +65,7 @@ class Issued:
 def apply(db_session: Session, application: dict[str, Any], *, registry: YunzhengClient,
           today: dt.date | None = None) -> Issued:
     """Check an applicant (wire names: name, unifiedSocialCreditIdentifier, permitNumber, …) and issue its account."""
-    today = today or dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    today = today or beijing.today()
     usci = str(application.get("unifiedSocialCreditIdentifier") or "")
     permit = str(application.get("permitNumber") or "")
     reasons = []

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from etl.exchange import accounts, crypto, keys, tokens
 from etl.intake.pipeline import IntakeResult, archive, finish, process
 from etl.intake.results import RESULT_MESSAGES
+from store.anomalies import record as record_anomaly
 from store.models import Account, Message, Operator
-from supervision.anomalies import record as record_anomaly
 
 __all__ = ["ExchangeService", "RateLimiter", "Reply"]
 

@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any, Literal
 
+from core.beijing import wire_datetime
 from etl.schemas import IPC_TYPES
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "LIST_KEYS",
     "NUMBER_KEYS",
     "Serialisation",
-    "beijing_timestamp",
     "build_envelope",
     "decode_payload",
     "encode_payload",
@@ -41,17 +41,11 @@ LIST_KEYS = frozenset({
 })
 #: Position fields the schema wants as JSON numbers; XML text is turned back into numbers for them.
 NUMBER_KEYS = frozenset({"longitude", "latitude", "speed", "direction", "altitude", "accuracy"})
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def ministry_document_name(ipc_type: str) -> str:
     """``DocumentName`` the Ministry expects for `ipc_type` (电子运单, 资金流水单, 车辆信息单, …)."""
     return IPC_TYPES[ipc_type].ministry_document_name
-
-
-def beijing_timestamp(t: dt.datetime) -> str:
-    """``YYYYMMDDhhmmss`` in Beijing time, as the wire writes date-times."""
-    return t.astimezone(_BEIJING).strftime("%Y%m%d%H%M%S")
 
 
 def encode_payload(payload: dict[str, Any], serialisation: Serialisation = "json") -> bytes:
@@ -122,7 +116,7 @@ def build_envelope(
         "DocumentName": ministry_document_name(ipc_type),
         "DocumentVersionNumber": document_version_number,
         "SenderCode": sender_code,
-        "MessageSendingDateTime": beijing_timestamp(sent_at or dt.datetime.now(dt.timezone.utc)),
+        "MessageSendingDateTime": wire_datetime(sent_at or dt.datetime.now(dt.timezone.utc)),
         "IPCType": ipc_type,
         "Token": "",
     }

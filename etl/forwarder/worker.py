@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
+from core.beijing import wire_datetime
 from etl.forwarder.client import ACCEPTED, MinistryClient, MinistryUnavailable
 from etl.forwarder.config import ForwarderSettings
-from etl.forwarder.envelope import beijing_timestamp, build_envelope
+from etl.forwarder.envelope import build_envelope
 from store.models import AuditLog, DocumentVersion, Message, Outbox, ProvinceKey
 from store.models.base import utcnow
 
@@ -53,7 +54,6 @@ ALREADY_RECEIVED = 3001
 DEAD_LETTER_ACTION = "outbox_dead_letter"
 _KEY_ORDER = case({"current": 0, "previous": 1}, value=ProvinceKey.status, else_=2)
 _rng = random.Random()
-_BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 class PayloadUnavailable(Exception):
@@ -344,7 +344,7 @@ def _wire_formats(obj: Any) -> Any:
     if isinstance(obj, str):
         if _ISO_DATETIME.match(obj):
             t = dt.datetime.fromisoformat(obj.replace("Z", "+00:00"))
-            return beijing_timestamp(t if t.tzinfo else t.replace(tzinfo=_BEIJING))
+            return wire_datetime(t)
         if _ISO_DATE.match(obj):
             return obj.replace("-", "")
     return obj

@@ -21,19 +21,18 @@ from sqlalchemy.orm import Session
 from etl.intake.documents import UpsertResult, upsert_document
 from etl.intake.results import ACCEPTED, RESULT_MESSAGES
 from etl.schemas import IPC_TYPES, PayloadShapeError, PositionBatch, validate_payload
-from geo import crs, hexes
-from store.models import SOURCES, ExchangeError, Message, Operator, Outbox
-from store.models.exchange import REFERENCE_IN_USE
-from store.models.base import utcnow
+from geo import crs
+from store.anomalies import record as record_anomaly
 from store.db import safe_error
-from store.positions import load_positions
-from supervision.anomalies import record as record_anomaly
+from store.models import ExchangeError, Message, Operator, Outbox
+from store.models.base import utcnow
+from store.models.exchange import REFERENCE_IN_USE
+from store.positions import SOURCE_APP, load_positions
 
-__all__ = ["H3_RES", "IntakeResult", "archive", "finish", "process", "receive"]
+__all__ = ["IntakeResult", "archive", "finish", "process", "receive"]
 
 log = logging.getLogger(__name__)
 
-H3_RES = 9  # ~0.2 km cells: fine enough for place matching, coarse enough for density roll-ups
 _HEADER_FIELDS = ("messageReferenceNumber", "documentName", "ipcType")
 
 
@@ -226,10 +225,9 @@ def _load_batch(session: Session, batch: PositionBatch, operator: Operator, mess
         "t": cols.time_utc,
         "vehicle_number": batch.vehicle_number,
         "plate_color": batch.vehicle_plate_color_code,
-        "source": SOURCES["app"],
+        "source": SOURCE_APP,
         "lon": lon,
         "lat": lat,
-        "h3": hexes.latlng_to_cells(lat, lon, H3_RES),
         "speed_kmh": cols.speed_kmh,
         "direction": cols.direction_deg,
         "altitude_m": cols.altitude_m,

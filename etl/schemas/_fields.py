@@ -11,11 +11,11 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
+from core.beijing import BEIJING
 from etl import codes
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "vehicle_class",
 ]
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 #: Error type carrying several FieldError-like items (relative path, rule, message) in ``ctx["items"]``,
 #: raised by cross-field checks and by the column-wise location check.

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.beijing import OFFSET_S
+
 __all__ = [
     "ACCURACY_COL_NAME",
     "ALTITUDE_COL_NAME",
@@ -45,7 +47,7 @@ _NUMERIC = (
     ("altitude", ALTITUDE_COL_NAME, False, -np.inf, np.inf, "m"),
     ("accuracy", ACCURACY_COL_NAME, False, 0.0, np.inf, "m"),
 )
-_BEIJING_OFFSET = np.timedelta64(8 * 3600, "s")
+_BEIJING_OFFSET = np.timedelta64(OFFSET_S, "s")
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,6 @@
 from store.models.base import Base
 from store.models.basedata import Account, DocumentVersion, Driver, Operator, ProvinceKey, Vehicle
 from store.models.business import (
-    SOURCES,
     FundFlow,
     FundFlowPayment,
     FundFlowWaybill,
@@ -13,7 +12,16 @@ from store.models.business import (
     WaybillGoods,
     WaybillVehicle,
 )
-from store.models.checks import Alarm, AlarmEvent, Anomaly, Appeal, Job, Rectification, Trajectory, Verification
+from store.models.checks import (
+    Alarm,
+    AlarmEvent,
+    Anomaly,
+    Appeal,
+    Job,
+    Rectification,
+    Trajectory,
+    Verification,
+)
 from store.models.exchange import ExchangeError, JointTest, Message, Outbox
 from store.models.meta import SystemMeta
 from store.models.people import ROLES, AppUser, AuditLog, UserSession
@@ -22,7 +30,7 @@ from store.models.thematic import DensityDaily, IndicatorValue, OdFlow, Score, S
 __all__ = [
     "Account", "Alarm", "AlarmEvent", "Anomaly", "Appeal", "AppUser", "AuditLog", "Base", "DensityDaily",
     "DocumentVersion", "Driver", "ExchangeError", "FundFlow", "FundFlowPayment", "FundFlowWaybill", "IndicatorValue", "JointTest",
-    "Job", "Message", "OdFlow", "Operator", "Outbox", "Position", "ProvinceKey", "ROLES", "Rectification", "SOURCES",
+    "Job", "Message", "OdFlow", "Operator", "Outbox", "Position", "ProvinceKey", "ROLES", "Rectification",
     "Score", "StatDaily", "SystemMeta", "Trajectory", "UserSession", "Vehicle", "Verification", "Waybill", "WaybillDriver",
     "WaybillGoods", "WaybillVehicle",
 ]

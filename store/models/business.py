@@ -7,11 +7,11 @@ from decimal import Decimal
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     DateTime,
     Float,
-    REAL,
     ForeignKey,
     Index,
     Integer,
@@ -29,7 +29,6 @@ __all__ = [
     "FundFlowPayment",
     "FundFlowWaybill",
     "Position",
-    "SOURCES",
     "Waybill",
     "WaybillDriver",
     "WaybillGoods",
@@ -37,7 +36,6 @@ __all__ = [
 ]
 
 # position.source: 1 = the platform's driver app (WLHY_WZ1001), 2 = BeiDou track from the national platform.
-SOURCES = {"app": 1, "beidou": 2}
 
 
 def _point() -> Geometry:

@@ -9,12 +9,11 @@ import uuid
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from api.auth import service as auth_service
 from api.main import create_app
-from sqlalchemy import create_engine
-
+from auth import service as auth_service
 from tests.conftest import _free_port, make_database
 
 

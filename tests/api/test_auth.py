@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import service as auth_service
+from auth import service as auth_service
+from core import security
 from store.models import AuditLog, UserSession
 
 
@@ -101,5 +102,5 @@ def test_user_creation_checks_role_scope(session, role, kw, error):
 def test_passwords_are_argon2_hashed(session):
     user = auth_service.create(db_session=session, username="hash-check", password="s3cret", role="analyst")
     assert user.password_hash.startswith("$argon2id$") and "s3cret" not in user.password_hash
-    assert auth_service.verify_password(user.password_hash, "s3cret")
-    assert not auth_service.verify_password(user.password_hash, "S3cret")
+    assert security.verify_password(user.password_hash, "s3cret")
+    assert not security.verify_password(user.password_hash, "S3cret")

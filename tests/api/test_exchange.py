@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from etl.exchange import accounts, crypto, keys, tokens
 from etl.exchange.client import ExchangeClient
 from etl.intake.documents import upsert_operator
-from store.models import Anomaly, Message, Position, Waybill
 from etl.schemas import samples
+from store.models import Anomaly, Message, Position, Waybill
 
 
 @pytest.fixture(scope="module")

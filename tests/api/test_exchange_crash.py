@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from etl.exchange import keys
 from etl.exchange.client import ExchangeClient, ExchangeClientError
+from etl.schemas import samples
 from store.models import Message, Waybill
 from tests.api.test_exchange import _new_account
 from tests.conftest import _free_port
-from etl.schemas import samples
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session
 
 import tests.api.conftest as conf
 from etl.adapters import YunzhengClient
-from etl.adapters.simulators import serve
 from etl.exchange import crypto
 from etl.exchange.client import ExchangeClient
-from etl.schemas import usci_check_char
+from etl.schemas import samples, usci_check_char
+from simulation.servers.runner import serve
 from store.models import Anomaly, Outbox
-from etl.schemas import samples
 
 
 def _usci() -> str:

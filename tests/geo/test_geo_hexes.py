@@ -16,46 +16,46 @@ def points():
 @pytest.mark.parametrize("res", [0, 7, 9, 15])
 def test_vectorised_equals_h3_per_point(points, res):
     lat, lon = points
-    cells = hexes.latlng_to_cells(lat, lon, res)
+    cells = hexes.points_to_cells(lon, lat, res)
     assert cells.dtype == np.int64
     expected = [int(h3.latlng_to_cell(a, b, res), 16) for a, b in zip(lat.tolist(), lon.tolist())]
     assert cells.tolist() == expected
 
 
 def test_nan_and_bad_latitude_give_zero():
-    cells = hexes.latlng_to_cells([31.82, np.nan, 31.82, 95.0], [117.23, 117.23, np.inf, 117.23], 9)
+    cells = hexes.points_to_cells([117.23, 117.23, np.inf, 117.23], [31.82, np.nan, 31.82, 95.0], 9)
     assert cells[0] > 0
     assert cells[1:].tolist() == [0, 0, 0]
 
 
 def test_scalar_and_empty():
-    assert hexes.latlng_to_cells(31.82, 117.23, 9).shape == ()
-    assert hexes.latlng_to_cells([], [], 9).shape == (0,)
+    assert hexes.points_to_cells(117.23, 31.82, 9).shape == ()
+    assert hexes.points_to_cells([], [], 9).shape == (0,)
 
 
 @pytest.mark.parametrize("res", [-1, 16, 9.0, True])
 def test_bad_resolution_raises(res):
     with pytest.raises(ValueError, match="res"):
-        hexes.latlng_to_cells(31.82, 117.23, res)
+        hexes.points_to_cells(117.23, 31.82, res)
 
 
 def test_cells_fit_postgres_bigint(points):
     lat, lon = points
-    cells = hexes.latlng_to_cells(lat, lon, 15)
+    cells = hexes.points_to_cells(lon, lat, 15)
     assert (cells > 0).all() and (cells <= np.iinfo(np.int64).max).all()
 
 
 def test_cells_to_latlng_returns_centres_near_points(points):
     lat, lon = points
-    cells = hexes.latlng_to_cells(lat, lon, 9)
-    c_lat, c_lon = hexes.cells_to_latlng(np.append(cells, 0))
+    cells = hexes.points_to_cells(lon, lat, 9)
+    c_lon, c_lat = hexes.cells_to_points(np.append(cells, 0))
     # A res-9 hexagon has ~200 m edges, so its centre is within ~0.003 degrees of any point in it.
     assert np.max(np.abs(c_lat[:-1] - lat)) < 0.003
     assert np.isnan(c_lat[-1]) and np.isnan(c_lon[-1])
 
 
 def test_string_round_trip():
-    cells = hexes.latlng_to_cells([31.82, 39.9], [117.23, 116.4], 9)
+    cells = hexes.points_to_cells([117.23, 116.4], [31.82, 39.9], 9)
     strings = hexes.cell_to_str(np.append(cells, 0))
     assert strings[0] == h3.latlng_to_cell(31.82, 117.23, 9)
     assert strings[-1] is None
@@ -71,7 +71,7 @@ def test_str_to_cell_rejects_garbage():
 
 
 def test_grid_disk_sizes_and_centre():
-    cell = int(hexes.latlng_to_cells(31.82, 117.23, 9))
+    cell = int(hexes.points_to_cells(117.23, 31.82, 9))
     for k, size in ((0, 1), (1, 7), (2, 19)):
         disk = hexes.grid_disk(cell, k)
         assert disk.dtype == np.int64 and disk.size == size

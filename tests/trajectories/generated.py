@@ -1,11 +1,11 @@
-"""Realistic generated tracks (etl.generator) for the reference and bulk comparisons."""
+"""Realistic generated tracks (simulation.generator) for the reference and bulk comparisons."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from etl.generator.tracks import build_movement, sample_movement
+from simulation.generator.tracks import build_movement, sample_movement
 from trajectories.columns import LAT, LON, TRAJ_ID, T
 
 

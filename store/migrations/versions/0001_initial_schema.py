@@ -4,9 +4,8 @@ Revision ID: 0001
 Revises: 
 Create Date: (generated) 2026-11-25 15:31:36.260014
 """
-from alembic import op
 import sqlalchemy as sa
-import geoalchemy2
+from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 

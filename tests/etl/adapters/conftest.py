@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.adapters.simulators import KINDS, serve
+from simulation.servers.runner import KINDS, serve
 
 #: 2024-03-01 00:00:00 UTC (08:00 Beijing), the first fix of the seeded track.
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)

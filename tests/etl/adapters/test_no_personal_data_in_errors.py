@@ -9,7 +9,7 @@ import pytest
 
 from etl.adapters import YunzhengClient
 from etl.adapters.errors import AdapterUnavailableError
-from etl.adapters.simulators import serve
+from simulation.servers.runner import serve
 
 ID_NUMBER = "34010419900307001X"
 

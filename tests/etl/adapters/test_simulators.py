@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from etl.adapters import AdapterSettings, InsuranceClient, NationalPlatformClient, TaxClient, YunzhengClient
-from etl.adapters.simulators import SimulatorStartError, create_app, serve, serve_all
+from simulation.servers.runner import SimulatorStartError, create_app, serve, serve_all
 
 
 def test_serve_all_starts_four_seeded_servers_and_stops_them(data_dir, admin):

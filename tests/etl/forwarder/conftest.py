@@ -13,9 +13,9 @@ from etl.exchange import crypto
 from etl.forwarder import ForwarderSettings, MinistryClient
 from etl.intake import pipeline
 from etl.intake.documents import upsert_operator
-from etl.ministry_sim import SimulatorServer
-from tests.conftest import _free_port, make_database
 from etl.schemas import samples
+from simulation.servers.ministry_server import SimulatorServer
+from tests.conftest import _free_port, make_database
 
 MINISTRY_USER, MINISTRY_PASSWORD = "anhui-340000", "ministry-pass"
 DOC_NAMES = {

@@ -23,10 +23,10 @@ from etl.forwarder import (
     payload_for,
     run_forever,
 )
-from etl.ministry_sim import FaultsIn
+from etl.schemas import samples
+from simulation.servers.ministry import FaultsIn
 from store.models import AuditLog, DocumentVersion, Message, Outbox, ProvinceKey
 from store.models.base import utcnow
-from etl.schemas import samples
 
 HOUR = dt.timedelta(hours=1)
 

@@ -10,8 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, text
 
+from core.beijing import BEIJING
 from etl.intake import pipeline
 from etl.intake.documents import upsert_operator
+from etl.schemas import samples
 from geo import crs
 from store.models import (
     Anomaly,
@@ -25,7 +27,6 @@ from store.models import (
     Waybill,
     WaybillVehicle,
 )
-from etl.schemas import samples
 
 DOC_NAMES = {
     "WLHY_YD1001": "电子运单上传",
@@ -179,7 +180,7 @@ def test_positions_converted_to_wgs84_h3_indexed_and_idempotent(session, operato
     assert all(r[2] != 0 for r in rows)
     # the wire time is Beijing time
     wire_t = dt.datetime.strptime(batch["locations"][0]["dateTime"], "%Y%m%d%H%M%S")
-    assert rows[0][3] == wire_t.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    assert rows[0][3] == wire_t.replace(tzinfo=BEIJING)
     again = send(session, operator, "WLHY_WZ1001", batch)  # same fixes, new reference number
     assert again.code == 1001 and again.positions_inserted == 0
     assert count(session, Position) == n

@@ -8,8 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from etl.schemas import IPC_TYPES, FieldError, PayloadShapeError, validate_payload
-from etl.schemas import samples
+from etl.schemas import IPC_TYPES, FieldError, PayloadShapeError, samples, validate_payload
 
 YD, ZJ, CL, JSY, WZ = "WLHY_YD1001", "WLHY_ZJ1001", "WLHY_CL1001", "WLHY_JSY1001", "WLHY_WZ1001"
 DELETE = object()

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from etl.demo.load import load
-from etl.generator import generate
-from etl.generator.config import GeneratorConfig
+from simulation.demo.load import load
+from simulation.generator import generate
+from simulation.generator.config import GeneratorConfig
 from tests.conftest import make_database, rolled_back_session
 
 PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 import uuid
@@ -14,14 +13,16 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from api.auth import service as auth_service
 from api.deps import get_current_user
 from api.main import create_app
 from api.routes import stats, trajectories
-from etl.demo.load import load
+from auth import service as auth_service
+from core.beijing import BEIJING
+from simulation.demo.load import load
 from store.models import Operator, Position, Waybill
+from supervision.statistics.density import rollup_density
 from tests.conftest import _free_port, make_database
-from trajectories.service import rollup_density, trajectory_geojson_bytes
+from trajectories.service import trajectory_geojson_bytes
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def api_db(pg_admin_dsn, province_dir):
     eng = create_engine(url)
     with Session(eng) as s:
         load(s, province_dir, progress=False)
-        day = s.scalar(select(func.min(Position.t))).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+        day = s.scalar(select(func.min(Position.t))).astimezone(BEIJING).date()
         rollup_density(s, day)
         s.commit()
     yield url, eng, day

@@ -7,11 +7,12 @@ import datetime as dt
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from etl.demo.load import load
+from simulation.demo.load import load
 from store.models import Anomaly, DensityDaily, Verification
+from supervision.statistics.density import rollup_density
 from tests.conftest import make_database
-from trajectories.backfill import verify_range
 from tests.trajectories.db.conftest import PROVINCE
+from trajectories.backfill import verify_range
 
 
 def _current(eng) -> dict[int, tuple[str, list[str]]]:
@@ -28,13 +29,13 @@ def test_dask_backfill_equals_in_process(pg_admin_dsn, province_dir):
         load(s, province_dir, progress=False)
     days = (PROVINCE.start - dt.timedelta(days=1), PROVINCE.start + dt.timedelta(days=PROVINCE.days))
 
-    inline = verify_range(url, *days, scheduler="inline", progress=False)
+    inline = verify_range(url, *days, scheduler="inline", progress=False, after_day=rollup_density)
     first = _current(eng)
     with Session(eng) as s:
         anomalies = s.scalar(select(func.count()).select_from(Anomaly).where(Anomaly.code.like("TRACK_%")))
         density = s.scalar(select(func.count()).select_from(DensityDaily))
 
-    dask = verify_range(url, *days, n_workers=2, processes=False, progress=False)
+    dask = verify_range(url, *days, n_workers=2, processes=False, progress=False, after_day=rollup_density)
     assert dask == inline
     assert _current(eng) == first and len(first) >= 28
     assert sum(inline[v] for v in ("PASS", "SUSPECT", "FAIL", "NO_DATA")) == len(first)

@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import select
 
 from store.models import Anomaly, Waybill
-from trajectories.crosscheck import crosscheck_range, find_duplicated_tracks, find_vehicle_overlaps
 from tests.trajectories.db.conftest import PROVINCE
+from trajectories.crosscheck import crosscheck_range, find_duplicated_tracks, find_vehicle_overlaps
 
 DAYS = (PROVINCE.start - dt.timedelta(days=1), PROVINCE.start + dt.timedelta(days=PROVINCE.days))
 

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
+from core.beijing import BEIJING
 from etl.adapters.national import NationalPlatformClient
-from etl.adapters.simulators import serve
+from geo.hexes import parent_masks
+from simulation.servers.runner import serve
 from store.models import Anomaly, DensityDaily, Position, Trajectory, Verification, Waybill, WaybillVehicle
-from trajectories.crosscheck import parent_masks
+from supervision.statistics.density import rollup_density
 from trajectories.service import (
     WaybillNotFoundError,
     fixes_for_item,
-    rollup_density,
     trajectory_geojson,
     trajectory_geojson_bytes,
     verify_waybill,
@@ -185,8 +186,8 @@ def test_parent_masks_agree_with_h3():
 
 
 def test_rollup_density_counts_fixes_per_cell_and_is_idempotent(psession):
-    day = psession.scalar(select(func.min(Position.t))).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    t0 = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    day = psession.scalar(select(func.min(Position.t))).astimezone(BEIJING).date()
+    t0 = dt.datetime.combine(day, dt.time(), tzinfo=BEIJING)
     n_day = psession.scalar(select(func.count()).select_from(Position).where(
         Position.t >= t0, Position.t < t0 + dt.timedelta(days=1)))
     written = rollup_density(psession, day, resolutions=(7, 9))

@@ -1,0 +1,1 @@
+"""cli: the ``wlhy`` console script, one module per command group."""

@@ -1,0 +1,207 @@
+"""Sample every trip's movement as BeiDou (WGS-84, 30 s) and driver-app (GCJ-02, 1-5 min) fixes.
+
+BeiDou fixes go to one columnar table (``beidou.parquet``); app fixes become WLHY_WZ1001 messages
+of at most 10,000 locations, one "start" message up to despatch, "send" messages every 1-2 hours
+and a final "stop".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from geo.crs import wgs84_to_gcj02
+from simulation.generator.timefmt import wire_datetime, wire_datetimes
+from simulation.generator.tracks import Samples, local_to_lonlat, lonlat_to_local, sample_movement
+from simulation.generator.world import World
+
+__all__ = ["BEIDOU_COLUMNS", "app_messages", "beidou_table", "sample_trips"]
+
+#: Column names of ``beidou.parquet``.
+BEIDOU_COLUMNS = ("vehicle_number", "plate_color", "t", "lon", "lat", "speed_kmh", "direction", "altitude")
+_MAX_LOCATIONS = 10_000
+
+
+def sample_trips(
+    rng: np.random.Generator, world: World, trips: list[dict], tracked: set[int], *, on_trip=None
+) -> None:
+    """Sample BeiDou (tracked trips) and app fixes of every trip into ``trip["beidou"]`` and ``trip["app"]``.
+
+    Copied tracks (``effects["copy_app_from"]``) are made from their source's app fixes, so sources
+    must come first in `trips` (they do: extras are appended after planning). `on_trip` is called
+    once per trip (progress reporting).
+    """
+    cfg = world.config
+    for trip in trips:
+        if on_trip is not None:
+            on_trip()
+        eff = trip.get("effects", {})
+        trip["beidou"], trip["app"] = None, None
+        if eff.get("no_samples") or trip.get("mov") is None:
+            continue
+        mov = trip["mov"]
+        drop = eff.get("drop", [])
+        # No random signal loss on top of a track anomaly: it could swallow the injected segment.
+        gap = 0.0 if (drop or "shifts_app" in eff or "shifts_beidou" in eff) else 1.0
+        if trip["id"] in tracked:
+            trip["beidou"] = sample_movement(
+                rng,
+                mov,
+                source="beidou",
+                interval_s=cfg.beidou_interval_s,
+                noise_m=float(rng.uniform(3, 8)),
+                outlier_rate=0.001,
+                gap_prob=0.25 * gap,
+                duplicate_rate=0.002,
+                drop=drop,
+                shifts=eff.get("shifts_beidou", []),
+            )
+        if "copy_app_from" in eff:
+            trip["app"] = _copy(
+                rng, trips[eff["copy_app_from"]]["app"], eff["copy_shift_s"], eff["copy_keep"], mov
+            )
+            continue
+        window = (
+            mov.despatch_s - int(rng.integers(105, 119)) * 60,
+            mov.receipt_s + int(rng.integers(105, 119)) * 60,
+        )
+        trip["app"] = sample_movement(
+            rng,
+            mov,
+            source="app",
+            interval_s=tuple(cfg.app_interval_s),
+            noise_m=float(rng.uniform(4, 10)),
+            outlier_rate=0.003,
+            gap_prob=0.1 * gap,
+            duplicate_rate=0.003,
+            drop=drop,
+            shifts=eff.get("shifts_app", []),
+            window=window,
+        )
+
+
+def _copy(rng: np.random.Generator, src: Samples | None, shift_s: int, keep: float, mov) -> Samples | None:
+    """A forged track: a random `keep` share of `src`'s fixes, `shift_s` later, with 3-8 m of fresh noise."""
+    if src is None:
+        return None
+    mask = rng.random(src.t.size) < keep
+    x, y = lonlat_to_local(src.lon[mask], src.lat[mask], mov.lon0, mov.lat0)
+    noise = float(rng.uniform(3, 8))
+    lon, lat = local_to_lonlat(
+        x + rng.normal(0, noise, x.size), y + rng.normal(0, noise, x.size), mov.lon0, mov.lat0
+    )
+    return Samples(
+        src.t[mask] + shift_s,
+        lon,
+        lat,
+        src.speed_kmh[mask],
+        src.direction[mask],
+        src.altitude[mask],
+        src.accuracy_m[mask],
+    )
+
+
+def beidou_table(world: World, trips: list[dict]) -> pa.Table:
+    """Concatenate the BeiDou fixes of all trips into the ``beidou.parquet`` table, sorted by vehicle, t."""
+    parts = [(t["veh"], t["beidou"]) for t in trips if t.get("beidou") is not None and t["beidou"].t.size]
+    plates = [v["vehicleNumber"] for v in world.vehicles]
+    colours = [v["vehiclePlateColorCode"] for v in world.vehicles]
+    if not parts:
+        veh = np.zeros(0, dtype=np.int64)
+        cols = {k: np.zeros(0) for k in ("t", "lon", "lat", "speed", "direction", "altitude")}
+    else:
+        veh = np.concatenate([np.full(s.t.size, v, dtype=np.int64) for v, s in parts])
+        cols = {
+            "t": np.concatenate([s.t for _, s in parts]).astype(np.int64),
+            "lon": np.concatenate([s.lon for _, s in parts]),
+            "lat": np.concatenate([s.lat for _, s in parts]),
+            "speed": np.concatenate([s.speed_kmh for _, s in parts]),
+            "direction": np.concatenate([s.direction for _, s in parts]),
+            "altitude": np.concatenate([s.altitude for _, s in parts]),
+        }
+    rank = np.empty(len(plates), dtype=np.int64)
+    rank[np.argsort(np.array(plates, dtype=object), kind="stable")] = np.arange(len(plates))
+    order = np.lexsort((cols["t"], rank[veh])) if veh.size else np.zeros(0, dtype=np.int64)
+    veh = veh[order]
+    plate_arr = pa.array(plates, type=pa.string()).take(pa.array(veh))
+    colour_arr = pa.array(colours, type=pa.string()).take(pa.array(veh))
+    return pa.table(
+        {
+            "vehicle_number": plate_arr,
+            "plate_color": colour_arr,
+            "t": pa.array(cols["t"][order] * 1_000_000, type=pa.timestamp("us", tz="UTC")),
+            "lon": pa.array(np.round(cols["lon"][order], 7), type=pa.float64()),
+            "lat": pa.array(np.round(cols["lat"][order], 7), type=pa.float64()),
+            "speed_kmh": pa.array(np.round(cols["speed"][order], 1), type=pa.float32()),
+            "direction": pa.array(np.round(cols["direction"][order], 1), type=pa.float32()),
+            "altitude": pa.array(np.round(cols["altitude"][order], 1), type=pa.float32()),
+        }
+    )
+
+
+def app_messages(
+    rng: np.random.Generator, trip: dict, header: dict, *, message_min: tuple[int, int] = (240, 480)
+) -> list[tuple[str, dict]]:
+    """Split a trip's app fixes into WLHY_WZ1001 payloads; return ``(sendAt, payload)`` pairs.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    trip : dict
+        A sampled trip (``trip["app"]``).
+    header : dict
+        vehicleNumber, vehiclePlateColorCode, driverName, drivingLicense, shippingNoteInfos.
+    """
+    s: Samples | None = trip.get("app")
+    if s is None or s.t.size == 0:
+        return []
+    glon, glat = wgs84_to_gcj02(s.lon, s.lat)
+    stamps = wire_datetimes(s.t)
+    idx = np.arange(s.t.size)
+    # A few fixes arrive out of order (the SDK flushes its buffer after a reconnect).
+    swap = np.flatnonzero(rng.random(s.t.size - 1) < 0.005) if s.t.size > 1 else np.zeros(0, dtype=np.int64)
+    swap = swap[np.diff(np.concatenate([[-2], swap])) > 1]  # disjoint pairs only
+    idx[swap], idx[swap + 1] = idx[swap + 1], idx[swap]
+    cuts = [0]
+    despatch = trip["mov"].despatch_s
+    first = int(np.searchsorted(s.t, despatch, side="right"))
+    if 0 < first < s.t.size:
+        cuts.append(first)
+    step_s = int(rng.integers(message_min[0], message_min[1] + 1)) * 60
+    t_next = (s.t[cuts[-1]] if cuts[-1] < s.t.size else s.t[-1]) + step_s
+    for k in range(cuts[-1], s.t.size):
+        if s.t[k] >= t_next or k - cuts[-1] >= _MAX_LOCATIONS:
+            cuts.append(k)
+            t_next = s.t[k] + step_s
+    cuts.append(s.t.size)
+    lon_l = np.round(glon, 6).tolist()
+    lat_l = np.round(glat, 6).tolist()
+    spd_l = np.round(s.speed_kmh, 1).tolist()
+    dir_l = np.round(s.direction, 1).tolist()
+    alt_l = np.round(s.altitude, 1).tolist()
+    acc_l = np.round(s.accuracy_m, 1).tolist()
+    stamp_l = stamps.tolist()
+    out = []
+    bounds = [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    for m, (a, b) in enumerate(bounds):
+        event = "start" if m == 0 else ("stop" if m == len(bounds) - 1 else "send")
+        locs = [
+            {
+                "dateTime": stamp_l[i],
+                "longitude": lon_l[i],
+                "latitude": lat_l[i],
+                "speed": spd_l[i],
+                "direction": dir_l[i],
+                "altitude": alt_l[i],
+                "accuracy": acc_l[i],
+            }
+            for i in idx[a:b].tolist()
+        ]
+        send_s = int(s.t[a:b].max()) + int(rng.integers(5, 121))
+        out.append(
+            (
+                wire_datetime(send_s),
+                {**header, "event": event, "coordinateSystem": "GCJ02", "locations": locs},
+            )
+        )
+    return out

@@ -1,0 +1,258 @@
+"""Simulator of the national freight-vehicle platform (全国道路货运车辆公共监管与服务平台): 入网 and BeiDou.
+
+Endpoints (JSON, camelCase wire keys)::
+
+    GET  /national/v1/vehicles/{vehicleNumber}/{plateColor}/in-network
+         -> {"vehicleNumber", "vehiclePlateColorCode", "inNetwork": bool, "since": "YYYYMMDD" | null}
+         404 {"code": "NOT_FOUND"} when the platform has never seen the vehicle
+    GET  /national/v1/vehicles/{vehicleNumber}/{plateColor}/track?start=&end=
+         start/end: ISO-8601 or YYYYMMDDhhmmss (no offset = UTC+8); fixes with start <= t <= end
+         -> {"vehicleNumber", "vehiclePlateColorCode", "coordinateSystem": "WGS84", "start", "end", "count",
+             "t": [epoch ms], "lon": [...], "lat": [...], "speedKmh": [...], "direction": [...],
+             "altitude": [...]}
+         400 {"code": "WINDOW_TOO_LONG"} over `max_window_h` (72 h), {"code": "BAD_WINDOW"} end < start,
+         {"code": "BAD_TIME"} unparsable; an unknown vehicle has an empty track (200)
+    POST /admin/records/in_network   body: JSON list of in-network records (upsert by plate + colour)
+    POST /admin/tracks               body: one track object or a list, column-wise like the track answer:
+                                     {"vehicleNumber", "vehiclePlateColorCode", "t": [epoch ms], "lon", "lat",
+                                     "speedKmh", "direction", "altitude"?}; merged into the vehicle's fixes
+    POST /admin/faults, GET /health
+
+Seed files under `data_dir`: ``registry/in_network.jsonl`` and ``beidou.parquet`` (columns vehicle_number,
+plate_color, t timestamp[us, UTC], lon, lat, speed_kmh, direction, altitude).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import Body, FastAPI
+from pydantic import TypeAdapter, ValidationError, model_validator
+
+from etl.adapters._time import epoch_us, parse_instant
+from simulation.servers.base import (
+    PlateColor,
+    SimError,
+    Table,
+    WireDate,
+    WireModel,
+    add_admin_records,
+    new_app,
+    read_jsonl,
+)
+
+__all__ = ["DEFAULT_MAX_WINDOW_H", "KINDS", "TrackStore", "create_app"]
+
+#: Record kinds held in tables (tracks have their own store and ``/admin/tracks``).
+KINDS = ("in_network",)
+#: Longest track window the platform answers, hours.
+DEFAULT_MAX_WINDOW_H = 72.0
+
+_COLUMNS = ("t_us", "lon", "lat", "speed_kmh", "direction", "altitude")
+
+
+class _InNetwork(WireModel):
+    vehicleNumber: str
+    vehiclePlateColorCode: PlateColor
+    inNetwork: bool
+    since: WireDate | None = None
+
+
+class _TrackIn(WireModel):
+    vehicleNumber: str
+    vehiclePlateColorCode: PlateColor
+    t: list[int]
+    lon: list[float]
+    lat: list[float]
+    speedKmh: list[float]
+    direction: list[float]
+    altitude: list[float | None] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> _TrackIn:
+        n = len(self.t)
+        cols = [self.lon, self.lat, self.speedKmh, self.direction] + (
+            [self.altitude] if self.altitude else []
+        )
+        if any(len(c) != n for c in cols):
+            raise ValueError("every column must have as many values as t")
+        return self
+
+
+class TrackStore:
+    """BeiDou fixes per (plate, colour): columns sorted by time, windows cut with ``searchsorted``."""
+
+    def __init__(self) -> None:
+        self._tracks: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return sum(int(c["t_us"].size) for c in self._tracks.values())
+
+    def load_parquet(self, path: Path) -> None:
+        """Add every fix of a ``beidou.parquet`` file."""
+        table = pq.read_table(
+            path,
+            columns=[
+                "vehicle_number",
+                "plate_color",
+                "t",
+                "lon",
+                "lat",
+                "speed_kmh",
+                "direction",
+                "altitude",
+            ],
+        )
+        t_us = (
+            table.column("t")
+            .cast(pa.timestamp("us", tz="UTC"))
+            .cast(pa.int64())
+            .to_numpy(zero_copy_only=False)
+        )
+        plates = table.column("vehicle_number").to_numpy(zero_copy_only=False).astype(str)
+        colours = table.column("plate_color").to_numpy(zero_copy_only=False).astype(str)
+        cols = {"t_us": t_us.astype(np.int64)}
+        for name in ("lon", "lat", "speed_kmh", "direction", "altitude"):
+            # Nulls (an altitude the device did not report) become NaN.
+            cols[name] = (
+                table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            )
+        self._add_rows(plates, colours, cols)
+
+    def add(self, vehicle_number: str, plate_color: str, cols: dict[str, np.ndarray]) -> int:
+        """Merge fixes of one vehicle (columns keyed like ``_COLUMNS``); return how many were added."""
+        n = int(cols["t_us"].size)
+        self._add_rows(np.full(n, vehicle_number), np.full(n, plate_color), cols)
+        return n
+
+    def window(self, vehicle_number: str, plate_color: str, t0_us: int, t1_us: int) -> dict[str, np.ndarray]:
+        """Fixes with ``t0_us <= t <= t1_us`` (both ends inclusive)."""
+        track = self._tracks.get((vehicle_number, plate_color))
+        if track is None:
+            return {k: np.zeros(0, dtype=np.int64 if k == "t_us" else np.float64) for k in _COLUMNS}
+        i0 = np.searchsorted(track["t_us"], t0_us, side="left")
+        i1 = np.searchsorted(track["t_us"], t1_us, side="right")
+        return {k: v[i0:i1] for k, v in track.items()}
+
+    def _add_rows(self, plates: np.ndarray, colours: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+        if plates.size == 0:
+            return
+        keys = np.char.add(np.char.add(plates.astype(str), "\x1f"), colours.astype(str))
+        uniq, inv = np.unique(keys, return_inverse=True)
+        order = np.lexsort((cols["t_us"], inv))
+        starts = np.r_[0, np.flatnonzero(np.diff(inv[order])) + 1]
+        stops = np.r_[starts[1:], order.size]
+        for k, a, b in zip(uniq, starts, stops, strict=True):
+            plate, colour = str(k).split("\x1f")
+            rows = order[a:b]
+            new = {c: cols[c][rows] for c in _COLUMNS}
+            old = self._tracks.get((plate, colour))
+            if old is not None:
+                merged = {c: np.concatenate([old[c], new[c]]) for c in _COLUMNS}
+                # Stable sort: fixes already held stay before new ones at the same instant.
+                keep = np.argsort(merged["t_us"], kind="stable")
+                new = {c: merged[c][keep] for c in _COLUMNS}
+            self._tracks[(plate, colour)] = new
+
+
+def create_app(data_dir: Path | None = None, *, max_window_h: float = DEFAULT_MAX_WINDOW_H) -> FastAPI:
+    """Build the national-platform simulator, seeded from `data_dir` (empty when None)."""
+    in_network = Table(_InNetwork, key=lambda r: (r["vehicleNumber"], r["vehiclePlateColorCode"]))
+    tracks = TrackStore()
+    if data_dir is not None:
+        in_network.add(read_jsonl(Path(data_dir) / "registry" / "in_network.jsonl"))
+        if (Path(data_dir) / "beidou.parquet").exists():
+            tracks.load_parquet(Path(data_dir) / "beidou.parquet")
+
+    app = new_app(
+        "national freight-vehicle platform simulator",
+        "全国道路货运车辆公共监管与服务平台: in-network status and BeiDou tracks (WGS-84).",
+    )
+    app.state.tables = {"in_network": in_network}
+    app.state.tracks = tracks
+    add_admin_records(app, app.state.tables)
+    max_window = dt.timedelta(hours=max_window_h)
+    track_validator = TypeAdapter(_TrackIn | list[_TrackIn])
+
+    @app.get("/national/v1/vehicles/{vehicleNumber}/{plateColor}/in-network")
+    async def vehicle_in_network(vehicleNumber: str, plateColor: str) -> dict:
+        return in_network.get_or_raise((vehicleNumber, plateColor), "in-network record for vehicle")
+
+    @app.get("/national/v1/vehicles/{vehicleNumber}/{plateColor}/track")
+    async def vehicle_track(vehicleNumber: str, plateColor: str, start: str, end: str) -> dict:
+        t0, t1 = _parse_time("start", start), _parse_time("end", end)
+        if t1 < t0:
+            raise SimError(400, "BAD_WINDOW", f"end {end!r} is before start {start!r}")
+        if t1 - t0 > max_window:
+            raise SimError(
+                400,
+                "WINDOW_TOO_LONG",
+                f"window {(t1 - t0).total_seconds() / 3600:.1f} h exceeds {max_window_h:g} h",
+            )
+        fixes = tracks.window(vehicleNumber, plateColor, epoch_us(t0), epoch_us(t1))
+        return {
+            "vehicleNumber": vehicleNumber,
+            "vehiclePlateColorCode": plateColor,
+            "coordinateSystem": "WGS84",
+            "start": t0.isoformat(),
+            "end": t1.isoformat(),
+            "count": int(fixes["t_us"].size),
+            "t": (fixes["t_us"] // 1000).tolist(),
+            "lon": _json_floats(fixes["lon"], 7),
+            "lat": _json_floats(fixes["lat"], 7),
+            "speedKmh": _json_floats(fixes["speed_kmh"], 1),
+            "direction": _json_floats(fixes["direction"], 1),
+            "altitude": _json_floats(fixes["altitude"], 1),
+        }
+
+    @app.post("/admin/tracks")
+    async def admin_tracks(body: Annotated[Any, Body()]) -> dict:
+        try:
+            parsed = track_validator.validate_python(body)
+        except ValidationError as exc:
+            raise SimError(422, "INVALID_RECORD", str(exc)) from None
+        added = 0
+        for tr in parsed if isinstance(parsed, list) else [parsed]:
+            alt = (
+                np.array([np.nan if a is None else a for a in tr.altitude], dtype=np.float64)
+                if tr.altitude
+                else np.full(len(tr.t), np.nan)
+            )
+            added += tracks.add(
+                tr.vehicleNumber,
+                tr.vehiclePlateColorCode,
+                {
+                    "t_us": np.asarray(tr.t, dtype=np.int64) * 1000,
+                    "lon": np.asarray(tr.lon, dtype=np.float64),
+                    "lat": np.asarray(tr.lat, dtype=np.float64),
+                    "speed_kmh": np.asarray(tr.speedKmh, dtype=np.float64),
+                    "direction": np.asarray(tr.direction, dtype=np.float64),
+                    "altitude": alt,
+                },
+            )
+        return {"loaded": added, "total": len(tracks)}
+
+    return app
+
+
+def _parse_time(name: str, value: str) -> dt.datetime:
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise SimError(400, "BAD_TIME", f"{name}: {exc}") from None
+
+
+def _json_floats(a: np.ndarray, decimals: int) -> list:
+    """Round and list a float column; NaN becomes null (JSON has no NaN)."""
+    r = np.round(a.astype(np.float64), decimals)
+    nan = np.isnan(r)
+    if not nan.any():
+        return r.tolist()
+    out = r.astype(object)
+    out[nan] = None
+    return out.tolist()

@@ -1,0 +1,104 @@
+"""The anomaly ledger: the catalogue of spec/RULES.md §1 and the one writer of ``anomaly`` rows.
+
+Intake, trajectories and supervision all record (and resolve) anomalies through this module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from store.models import Anomaly
+
+__all__ = ["ANOMALY_TYPES", "GROUPS", "AnomalyType", "record"]
+
+# group code -> (Chinese name of seed §2(二)3, English)
+GROUPS: dict[str, tuple[str, str]] = {
+    "INTAKE": ("单据接入异常", "document intake"),
+    "QUAL": ("资质异常", "qualification"),
+    "NETWORK": ("车辆入网异常", "vehicle not in network"),
+    "TRACK": ("运输轨迹异常", "trajectory"),
+    "MATCH": ("运单与资金流水单匹配异常", "waybill / fund-flow matching"),
+    "DUPLICATE": ("运单重复", "duplicate waybill"),
+}
+
+
+@dataclass(frozen=True)
+class AnomalyType:
+    """One rule of the catalogue."""
+
+    code: str
+    group: str
+    name_zh: str
+    name_en: str
+
+
+_ROWS = [
+    ("INTAKE_REJECTED", "INTAKE", "单据被拒收", "message rejected"),
+    ("INTAKE_LATE", "INTAKE", "单据上传不及时", "document uploaded late"),
+    ("INTAKE_TIME_ORDER", "INTAKE", "单据时间逻辑错误", "document times out of order"),
+    ("SEC_WEAK_ENVELOPE", "INTAKE", "数字信封强度不足", "weak SM2 envelope"),
+    ("INTAKE_UNKNOWN_PARTY", "INTAKE", "运单车辆或驾驶员未上报", "vehicle or driver never reported"),
+    ("QUAL_OPERATOR_PERMIT", "QUAL", "经营许可证无效", "operator licence not valid"),
+    ("QUAL_VEHICLE_CERT", "QUAL", "车辆道路运输证无效", "vehicle road-transport certificate not valid"),
+    ("QUAL_DRIVER_CERT", "QUAL", "驾驶员从业资格证无效", "driver qualification certificate not valid"),
+    ("QUAL_DRIVER_LICENSE", "QUAL", "驾驶证无效或准驾车型不符", "driving licence expired or class not allowed"),
+    ("QUAL_ID_CHECKSUM", "QUAL", "证件号码校验位错误", "ID / credit code checksum fails"),
+    ("VEHICLE_NOT_IN_NETWORK", "NETWORK", "重型货车未入网", "heavy vehicle not in the national platform"),
+    ("TRACK_MISSING", "TRACK", "无轨迹", "no track"),
+    ("TRACK_START_MISMATCH", "TRACK", "起点与装货地不符", "start does not match the loading place"),
+    ("TRACK_END_MISMATCH", "TRACK", "终点与卸货地不符", "end does not match the unloading place"),
+    ("TRACK_LOW_COVERAGE", "TRACK", "轨迹覆盖率低", "low track coverage"),
+    ("TRACK_IMPOSSIBLE_SPEED", "TRACK", "轨迹速度异常", "impossible speed"),
+    ("TRACK_LENGTH_IMPLAUSIBLE", "TRACK", "轨迹里程异常", "implausible track length"),
+    ("TRACK_DUPLICATED", "TRACK", "轨迹重复", "duplicated track"),
+    ("TRACK_SOURCE_CONFLICT", "TRACK", "APP与北斗轨迹冲突", "app and BeiDou tracks conflict"),
+    ("TRACK_VEHICLE_OVERLAP", "TRACK", "同车运单时间重叠", "one vehicle on overlapping waybills"),
+    ("MATCH_NO_FUND_FLOW", "MATCH", "运单无资金流水", "no fund flow for the waybill"),
+    ("MATCH_AMOUNT", "MATCH", "金额不一致", "amounts differ"),
+    ("MATCH_PARTY", "MATCH", "承运方或车辆不一致", "carrier or vehicle differs"),
+    ("MATCH_CASH_OR_REUSED_SERIAL", "MATCH", "现金支付或流水号重复使用", "cash payment or reused bank serial"),
+    ("DUPLICATE_WAYBILL", "DUPLICATE", "运单重复", "duplicate waybill"),
+]
+
+ANOMALY_TYPES: dict[str, AnomalyType] = {r[0]: AnomalyType(*r) for r in _ROWS}
+
+
+
+def record(
+    session: Session,
+    code: str,
+    *,
+    document_kind: str,
+    document_key: str,
+    operator_id: int | None,
+    reason_zh: str,
+    reason_en: str,
+    document_id: int | None = None,
+    severity: str = "warning",
+    evidence: dict[str, Any] | None = None,
+) -> int:
+    """Write (or refresh) the anomaly ``code`` on one document; returns its id.
+
+    Raises
+    ------
+    ValueError
+        If ``code`` is not in the catalogue of spec/RULES.md §1.
+    """
+    kind = ANOMALY_TYPES.get(code)
+    if kind is None:
+        raise ValueError(f"unknown anomaly code {code!r}; known: {sorted(ANOMALY_TYPES)}")
+    values = dict(
+        code=code, group_code=kind.group, severity=severity, operator_id=operator_id, document_kind=document_kind,
+        document_id=document_id, document_key=document_key, reason_zh=reason_zh, reason_en=reason_en,
+        evidence=evidence,
+    )
+    stmt = insert(Anomaly).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["code", "document_kind", "document_key"],
+        set_={k: stmt.excluded[k] for k in ("document_id", "reason_zh", "reason_en", "evidence", "severity")},
+    ).returning(Anomaly.id)
+    return session.execute(stmt).scalar_one()
+

@@ -1,0 +1,1 @@
+"""Business statistics: density, scale, OD flows."""

@@ -1,1 +1,0 @@
-"""wlhy: the provincial network-freight monitoring system's command line and settings."""
