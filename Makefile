@@ -9,6 +9,8 @@ bootstrap:
 demo: bootstrap
 	.venv/bin/wlhy demo up
 
-## test: the same bootstrap, then the whole test suite against a throwaway PostGIS cluster
+## test: the same bootstrap, the layer contract of DESIGN.md (import-linter), then the whole test suite against a
+## throwaway PostGIS cluster
 test: bootstrap
+	.venv/bin/lint-imports
 	.venv/bin/pytest

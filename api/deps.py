@@ -1,4 +1,4 @@
-"""FastAPI dependencies defined once: the database session and the current user."""
+"""FastAPI dependencies defined once: the database session, the current user and its Scope, outside-system clients."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from auth import service as auth_service
+from auth.scope import Scope
+from etl.adapters import NationalPlatformClient, YunzhengClient
 from store.db import session_scope
 from store.models import AppUser
 
-__all__ = ["CurrentUser", "SessionDep", "get_db", "require_roles"]
+__all__ = ["CurrentUser", "NationalDep", "ScopeDep", "SessionDep", "YunzhengDep", "get_db", "require_roles"]
 
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/v1/auth/login")
 
@@ -55,3 +57,24 @@ def require_roles(*roles: str):
         return user
 
     return check
+
+
+def get_scope(user: CurrentUser) -> Scope:
+    """What the current user may see (auth.scope): every query service takes it."""
+    return Scope.of(user)
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]
+
+
+# Clients of outside systems are built once per app (api.main.create_app) and handed to routes from here.
+def get_yunzheng(request: Request) -> YunzhengClient:
+    return request.app.state.yunzheng
+
+
+def get_national(request: Request) -> NationalPlatformClient:
+    return request.app.state.national
+
+
+YunzhengDep = Annotated[YunzhengClient, Depends(get_yunzheng)]
+NationalDep = Annotated[NationalPlatformClient, Depends(get_national)]

@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
+from api import errors
 from api.deps import get_current_user
-from api.routes import auth, exchange, exchange_admin, onboarding, stats, trajectories
+from api.routes import audit, auth, exchange, exchange_admin, onboarding, stats, trajectories
+from etl.adapters import NationalPlatformClient, YunzhengClient
 from etl.exchange.service import ExchangeService
+from etl.intake import recovery
 from store.db import database_url, get_engine
 
 __all__ = ["create_app"]
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """What runs beside the routes for the app's lifetime; the outside-system clients close at shutdown."""
+    sweeper = recovery.start(app.state.session_factory)  # finishes messages a crash left open (one per process)
+    try:
+        yield
+    finally:
+        sweeper.stop()
+        app.state.yunzheng.close()
+        app.state.national.close()
+
+
 def create_app(url: str | None = None) -> FastAPI:
     """Build the app against the database at ``url`` (default: the one in use, see ``wlhy db url``)."""
     app = FastAPI(
+        lifespan=_lifespan,
         title="省级网络货运信息监测系统 · Provincial network-freight monitoring",
         version="0.1.0",
         description="People-facing API (`/api/v1`, bearer token from `POST /api/v1/auth/login`).",
@@ -25,6 +44,10 @@ def create_app(url: str | None = None) -> FastAPI:
     engine = get_engine(url or database_url())
     app.state.session_factory = sessionmaker(engine, expire_on_commit=False)
     app.state.exchange = ExchangeService(app.state.session_factory)
+    # Outside systems' clients, built once from the settings (WLHY_YUNZHENG_URL, WLHY_NATIONAL_URL, …).
+    app.state.yunzheng = YunzhengClient.from_settings()
+    app.state.national = NationalPlatformClient.from_settings()
+    errors.install(app)
 
     api_public = APIRouter(prefix="/api/v1")
     api_public.include_router(auth.public_router)
@@ -35,6 +58,7 @@ def create_app(url: str | None = None) -> FastAPI:
     api.include_router(exchange_admin.router)
     api.include_router(trajectories.router)
     api.include_router(stats.router)
+    api.include_router(audit.router)
     app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)

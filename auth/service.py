@@ -7,31 +7,29 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.security import hash_password, verify_password
-from store.models import ROLES, AppUser, AuditLog, UserSession
+from auth import audit, throttle
+from core.errors import NotFoundError, ThrottledError
+from core.security import hash_password, verify_nobody, verify_password
+from store.models import ROLES, AppUser, UserSession
 from store.models.base import utcnow
 
 __all__ = [
     "LoginThrottled",
-    "MAX_FAILED_LOGINS",
     "IssuedToken",
     "authenticate",
     "create",
     "get_by_username",
     "issue_token",
+    "reset_password",
     "revoke_token",
     "user_for_token",
 ]
 
-MAX_FAILED_LOGINS = 10  # per username within FAILED_WINDOW
-FAILED_WINDOW = dt.timedelta(minutes=5)
-
-
-class LoginThrottled(Exception):
-    """Too many failed logins for this username recently."""
+class LoginThrottled(ThrottledError):
+    """Too many recent failed logins for this username or from this address: wait ``retry_after_s``."""
 
 
 @dataclass(frozen=True)
@@ -73,22 +71,46 @@ def create(
 
 
 def authenticate(*, db_session: Session, username: str, password: str, ip: str | None = None) -> AppUser | None:
-    """Check a login; audits success and failure, and refuses after too many recent failures."""
-    since = utcnow() - FAILED_WINDOW
-    failures = db_session.scalar(
-        select(func.count()).select_from(AuditLog).where(
-            AuditLog.action == "login_failed", AuditLog.username == username, AuditLog.at >= since)
-    )
-    if failures >= MAX_FAILED_LOGINS:
-        db_session.add(AuditLog(username=username, action="login_throttled", ip=ip))
-        raise LoginThrottled(f"too many failed logins for {username!r}; try again in a few minutes")
+    """Check a login; audits success and failure; growing delays after repeated failures (auth.throttle).
+
+    Raises
+    ------
+    LoginThrottled
+        While this username, or this address, must still wait after its recent failures (the attempt is
+        audited, not checked, and does not count as a failure).
+    """
+    wait = throttle.wait_s(db_session, "login_failed", throttle.ACCOUNT, username=username)
+    if ip is not None:
+        wait = max(wait, throttle.wait_s(db_session, "login_failed", throttle.ADDRESS, ip=ip))
+    if wait:
+        audit.record(db_session, "login_throttled", username=username, ip=ip, outcome="refused")
+        raise LoginThrottled(f"too many failed logins; try again in {wait} s", retry_after_s=wait)
     user = get_by_username(db_session=db_session, username=username)
+    if user is None:
+        verify_nobody(password)  # same time as a real check: the answer's delay tells nothing about the name
     if user is None or not user.active or not verify_password(user.password_hash, password):
-        db_session.add(AuditLog(username=username, action="login_failed", ip=ip))
+        audit.record(db_session, "login_failed", username=username, ip=ip, outcome="refused")
         return None
     user.last_login_at = utcnow()
-    db_session.add(AuditLog(user_id=user.id, username=username, action="login", ip=ip))
+    audit.record(db_session, "login", user_id=user.id, username=username, role=user.role, ip=ip)
     return user
+
+
+def reset_password(*, db_session: Session, username: str, by: str | None = None) -> str:
+    """Give ``username`` a new random password (returned, the only time it exists in clear); audited.
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such user.
+    """
+    user = get_by_username(db_session=db_session, username=username)
+    if user is None:
+        raise NotFoundError(f"no user {username!r}")
+    password = secrets.token_urlsafe(12)
+    user.password_hash = hash_password(password)
+    audit.record(db_session, "user_password_reset", username=by, target=f"app_user:{user.id}")
+    return password
 
 
 def issue_token(*, db_session: Session, user: AppUser, ttl: dt.timedelta) -> IssuedToken:

@@ -3,7 +3,7 @@
 1. Kernel: the bulk path (``trajectories.bulk``: clean + measure many trajectories in one pass) against a
    straightforward MovingPandas implementation (``trajectories.reference``: speed, length, stops, gaps per
    trajectory) on the same BeiDou tracks of a generated province: fixes/s, trajectories/s and the ratio (goal ≥ 100×).
-   The full per-waybill rule check (``trajectories.service.verify_items``, database included) is timed as well.
+   The full per-waybill rule check (``trajectories.verification.verify_items``, database included) is timed as well.
 2. API: p95 of ``GET /api/v1/waybills/{id}/trajectory`` for waybills with 10,000 fixes (goal < 100 ms), through
    a live uvicorn server on a throwaway PostGIS cluster.
 
@@ -88,7 +88,7 @@ def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int)
     from simulation.demo.load import load
     from store.models import WaybillVehicle
     from store.positions import SOURCE_APP, load_positions
-    from trajectories.service import verify_items
+    from trajectories.verification import verify_items
 
     url = _database(admin_dsn)
     eng = create_engine(url)

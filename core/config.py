@@ -1,9 +1,15 @@
-"""One settings object (``WLHY_*`` environment variables), shared by CLI, API and dashboard."""
+"""One settings object (``WLHY_*`` environment variables), shared by every layer, the CLI, API and dashboard.
+
+Each field is read from ``WLHY_<FIELD NAME>``: ``ministry_url`` from ``WLHY_MINISTRY_URL``, ``adapter_retries``
+from ``WLHY_ADAPTER_RETRIES``.  Code that needs settings takes a ``Settings`` (tests build one, or
+``get_settings().model_copy(update=...)``) or calls :func:`get_settings`.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,33 +20,93 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
-    """Runtime configuration.
+    """Runtime configuration; each field's docstring says what it is."""
 
-    ``database_url`` empty means "the private cluster under ``var/``" that ``wlhy db start`` runs
-    (see ``store.cluster``); set ``WLHY_DATABASE_URL`` to use an existing server instead.
-    """
+    model_config = SettingsConfigDict(env_prefix="WLHY_", extra="ignore", use_attribute_docstrings=True)
 
-    model_config = SettingsConfigDict(env_prefix="WLHY_", extra="ignore")
-
+    # --- the database and the app --------------------------------------------------------------------------------
     database_url: str = ""
+    """SQLAlchemy URL of the database; empty means the private cluster under ``var/`` (``wlhy db start``)."""
     var_dir: Path = REPO_ROOT / "var"
+    """Where the local cluster, key files and demo credentials live."""
     pg_port: int = 55432
+    """Port of the local cluster on 127.0.0.1."""
     host: str = "127.0.0.1"
+    """Address the app listens on."""
     port: int = 8000
+    """Port the app listens on."""
     province_code: str = "340000"
+    """GB/T 2260 code of the province this system serves."""
     admin_password: str = ""
+    """Password of the demo's ``admin`` user; empty: a random one, printed."""
     token_ttl_s: int = 8 * 3600
+    """Lifetime of a person's bearer token, seconds."""
     secret_key: str = ""
+    """Reserved for a signing key given from outside; nothing reads it yet."""
     demo_dir: Path = REPO_ROOT / "var" / "demo"
+    """Generator output the demo loads and the simulators are seeded from."""
     demo_seed: int = 42
+    """Seed of the generated demo province (same seed, same files)."""
+
+    # --- third-party systems (etl.adapters); defaults are the local simulators ----------------------------------
+    yunzheng_url: str = "http://127.0.0.1:8101"
+    """Base URL of the 运政 registry."""
+    national_url: str = "http://127.0.0.1:8102"
+    """Base URL of the national freight-vehicle platform."""
+    tax_url: str = "http://127.0.0.1:8103"
+    """Base URL of the tax system."""
+    insurance_url: str = "http://127.0.0.1:8104"
+    """Base URL of the insurance system."""
+    adapter_timeout_s: float = 5.0
+    """Per-attempt timeout of every adapter call, seconds."""
+    adapter_retries: int = 2
+    """Extra attempts after the first on connection errors, timeouts and 5xx answers."""
+    adapter_backoff_s: float = 0.2
+    """Sleep before adapter retry k is ``adapter_backoff_s * 2**(k-1)`` seconds."""
+
+    # --- the Ministry forwarder (etl.forwarder, spec/EXCHANGE.md §4) ---------------------------------------------
+    ministry_url: str = "http://127.0.0.1:8100"
+    """Base URL of the Ministry's exchange (``/auth``, ``/send``)."""
+    ministry_user_name: str = ""
+    """The province's account at the Ministry."""
+    ministry_password: str = ""
+    """Its password."""
+    ministry_public_key_hex: str = ""
+    """The Ministry's SM2 public key, ``04`` + X + Y; documents are sealed under it."""
+    ministry_sender_code: str = "340000"
+    """The province's exchange code (``SenderCode`` of the envelope)."""
+    ministry_document_version_number: str = "2.0"
+    """``DocumentVersionNumber`` of the envelope."""
+    ministry_serialisation: Literal["json", "xml"] = "json"
+    """The Ministry's test environment decides: ``json`` keeps the payload's keys, ``xml`` sends PascalCase."""
+    ministry_max_attempts: int = 8
+    """Failed deliveries of one outbox row before it is dead-lettered."""
+    ministry_base_backoff_s: float = 5.0
+    """First retry delay, doubled after each failure (with jitter)."""
+    ministry_max_backoff_s: float = 600.0
+    """Cap of the retry delay."""
+    ministry_batch_size: int = 20
+    """Outbox rows claimed per transaction."""
+    ministry_timeout_s: float = 30.0
+    """HTTP timeout of one call to the Ministry."""
+    ministry_idle_sleep_s: float = 2.0
+    """Worker's sleep when nothing is due or the Ministry is unreachable."""
+    ministry_token_ttl_s: float = 7200.0
+    """The Ministry's token lifetime; the client logs in again a little before it ends."""
 
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, v: str) -> str:
         # SQLAlchemy needs the psycopg 3 driver named; people paste plain postgresql:// URLs.
-        if v.startswith("postgresql://") or v.startswith("postgres://"):
+        if v.startswith(("postgresql://", "postgres://")):
             v = "postgresql+psycopg://" + v.split("://", 1)[1]
         return v
+
+    @field_validator("yunzheng_url", "national_url", "tax_url", "insurance_url")
+    @classmethod
+    def _no_trailing_slash(cls, v: str) -> str:
+        # Clients append absolute paths ("/yunzheng/v1/..."); a trailing slash would double it.
+        return v.rstrip("/")
 
 
 @lru_cache

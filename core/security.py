@@ -5,9 +5,10 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["hash_password", "verify_password"]
+__all__ = ["hash_password", "verify_nobody", "verify_password"]
 
 _HASHER = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
+_NOBODY: list[str] = []  # a hash of a random password, made on first use
 
 
 def hash_password(password: str) -> str:
@@ -21,3 +22,13 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def verify_nobody(password: str) -> bool:
+    """Spend the time of a real check against no account, so an unknown name answers as slowly as a known one."""
+    if not _NOBODY:
+        import secrets
+
+        _NOBODY.append(hash_password(secrets.token_urlsafe(16)))
+    verify_password(_NOBODY[0], password)
+    return False

@@ -4,15 +4,18 @@ Intake, trajectories and supervision all record (and resolve) anomalies through 
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from store.models import Anomaly
 
-__all__ = ["ANOMALY_TYPES", "GROUPS", "AnomalyType", "record"]
+__all__ = ["ANOMALY_TYPES", "GROUPS", "AnomalyType", "record", "resolve"]
 
 # group code -> (Chinese name of seed §2(二)3, English)
 GROUPS: dict[str, tuple[str, str]] = {
@@ -102,3 +105,43 @@ def record(
     ).returning(Anomaly.id)
     return session.execute(stmt).scalar_one()
 
+
+def resolve(
+    session: Session,
+    *,
+    document_kind: str,
+    document_key: str,
+    codes: Iterable[str],
+    still_firing: Iterable[str],
+) -> None:
+    """Bring one document's anomalies in line with a re-run of the rules that own ``codes``.
+
+    Open anomalies whose code is in ``codes`` but not in ``still_firing`` are resolved (kept, with
+    ``resolved_at``: the ledger is history, nothing is deleted); resolved ones whose code is in
+    ``still_firing`` are re-opened. Codes of other rules on the same document are left alone, so each
+    checker passes only the codes it owns. Call it after :func:`record` for the codes that fired.
+
+    Parameters
+    ----------
+    session : Session
+    document_kind, document_key : str
+        The document, as :func:`record` wrote it.
+    codes : iterable of str
+        Every code the caller's rules can raise on this document.
+    still_firing : iterable of str
+        The codes that fired this time.
+    """
+    firing = set(still_firing)
+    stale = [c for c in codes if c not in firing]
+    session.execute(
+        update(Anomaly)
+        .where(Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
+               Anomaly.code.in_(stale), Anomaly.status == "open")
+        .values(status="resolved", resolved_at=dt.datetime.now(dt.timezone.utc))
+    )
+    session.execute(
+        update(Anomaly)
+        .where(Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
+               Anomaly.code.in_(sorted(firing)), Anomaly.status == "resolved")
+        .values(status="open", resolved_at=None)
+    )

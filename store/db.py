@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import get_settings
 from store.cluster import Cluster
 
-__all__ = ["DEFAULT_DBNAME", "database_url", "get_engine", "local_cluster", "psycopg_dsn", "safe_error", "session_scope"]
+__all__ = ["DEFAULT_DBNAME", "database_url", "ensure_database", "get_engine", "local_cluster", "psycopg_dsn",
+           "safe_error", "session_scope"]
 
 DEFAULT_DBNAME = "wlhy"
 
@@ -27,6 +28,24 @@ def database_url() -> str:
     """SQLAlchemy URL in use: ``WLHY_DATABASE_URL`` when set, else the local cluster's ``wlhy`` database."""
     s = get_settings()
     return s.database_url or local_cluster().url(DEFAULT_DBNAME)
+
+
+def ensure_database(migrate: bool = True) -> str:
+    """Make the database in use ready and return its URL.
+
+    When it is the local cluster: initialise (once) and start it, create the database.  Then, unless told
+    otherwise, run the migrations up to head.
+    """
+    from store.migrate import upgrade  # Alembic is needed only here
+
+    if not get_settings().database_url:
+        cluster = local_cluster()
+        cluster.start()
+        cluster.ensure_database(DEFAULT_DBNAME)
+    url = database_url()
+    if migrate:
+        upgrade(url)
+    return url
 
 
 def psycopg_dsn(url: str | None = None) -> str:

@@ -1,10 +1,11 @@
 """Verification back-fills on Dask: one task per Beijing day, each with its own database session.
 
-A day's task verifies every waybill vehicle item despatched that day through :func:`trajectories.service.
-verify_items` (one read of all the day's fixes per chunk, not one query per waybill), runs the cross-waybill rules
-for the day and rolls up the day's density, committing per chunk. Days are independent, so the same code runs on
-a local cluster (default: ``dask.distributed.LocalCluster``, one process per core) or, with ``scheduler``, on any
-Dask cluster whose workers reach the database. ``scheduler="inline"`` runs the same tasks in this process.
+A day's task verifies every waybill vehicle item despatched that day through
+:func:`trajectories.verification.verify_items` (one read of all the day's fixes per chunk, not one query per
+waybill), runs the cross-waybill rules for the day and rolls up the day's density, committing per chunk. Days are
+independent, so the same code runs on a local cluster (default: ``dask.distributed.LocalCluster``, one process per
+core) or, with ``scheduler``, on any Dask cluster whose workers reach the database. ``scheduler="inline"`` runs the
+same tasks in this process.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: 
     here (``wlhy verify`` passes the density roll-up) without this layer importing them.
     """
     from trajectories.crosscheck import crosscheck_range
-    from trajectories.service import verify_items
+    from trajectories.verification import verify_items
 
     engine = create_engine(url, poolclass=NullPool)
     counts: Counter[str] = Counter()

@@ -10,7 +10,8 @@ expanded by ±3 buckets). Only candidates are confirmed, by point-to-point dista
 whose routes differ (loading or unloading points more than 10 km apart): one SQL self-join on the plate index.
 The item whose places the vehicle's own fixes do not visit is the one flagged (both when that cannot decide).
 
-Both write anomalies like :mod:`trajectories.service` (document ``waybill:{id}:{seq}``).
+Both write anomalies like :mod:`trajectories.verification` (document ``waybill:{id}:{seq}``) and read an item's
+fixes in the same window (:func:`trajectories.fixes.window`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from geo.distance import haversine_m
 from geo.hexes import parent_cells
 from store.anomalies import record
 from store.models import WaybillVehicle
-from trajectories.service import _places, fixes_for_item
+from trajectories.fixes import WINDOW_PAD, fixes_for_item, places_for_item
+from trajectories.verification import document_key
 
 __all__ = [
     "DuplicatedTrack",
@@ -39,9 +41,6 @@ __all__ = [
     "find_vehicle_overlaps",
     "record_findings",
 ]
-
-_PAD = dt.timedelta(hours=2)
-
 
 @dataclass
 class DuplicatedTrack:
@@ -113,7 +112,7 @@ _ITEMS_SQL = text(
     SELECT wv.id AS item_id, wv.waybill_id, wv.seq, wv.vehicle_number, wv.plate_color, w.operator_id,
            wv.despatch_at, wv.receipt_at
     FROM waybill_vehicle wv JOIN waybill w ON w.id = wv.waybill_id
-    WHERE NOT w.is_sandbox AND wv.despatch_at - interval '2 hours' < :hi AND wv.receipt_at + interval '2 hours' > :lo
+    WHERE NOT w.is_sandbox AND wv.despatch_at - :pad < :hi AND wv.receipt_at + :pad > :lo
     """
 )
 _ITEM_FIXES_SQL = text(
@@ -132,7 +131,7 @@ _ITEM_FIXES_SQL = text(
 
 
 def _items_frame(session: Session, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
-    rows = session.execute(_ITEMS_SQL, {"lo": lo, "hi": hi}).all()
+    rows = session.execute(_ITEMS_SQL, {"lo": lo, "hi": hi, "pad": WINDOW_PAD}).all()
     return pd.DataFrame(rows, columns=["item_id", "waybill_id", "seq", "vehicle_number", "plate_color",
                                        "operator_id", "despatch_at", "receipt_at"])
 
@@ -141,8 +140,8 @@ def _fixes_frame(session: Session, items: pd.DataFrame, source: int) -> pd.DataF
     cols = ["item_id", "t_s", "lon", "lat", "h3"]
     if items.empty:
         return pd.DataFrame(columns=cols)
-    t0 = (items["despatch_at"] - _PAD).tolist()
-    t1 = (items["receipt_at"] + _PAD).tolist()
+    t0 = (items["despatch_at"] - WINDOW_PAD).tolist()
+    t1 = (items["receipt_at"] + WINDOW_PAD).tolist()
     rows = session.execute(_ITEM_FIXES_SQL, {
         "ids": items["item_id"].tolist(), "plates": items["vehicle_number"].tolist(),
         "colors": items["plate_color"].tolist(), "t0": t0, "t1": t1, "source": source,
@@ -281,7 +280,7 @@ def find_duplicated_tracks(
         fewer fixes); both items of a pair when neither tells.
     """
     lo, hi = day_bounds(date_from, date_to)
-    reach = _PAD + dt.timedelta(seconds=max_shift_s)
+    reach = WINDOW_PAD + dt.timedelta(seconds=max_shift_s)
     items = _items_frame(session, lo - reach, hi + reach)
     if items.empty:
         return []
@@ -414,12 +413,12 @@ def _route_supported(session: Session, item, fixes_for_item) -> bool:
         columns=["t", "lon", "lat"])])
     if fixes.empty:
         return False
-    loading, unloading = _places(session, item)
+    loading, unloading = places_for_item(session, item)
     t = pd.to_datetime(fixes["t"], utc=True)
     lon, lat = fixes["lon"].to_numpy(dtype=float), fixes["lat"].to_numpy(dtype=float)
 
     def near(place, at) -> bool:
-        when = (t >= pd.Timestamp(at) - _PAD) & (t <= pd.Timestamp(at) + _PAD)
+        when = (t >= pd.Timestamp(at) - WINDOW_PAD) & (t <= pd.Timestamp(at) + WINDOW_PAD)
         d = haversine_m(lon, lat, place.lon, place.lat)
         return bool(np.any(when.to_numpy() & (d <= place.radius_m)))
 
@@ -434,7 +433,7 @@ def record_findings(session: Session, findings: list[DuplicatedTrack | VehicleOv
     ids = []
     for f in findings:
         zh, en = f.reasons()
-        ids.append(record(session, f.code, document_kind="waybill", document_key=f"waybill:{f.waybill_id}:{f.seq}",
+        ids.append(record(session, f.code, document_kind="waybill", document_key=document_key(f.waybill_id, f.seq),
                           operator_id=f.operator_id, document_id=f.waybill_id, reason_zh=zh, reason_en=en,
                           severity="severe", evidence=f.evidence()))
     return ids

@@ -24,7 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -33,6 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.db import safe_error
 from store.models import Job
 
+if TYPE_CHECKING:
+    from etl.adapters.national import NationalPlatformClient
+
 __all__ = [
     "DEFAULT_HANDLERS",
     "KIND_VERIFY_WAYBILL",
@@ -40,6 +43,8 @@ __all__ = [
     "claim",
     "enqueue",
     "enqueue_due_verifications",
+    "run_verifier",
+    "verification_handlers",
     "worker_name",
 ]
 
@@ -50,14 +55,23 @@ KIND_VERIFY_WAYBILL = "verify_waybill"
 Handler = Callable[[Session, dict[str, Any]], Any]
 
 
-def _verify_waybill_handler(session: Session, payload: dict[str, Any]) -> Any:
-    # imported here: the service pulls in the kernel and geo stack, which a bare queue user does not need
-    from trajectories.service import verify_waybill
+def verification_handlers(national: NationalPlatformClient | None = None) -> dict[str, Handler]:
+    """The queue's handlers, verifying with the BeiDou track from ``national`` (the national platform) when given.
 
-    return verify_waybill(session, int(payload["waybill_id"]))
+    ``wlhy worker`` and ``demo up`` pass the client built from the settings; without one, only fixes already in
+    the database are used.
+    """
+
+    def verify(session: Session, payload: dict[str, Any]) -> Any:
+        # imported here: verification pulls in the kernel and geo stack, which a bare queue user does not need
+        from trajectories.verification import verify_waybill
+
+        return verify_waybill(session, int(payload["waybill_id"]), national=national)
+
+    return {KIND_VERIFY_WAYBILL: verify}
 
 
-DEFAULT_HANDLERS: dict[str, Handler] = {KIND_VERIFY_WAYBILL: _verify_waybill_handler}
+DEFAULT_HANDLERS: dict[str, Handler] = verification_handlers()
 
 
 def worker_name() -> str:
@@ -291,3 +305,28 @@ def enqueue_due_verifications(
         "kind": KIND_VERIFY_WAYBILL, "due_before": due_before, "since": due_before - lookback,
     })
     return result.rowcount
+
+
+def run_verifier(
+    session_factory: sessionmaker,
+    *,
+    stop: threading.Event,
+    national: NationalPlatformClient | None = None,
+    scan_every_s: float = 60.0,
+    lookback: dt.timedelta = dt.timedelta(days=30),
+    on_queued: Callable[[int], None] | None = None,
+) -> None:
+    """Verify waybills as they complete, until ``stop``: a scan queues them every ``scan_every_s`` (a thread),
+    the worker runs the queue with the BeiDou track from ``national``. ``on_queued(n)`` hears each scan's count."""
+
+    def scan() -> None:
+        while not stop.is_set():
+            with session_factory() as s:
+                n = enqueue_due_verifications(s, lookback=lookback)
+                s.commit()
+            if on_queued is not None:
+                on_queued(n)
+            stop.wait(scan_every_s)
+
+    threading.Thread(target=scan, name="verify-scan", daemon=True).start()
+    Worker(session_factory, handlers=verification_handlers(national)).run(stop=stop)

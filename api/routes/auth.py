@@ -62,9 +62,9 @@ async def login(request: Request, db: SessionDep) -> TokenRead:
     ip = request.client.host if request.client else None
     try:
         user = auth_service.authenticate(db_session=db, username=creds.username, password=creds.password, ip=ip)
-    except auth_service.LoginThrottled as e:
-        db.commit()  # keep the audit row
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(e)) from None
+    except auth_service.LoginThrottled:
+        db.commit()  # keep the audit row; api/errors.py answers 429
+        raise
     if user is None:
         db.commit()  # keep the audit row of the failure
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")

@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import func, select
 
-from api.deps import SessionDep, require_roles
+from api.deps import ScopeDep, SessionDep, require_roles
+from etl.exchange import archive
 from etl.forwarder.worker import backlog
-from store.models import AppUser, Message, Outbox
+from store.models import AppUser
 
 __all__ = ["router"]
 
@@ -22,6 +22,7 @@ Regulator = Annotated[AppUser, Depends(require_roles("admin", "province", "city"
 def list_messages(
     db: SessionDep,
     user: Regulator,
+    scope: ScopeDep,
     result_code: int | None = None,
     ipc_type: str | None = None,
     operator_id: int | None = None,
@@ -29,44 +30,30 @@ def list_messages(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    q = select(Message)
-    if user.role == "operator":
-        q = q.where(Message.operator_id == user.operator_id)
-    elif operator_id is not None:
-        q = q.where(Message.operator_id == operator_id)
-    if result_code is not None:
-        q = q.where(Message.result_code == result_code)
-    if ipc_type:
-        q = q.where(Message.ipc_type == ipc_type)
-    if since:
-        q = q.where(Message.received_at >= since)
-    total = db.scalar(select(func.count()).select_from(q.subquery()))
-    rows = db.scalars(q.order_by(Message.id.desc()).limit(limit).offset(offset)).all()
-    return {"total": total, "limit": limit, "offset": offset, "items": [
+    p = archive.list_messages(db_session=db, scope=scope, result_code=result_code, ipc_type=ipc_type,
+                              operator_id=operator_id, since=since, limit=limit, offset=offset)
+    return {"total": p.total, "limit": p.limit, "offset": p.offset, "items": [
         {"id": m.id, "receivedAt": m.received_at, "userName": m.user_name, "operatorId": m.operator_id,
          "messageReferenceNumber": m.message_reference_number, "ipcType": m.ipc_type, "resultCode": m.result_code,
          "resultMsg": m.result_msg, "errors": m.errors, "weakEnvelope": m.weak_envelope, "sandbox": m.is_sandbox,
          "duplicateOf": m.duplicate_of}
-        for m in rows]}
+        for m in p.items]}
 
 
 @router.get("/outbox", summary="The forwarding backlog to the Ministry, with the Ministry's answers")
 def list_outbox(
     db: SessionDep,
     user: Annotated[AppUser, Depends(require_roles("admin", "province"))],
+    scope: ScopeDep,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    q = select(Outbox)
-    if status:
-        q = q.where(Outbox.status == status)
-    total = db.scalar(select(func.count()).select_from(q.subquery()))
-    rows = db.scalars(q.order_by(Outbox.id.desc()).limit(limit).offset(offset)).all()
-    return {"backlog": backlog(db), "total": total, "limit": limit, "offset": offset, "items": [
+    p = archive.list_outbox(db_session=db, scope=scope, status=status, limit=limit, offset=offset)
+    return {"backlog": backlog(db), "total": p.total, "limit": p.limit, "offset": p.offset, "items": [
         {"id": o.id, "createdAt": o.created_at, "ipcType": o.ipc_type, "documentKind": o.document_kind,
          "documentId": o.document_id, "documentVersion": o.document_version,
          "ministryReferenceNumber": o.ministry_reference_number, "status": o.status, "attempts": o.attempts,
          "nextAttemptAt": o.next_attempt_at, "lastError": o.last_error, "ministryCode": o.ministry_code,
          "ministryMsg": o.ministry_msg, "ackedAt": o.acked_at}
-        for o in rows]}
+        for o in p.items]}

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep, require_roles
-from etl.adapters import YunzhengClient
-from etl.exchange import accounts, onboarding
+from api.deps import SessionDep, YunzhengDep, require_roles
+from etl.exchange import onboarding
 from store.models import AppUser
 
 __all__ = ["router"]
@@ -44,33 +43,18 @@ class JointTestIn(BaseModel):
     userName: str
 
 
-def _registry(request: Request) -> YunzhengClient:
-    if getattr(request.app.state, "yunzheng", None) is None:
-        request.app.state.yunzheng = YunzhengClient.from_settings()
-    return request.app.state.yunzheng
-
-
 @router.post("/access-applications", response_model=AccessGranted, status_code=201,
              summary="Check an applicant against the 运政 registry and issue its access account")
-def create_access_application(body: AccessApplicationIn, db: SessionDep, user: Staff, request: Request) -> AccessGranted:
-    try:
-        issued = onboarding.apply(db, body.model_dump(), registry=_registry(request))
-    except onboarding.ApplicationRefused as e:
-        raise HTTPException(422, {"refused": True, "reasons": e.reasons}) from None
-    except onboarding.RegistryUnavailable as e:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from None
-    except accounts.AccountError as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+def create_access_application(body: AccessApplicationIn, db: SessionDep, user: Staff,
+                              registry: YunzhengDep) -> AccessGranted:
+    issued = onboarding.apply(db, body.model_dump(), registry=registry)
     return AccessGranted(operatorId=issued.operator_id, userName=issued.user_name, passWord=issued.password,
                          provincePublicKey=issued.province_public_key, sandbox=issued.sandbox)
 
 
 @router.post("/joint-tests", status_code=201, summary="Open a joint-test session for a sandbox account")
 def create_joint_test(body: JointTestIn, db: SessionDep, user: Staff) -> dict[str, Any]:
-    try:
-        jt = onboarding.open_joint_test(db, user_name=body.userName, opened_by=user.id)
-    except accounts.AccountError as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+    jt = onboarding.open_joint_test(db, user_name=body.userName, opened_by=user.id)
     db.flush()
     return onboarding.joint_test_report(db, jt.id)
 
@@ -86,10 +70,7 @@ def get_joint_test(joint_test_id: int, db: SessionDep, user: Staff) -> dict[str,
 @router.post("/joint-tests/{joint_test_id}/promote", summary="Switch a passed joint test's account to production")
 def promote_joint_test(joint_test_id: int, db: SessionDep, user: Admin, request: Request,
                        force: bool = False) -> dict[str, Any]:
-    try:
-        account = onboarding.promote(db, joint_test_id, by=user.id, force=force)
-    except accounts.AccountError as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+    account = onboarding.promote(db, joint_test_id, by=user.id, force=force)
     db.commit()
     request.app.state.exchange.forget_account(account.id)
     return {"userName": account.user_name, "mode": "production"}

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import SessionDep, require_roles
+from api.deps import ScopeDep, SessionDep, require_roles
 from store.models import AppUser
 from supervision.statistics import density as service
 
@@ -35,6 +35,7 @@ def _bbox(value: str) -> tuple[float, float, float, float]:
 def density(
     db: SessionDep,
     user: Viewer,
+    scope: ScopeDep,
     bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS-84)")],
     res: Annotated[int, Query(description=f"H3 resolution, one of {service.DENSITY_RES}")] = 7,
     date_from: Annotated[dt.date | None, Query(alias="from", description="first Beijing day (default: to − 6)")] = None,
@@ -45,6 +46,6 @@ def density(
     if res not in service.DENSITY_RES:
         raise HTTPException(422,
                             f"res must be one of {list(service.DENSITY_RES)}; got {res}")
-    out: dict[str, Any] = service.density_geojson(db, _bbox(bbox), res=res, date_from=date_from, date_to=date_to,
+    out: dict[str, Any] = service.density_geojson(db, _bbox(bbox), scope=scope, res=res, date_from=date_from, date_to=date_to,
                                                   source=source, limit=limit)
     return JSONResponse(out, media_type="application/geo+json")

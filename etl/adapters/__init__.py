@@ -1,10 +1,10 @@
 """Third-party adapters: HTTP clients of 运政, the national freight-vehicle platform, tax and insurance.
 
-The simulators standing in for those systems live in ``simulation.servers.runner`` (imported separately,
-so using a client does not pull in FastAPI).
+Their URLs and call policy are ``core.config.Settings`` fields (``WLHY_YUNZHENG_URL``, ``WLHY_ADAPTER_*``, ...).
+The simulators standing in for those systems live in ``simulation.servers`` (imported separately, so using a
+client does not pull in FastAPI).
 """
 
-from etl.adapters.config import AdapterSettings, get_adapter_settings
 from etl.adapters.errors import (
     AdapterError,
     AdapterRequestError,
@@ -34,7 +34,6 @@ __all__ = [
     "AdapterError",
     "AdapterRequestError",
     "AdapterResponseError",
-    "AdapterSettings",
     "AdapterTimeoutError",
     "AdapterUnavailableError",
     "BeidouTrack",
@@ -50,5 +49,4 @@ __all__ = [
     "TrackWindowTooLongError",
     "VehicleCertificate",
     "YunzhengClient",
-    "get_adapter_settings",
 ]

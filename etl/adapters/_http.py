@@ -9,8 +9,9 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
-from etl.adapters.config import AdapterSettings, get_adapter_settings
+from core.config import Settings, get_settings
 from etl.adapters.errors import (
     AdapterError,
     AdapterRequestError,
@@ -20,7 +21,7 @@ from etl.adapters.errors import (
     TrackWindowTooLongError,
 )
 
-__all__ = ["BaseClient", "NOT_FOUND_CODE", "path"]
+__all__ = ["NOT_FOUND_CODE", "BaseClient", "path"]
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ class BaseClient:
     system = "adapter"  # also names the client's URL setting: WLHY_<SYSTEM>_URL
 
     @classmethod
-    def from_settings(cls, settings: AdapterSettings | None = None) -> Self:
+    def from_settings(cls, settings: Settings | None = None) -> Self:
         """Build a client from ``WLHY_<SYSTEM>_URL`` and the ``WLHY_ADAPTER_*`` call policy."""
-        s = settings or get_adapter_settings()
+        s = settings or get_settings()
         return cls(getattr(s, f"{cls.system}_url"), timeout_s=s.adapter_timeout_s, retries=s.adapter_retries,
                    backoff_s=s.adapter_backoff_s)
 
@@ -125,10 +126,24 @@ class BaseClient:
                 status=resp.status_code,
             ) from None
 
+    def _get_record(self, parser, url_path: str, params: dict[str, Any] | None = None) -> Any | None:
+        """GET `url_path` and parse the answer with `parser`; ``None`` when the system has no such record."""
+        body = self._get_json(url_path, params)
+        return None if body is None else self._parse(parser, body)
+
     def _parse(self, parser, body: Any):
         """Run a ``from_wire`` parser, turning a malformed body into ``AdapterResponseError``."""
         try:
             return parser(body)
+        except ValidationError as exc:
+            # Where and why only: the offending values may be personal data (ID numbers, names).
+            why = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False, include_context=False)
+            )
+            raise AdapterResponseError(
+                f"{self.system}: malformed answer ({why})", system=self.system
+            ) from None
         except (KeyError, TypeError, ValueError) as exc:
             raise AdapterResponseError(
                 f"{self.system}: malformed answer ({type(exc).__name__}: {exc})", system=self.system

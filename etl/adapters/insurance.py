@@ -18,5 +18,4 @@ class InsuranceClient(BaseClient):
 
     def get_policy(self, policy_number: str) -> InsurancePolicy | None:
         """The policy with this number, or ``None`` when no insurer knows it."""
-        body = self._get_json(path("insurance", "v1", "policies", policy_number))
-        return None if body is None else self._parse(InsurancePolicy.from_wire, body)
+        return self._get_record(InsurancePolicy.from_wire, path("insurance", "v1", "policies", policy_number))

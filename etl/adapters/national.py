@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
-
 from etl.adapters._http import BaseClient, path
 from etl.adapters._time import epoch_us, to_date, to_instant
 from etl.adapters.records import BeidouTrack, InNetworkStatus
@@ -26,8 +24,9 @@ class NationalPlatformClient(BaseClient):
 
     def get_in_network(self, vehicle_number: str, plate_color: str) -> InNetworkStatus | None:
         """The platform's 入网 record for the vehicle, or ``None`` when the platform has never seen it."""
-        body = self._get_json(path(*_PREFIX, vehicle_number, str(plate_color), "in-network"))
-        return None if body is None else self._parse(InNetworkStatus.from_wire, body)
+        return self._get_record(
+            InNetworkStatus.from_wire, path(*_PREFIX, vehicle_number, str(plate_color), "in-network")
+        )
 
     def is_in_network(
         self, vehicle_number: str, plate_color: str, *, on: dt.date | dt.datetime | str | None = None
@@ -82,7 +81,7 @@ class NationalPlatformClient(BaseClient):
             {"start": t0.isoformat(), "end": t1.isoformat()},
         )
         if body is None:
-            return _empty_track(vehicle_number, str(plate_color))
+            return BeidouTrack.empty(vehicle_number, str(plate_color))
         return self._parse(BeidouTrack.from_wire, body)
 
     def _get_track_split(
@@ -96,43 +95,9 @@ class NationalPlatformClient(BaseClient):
             if hi < t1:
                 # Both ends are inclusive on the wire; a fix exactly at `hi` comes again in the next piece.
                 # Keep t < hi: with t_ms = floor(t_us / 1000) that is t_ms < ceil(hi_us / 1000).
-                piece = _take(piece, piece.t_ms < -(-epoch_us(hi) // 1000))
+                piece = piece.take(piece.t_ms < -(-epoch_us(hi) // 1000))
             pieces.append(piece)
             if hi >= t1:
                 break
             lo = hi
-        return BeidouTrack(
-            vehicle_number=vehicle_number,
-            plate_color=str(plate_color),
-            **{
-                k: np.concatenate([getattr(p, k) for p in pieces])
-                for k in ("t_ms", "lon", "lat", "speed_kmh", "direction", "altitude")
-            },
-        )
-
-
-def _take(track: BeidouTrack, mask: np.ndarray) -> BeidouTrack:
-    return BeidouTrack(
-        vehicle_number=track.vehicle_number,
-        plate_color=track.plate_color,
-        t_ms=track.t_ms[mask],
-        lon=track.lon[mask],
-        lat=track.lat[mask],
-        speed_kmh=track.speed_kmh[mask],
-        direction=track.direction[mask],
-        altitude=track.altitude[mask],
-    )
-
-
-def _empty_track(vehicle_number: str, plate_color: str) -> BeidouTrack:
-    f = np.zeros(0, dtype=np.float64)
-    return BeidouTrack(
-        vehicle_number=vehicle_number,
-        plate_color=plate_color,
-        t_ms=np.zeros(0, dtype=np.int64),
-        lon=f,
-        lat=f.copy(),
-        speed_kmh=f.copy(),
-        direction=f.copy(),
-        altitude=f.copy(),
-    )
+        return BeidouTrack.concat(vehicle_number, str(plate_color), pieces)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 
 from etl.adapters._http import BaseClient, path
-from etl.adapters.records import MonthlyInvoiceTotal
+from etl.adapters.records import MONTH_PATTERN, MonthlyInvoiceTotal
 
 __all__ = ["TaxClient"]
 
-_MONTH = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 class TaxClient(BaseClient):
@@ -23,8 +23,7 @@ class TaxClient(BaseClient):
     def get_monthly_invoices(self, usci: str, month: str) -> MonthlyInvoiceTotal | None:
         """Invoices the operator issued in `month` (``YYYYMM``), or ``None`` if the tax system has none."""
         _check_month("month", month)
-        body = self._get_json(path("tax", "v1", "invoices", usci, month))
-        return None if body is None else self._parse(MonthlyInvoiceTotal.from_wire, body)
+        return self._get_record(MonthlyInvoiceTotal.from_wire, path("tax", "v1", "invoices", usci, month))
 
     def get_invoices_between(self, usci: str, first_month: str, last_month: str) -> list[MonthlyInvoiceTotal]:
         """Every month in [first_month, last_month] (``YYYYMM``, inclusive) with invoices, in month order."""

@@ -21,35 +21,40 @@ class YunzhengClient(BaseClient):
 
     def get_operator_licence(self, permit_number: str) -> OperatorLicence | None:
         """The road-transport operating licence (经营许可证) with this permitNumber, or ``None``."""
-        body = self._get_json(path(*_PREFIX, "operator-licences", permit_number))
-        return None if body is None else self._parse(OperatorLicence.from_wire, body)
+        return self._get_record(OperatorLicence.from_wire, path(*_PREFIX, "operator-licences", permit_number))
 
     def get_operator_licence_by_usci(self, usci: str) -> OperatorLicence | None:
         """The operator's current licence (latest validTo) by unified social credit code, or ``None``."""
-        body = self._get_json(path(*_PREFIX, "operator-licences"), {"unifiedSocialCreditIdentifier": usci})
-        return None if body is None else self._parse(OperatorLicence.from_wire, body)
+        return self._get_record(
+            OperatorLicence.from_wire,
+            path(*_PREFIX, "operator-licences"),
+            {"unifiedSocialCreditIdentifier": usci},
+        )
 
     def get_vehicle_certificate(self, certificate_number: str) -> VehicleCertificate | None:
         """The vehicle road-transport certificate (道路运输证) with this number, or ``None``."""
-        body = self._get_json(path(*_PREFIX, "vehicle-certificates", certificate_number))
-        return None if body is None else self._parse(VehicleCertificate.from_wire, body)
+        return self._get_record(
+            VehicleCertificate.from_wire, path(*_PREFIX, "vehicle-certificates", certificate_number)
+        )
 
     def get_vehicle_certificate_by_plate(
         self, vehicle_number: str, plate_color: str
     ) -> VehicleCertificate | None:
         """The vehicle's current certificate (latest validTo) by plate number and colour code, or ``None``."""
-        body = self._get_json(
+        return self._get_record(
+            VehicleCertificate.from_wire,
             path(*_PREFIX, "vehicle-certificates"),
             {"vehicleNumber": vehicle_number, "plateColor": str(plate_color)},
         )
-        return None if body is None else self._parse(VehicleCertificate.from_wire, body)
 
     def get_driver_certificate(self, certificate_number: str) -> DriverCertificate | None:
         """The driver qualification certificate (从业资格证) with this number, or ``None``."""
-        body = self._get_json(path(*_PREFIX, "driver-certificates", certificate_number))
-        return None if body is None else self._parse(DriverCertificate.from_wire, body)
+        return self._get_record(
+            DriverCertificate.from_wire, path(*_PREFIX, "driver-certificates", certificate_number)
+        )
 
     def get_driver_certificate_by_id(self, id_number: str) -> DriverCertificate | None:
         """The driver's current certificate (latest validTo) by ID / driving-licence number, or ``None``."""
-        body = self._get_json(path(*_PREFIX, "driver-certificates"), {"drivingLicense": id_number})
-        return None if body is None else self._parse(DriverCertificate.from_wire, body)
+        return self._get_record(
+            DriverCertificate.from_wire, path(*_PREFIX, "driver-certificates"), {"drivingLicense": id_number}
+        )

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auth import audit
+from core.errors import ConflictError
 from core.security import hash_password, verify_password
+from etl.intake.documents import upsert_operator
 from store.models import Account, Operator
 from store.models.base import utcnow
 
@@ -16,7 +19,7 @@ __all__ = ["AccountError", "IssuedAccount", "authenticate", "get_by_user_name", 
            "set_mode", "suspend"]
 
 
-class AccountError(ValueError):
+class AccountError(ConflictError):
     """An account operation that cannot be done (unknown account, operator already has one, …)."""
 
 
@@ -47,7 +50,25 @@ def issue(*, db_session: Session, operator: Operator, sandbox: bool = True, user
                       sandbox=sandbox, status="active", must_change_password=True)
     db_session.add(account)
     db_session.flush()
+    audit.record(db_session, "account_issue", target=f"account:{account.id}",
+                 detail={"operatorId": operator.id, "sandbox": sandbox})
     return IssuedAccount(account, password)
+
+
+def operator_for_usci(*, db_session: Session, usci: str, name: str | None = None) -> Operator:
+    """The operator with this credit code, registered now under ``name`` when it is new.
+
+    Raises
+    ------
+    AccountError
+        If the operator is unknown and no name is given.
+    """
+    op = db_session.scalars(select(Operator).where(Operator.usci == usci)).one_or_none()
+    if op is not None:
+        return op
+    if not name:
+        raise AccountError("unknown operator: give its name to register it")
+    return upsert_operator(db_session, {"unifiedSocialCreditIdentifier": usci, "name": name})
 
 
 def list_all(*, db_session: Session) -> list[Account]:
@@ -67,6 +88,7 @@ def suspend(*, db_session: Session, user_name: str) -> Account:
     account = _get_or_raise(db_session, user_name)
     account.status = "suspended"
     account.updated_at = utcnow()
+    audit.record(db_session, "account_suspend", target=f"account:{account.id}")
     return account
 
 
@@ -78,6 +100,7 @@ def reset(*, db_session: Session, user_name: str) -> IssuedAccount:
     account.status = "active"
     account.must_change_password = True
     account.updated_at = utcnow()
+    audit.record(db_session, "account_reset", target=f"account:{account.id}")
     return IssuedAccount(account, password)
 
 
@@ -86,6 +109,7 @@ def set_mode(*, db_session: Session, user_name: str, sandbox: bool) -> Account:
     account = _get_or_raise(db_session, user_name)
     account.sandbox = sandbox
     account.updated_at = utcnow()
+    audit.record(db_session, "account_mode", target=f"account:{account.id}", detail={"sandbox": sandbox})
     return account
 
 

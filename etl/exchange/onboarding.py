@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import beijing
+from core.errors import InvalidInputError, UnavailableError
 from etl.adapters import YunzhengClient
 from etl.adapters.errors import AdapterError
 from etl.exchange import accounts, keys
@@ -39,15 +40,15 @@ _WEAK_FIX = ("每条报文使用随机生成的SM2临时密钥（k），不要�
              "draw a fresh random SM2 ephemeral key for every message instead of the library's fixed default")
 
 
-class ApplicationRefused(ValueError):
+class ApplicationRefused(InvalidInputError):
     """The registry does not confirm the applicant; ``reasons`` says why, in Chinese and English."""
 
     def __init__(self, reasons: list[str]):
-        super().__init__("; ".join(reasons))
+        super().__init__("; ".join(reasons), detail={"refused": True, "reasons": reasons})
         self.reasons = reasons
 
 
-class RegistryUnavailable(RuntimeError):
+class RegistryUnavailable(UnavailableError):
     """The 运政 registry could not be asked; try again later."""
 
 

@@ -4,6 +4,11 @@ Order of work for a send, so that every message is archived before it is process
 own code: parse the envelope (3004) → check the token against the claimed account (2001) → archive the raw
 ciphertext → replay check (3001) → per-account rate limit (3003) → header fields (3004) → open the SM envelope
 (3006 / 3007) → weak-envelope check → the intake core (3002 / 3008 / 3005 / 1001).
+
+The message is processed under its archive row's lock (``etl.intake.pipeline.claim``).  A re-send of a reference
+whose first arrival never got its outcome (the server or the database died in between) processes that message
+now, from its archived envelope or, when that cannot be opened, the re-sent one (:func:`complete_archived`), and
+is answered with the outcome; a re-send of a finished message answers 3001 with the first outcome in ``msg``.
 """
 
 from __future__ import annotations
@@ -20,12 +25,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from etl.exchange import accounts, crypto, keys, tokens
-from etl.intake.pipeline import IntakeResult, archive, finish, process
+from etl.intake.pipeline import (
+    IntakeResult,
+    MessageBusy,
+    answer_resend,
+    archive,
+    claim,
+    finish,
+    outcome_of,
+    process,
+)
 from etl.intake.results import RESULT_MESSAGES
 from store.anomalies import record as record_anomaly
 from store.models import Account, Message, Operator
+from store.models.base import utcnow
 
-__all__ = ["ExchangeService", "RateLimiter", "Reply"]
+__all__ = ["ExchangeService", "RateLimiter", "Reply", "complete_archived"]
 
 _HEADER_RULES: dict[str, tuple[int, str | None]] = {
     # field -> (max length, regex)
@@ -131,53 +146,30 @@ class ExchangeService:
         msg = archive(session, header=header, operator=operator, user_name=account.user_name, account_id=account.id,
                       is_sandbox=account.sandbox, raw=raw_cols)
         if msg.duplicate_of is not None:
-            return self._answer(session, msg, 3001, operator)
+            private_keys = self._private_keys(session)  # may commit (first key ever): before any lock is taken
+            result = answer_resend(session, msg, complete=lambda first: complete_archived(
+                session, first, operator=operator, private_keys=private_keys, resent=(msg, header, body)))
+            return Reply(_wire(result), message_id=msg.id)
         if not self.limiter.allow(account.id):
             reply = self._answer(session, msg, 3003, operator, [{"field": "", "rule": "rate",
                                  "message": f"more than {self.limiter.rate:g} messages/s; retry later"}])
             reply.status = 429
             return reply
-        problems = _header_problems(header, body)
-        if problems:
-            return self._answer(session, msg, 3004, operator, problems)
+        private_keys = self._private_keys(session)  # may commit: before the lock
         try:
-            opened = crypto.open_envelope(body["encryptedCode"], body["encryptedContent"], self._private_keys(session))
-        except crypto.EnvelopeCodeError as e:
-            return self._answer(session, msg, 3006, operator, [{"field": "body.encryptedCode", "rule": "decrypt",
-                                                                "message": str(e)}])
-        except crypto.EnvelopeContentError as e:
-            return self._answer(session, msg, 3007, operator, [{"field": "body.encryptedContent", "rule": "decrypt",
-                                                                "message": str(e)}])
-        self._check_envelope_strength(session, msg, opened.c1_hex, operator)
-        result = process(session, msg, operator=operator, header=header, payload=opened.payload,
-                         is_sandbox=account.sandbox)
-        return Reply(result.to_wire(), message_id=msg.id)
+            claim(session, msg.id)
+        except MessageBusy:
+            return Reply({"code": 3003, "msg": f"{RESULT_MESSAGES[3003]}: message still being processed; retry"},
+                         message_id=msg.id)
+        if msg.result_code is not None:  # a re-send got to it first and processed it
+            return Reply(_wire(outcome_of(msg)), message_id=msg.id)
+        return Reply(_wire(_complete(session, msg, operator, header, _open(header, body, private_keys))),
+                     message_id=msg.id)
 
     def _answer(self, session: Session, msg: Message, code: int, operator: Operator | None,
                 errors: list[dict[str, str]] | None = None) -> Reply:
         result = finish(session, msg, IntakeResult(code, RESULT_MESSAGES[code], msg.id, errors=errors or []), operator)
-        body = result.to_wire()
-        if errors and code != 3005:
-            body["msg"] = f"{body['msg']}: {errors[0]['message']}"
-        return Reply(body, message_id=msg.id)
-
-    def _check_envelope_strength(self, session: Session, msg: Message, c1_hex: str, operator: Operator) -> None:
-        published = crypto.is_published_weak_c1(c1_hex)
-        repeated = session.scalar(select(Message.id).where(
-            Message.account_id == msg.account_id, Message.c1_hex == c1_hex, Message.id != msg.id).limit(1))
-        msg.c1_hex = c1_hex
-        msg.weak_envelope = bool(published or repeated)
-        if msg.weak_envelope and not msg.is_sandbox:
-            why_en = ("C1 is the published fixed ephemeral point of a PHP SM2 library" if published
-                      else f"C1 repeats the one of message {repeated}")
-            record_anomaly(
-                session, "SEC_WEAK_ENVELOPE", document_kind="message", document_id=msg.id,
-                document_key=f"message:{msg.id}", operator_id=operator.id,
-                reason_zh="SM2 临时公钥C1固定或重复，对称密钥可被他人解密；请改用随机临时密钥",
-                reason_en=f"{why_en}: anyone can recover the SM4 key; use a random ephemeral key per message",
-                evidence={"c1_prefix": c1_hex[:34], "published": published, "repeats_message": repeated},
-            )
-        # committed with the message's outcome by ``finish`` (one commit per message after the archive)
+        return Reply(_wire(result), message_id=msg.id)
 
     # --- caches -----------------------------------------------------------------------------------------------
 
@@ -213,6 +205,97 @@ class ExchangeService:
         return self._keys[1]
 
 
+@dataclass
+class _Rejected:
+    """Why an envelope cannot be opened: its result code and field errors."""
+
+    code: int
+    errors: list[dict[str, str]]
+
+
+def _open(header: dict[str, Any], body: dict[str, Any], private_keys: list[str], *,
+          token_required: bool = True) -> crypto.OpenedEnvelope | _Rejected:
+    """Check the header fields (3004) and open the SM envelope (3006 / 3007)."""
+    problems = _header_problems(header, body, token_required=token_required)
+    if problems:
+        return _Rejected(3004, problems)
+    try:
+        return crypto.open_envelope(body["encryptedCode"], body["encryptedContent"], private_keys)
+    except crypto.EnvelopeCodeError as e:
+        return _Rejected(3006, [{"field": "body.encryptedCode", "rule": "decrypt", "message": str(e)}])
+    except crypto.EnvelopeContentError as e:
+        return _Rejected(3007, [{"field": "body.encryptedContent", "rule": "decrypt", "message": str(e)}])
+
+
+def _complete(session: Session, msg: Message, operator: Operator, header: dict[str, Any],
+              opened: crypto.OpenedEnvelope | _Rejected) -> IntakeResult:
+    """Record a rejected envelope, or check its strength and run the intake core; commits the outcome."""
+    if isinstance(opened, _Rejected):
+        return finish(session, msg, IntakeResult(opened.code, RESULT_MESSAGES[opened.code], msg.id,
+                                                 errors=opened.errors), operator)
+    _check_envelope_strength(session, msg, opened.c1_hex, operator)
+    return process(session, msg, operator=operator, header=header, payload=opened.payload, is_sandbox=msg.is_sandbox)
+
+
+def complete_archived(
+    session: Session,
+    msg: Message,
+    *,
+    operator: Operator,
+    private_keys: list[str],
+    resent: tuple[Message, dict[str, Any], dict[str, Any]] | None = None,
+) -> IntakeResult:
+    """Process an archived enveloped message that never got its outcome, from its archive; commits the outcome.
+
+    The caller holds the message's lock (``etl.intake.pipeline.claim``).  `resent` is a re-send of it (its
+    archive row, header and body): when the archived envelope cannot be opened but the re-sent one can, the
+    re-send becomes the message of record (the first is closed 9001, which frees the reference for it) and is
+    processed instead; the returned result then carries the re-send's ``message_id``.
+    """
+    header = dict(msg.header or {})
+    archived = {k: v for k, v in (("encryptedCode", msg.encrypted_code), ("encryptedContent", msg.encrypted_content))
+                if v is not None}
+    opened = _open(header, archived, private_keys, token_required=False)  # the archive keeps no token
+    if isinstance(opened, _Rejected) and resent is not None:
+        again, resent_header, resent_body = resent
+        other = _open(resent_header, resent_body, private_keys)
+        if not isinstance(other, _Rejected):
+            msg.result_code, msg.processed_at = 9001, utcnow()
+            msg.result_msg = (f"{RESULT_MESSAGES[9001]}: interrupted, and its archived envelope cannot be opened "
+                              f"({opened.code}); processed from re-send {again.id}")
+            session.flush()  # frees the reference ...
+            again.duplicate_of = None  # ... for the re-send, now the message of record
+            session.flush()
+            return _complete(session, again, operator, resent_header, other)
+    return _complete(session, msg, operator, header, opened)
+
+
+def _wire(result: IntakeResult) -> dict[str, Any]:
+    body = result.to_wire()
+    if result.errors and result.code != 3005:
+        body["msg"] = f"{body['msg']}: {result.errors[0]['message']}"
+    return body
+
+
+def _check_envelope_strength(session: Session, msg: Message, c1_hex: str, operator: Operator) -> None:
+    published = crypto.is_published_weak_c1(c1_hex)
+    repeated = session.scalar(select(Message.id).where(
+        Message.account_id == msg.account_id, Message.c1_hex == c1_hex, Message.id != msg.id).limit(1))
+    msg.c1_hex = c1_hex
+    msg.weak_envelope = bool(published or repeated)
+    if msg.weak_envelope and not msg.is_sandbox:
+        why_en = ("C1 is the published fixed ephemeral point of a PHP SM2 library" if published
+                  else f"C1 repeats the one of message {repeated}")
+        record_anomaly(
+            session, "SEC_WEAK_ENVELOPE", document_kind="message", document_id=msg.id,
+            document_key=f"message:{msg.id}", operator_id=operator.id,
+            reason_zh="SM2 临时公钥C1固定或重复，对称密钥可被他人解密；请改用随机临时密钥",
+            reason_en=f"{why_en}: anyone can recover the SM4 key; use a random ephemeral key per message",
+            evidence={"c1_prefix": c1_hex[:34], "published": published, "repeats_message": repeated},
+        )
+    # committed with the message's outcome by ``finish`` (one commit per message after the archive)
+
+
 def _parse_envelope(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]] | None:
     try:
         doc = json.loads(raw)
@@ -224,9 +307,12 @@ def _parse_envelope(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]] | None:
     return root["header"], root["body"]
 
 
-def _header_problems(header: dict[str, Any], body: dict[str, Any]) -> list[dict[str, str]]:
+def _header_problems(header: dict[str, Any], body: dict[str, Any], *,
+                     token_required: bool = True) -> list[dict[str, str]]:
     out = []
     for name, (max_len, pattern) in _HEADER_RULES.items():
+        if name == "token" and not token_required:
+            continue
         v = header.get(name)
         if v is None or v == "":
             out.append({"field": f"header.{name}", "rule": "required", "message": "is required"})

@@ -1,7 +1,9 @@
-"""Forwarding to the Ministry: the outbox worker, its HTTP client, the Ministry envelope, settings."""
+"""Forwarding to the Ministry: the outbox worker, its HTTP client, the Ministry envelope.
+
+Its settings are the ``ministry_*`` fields of ``core.config.Settings`` (``WLHY_MINISTRY_*``).
+"""
 
 from etl.forwarder.client import MinistryAnswer, MinistryClient, MinistryUnavailable
-from etl.forwarder.config import ForwarderSettings
 from etl.forwarder.envelope import build_envelope, decode_payload, encode_payload
 from etl.forwarder.worker import (
     DrainResult,
@@ -17,7 +19,6 @@ from etl.forwarder.worker import (
 
 __all__ = [
     "DrainResult",
-    "ForwarderSettings",
     "MinistryAnswer",
     "MinistryClient",
     "MinistryUnavailable",

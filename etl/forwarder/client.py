@@ -7,11 +7,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
-from etl.forwarder.config import ForwarderSettings
+from core.config import Settings
 from etl.forwarder.envelope import envelope_to_wire
 
 __all__ = ["ACCEPTED", "TOKEN_INVALID", "MinistryAnswer", "MinistryClient", "MinistryUnavailable"]
@@ -46,15 +46,15 @@ class MinistryClient:
 
     Parameters
     ----------
-    settings : ForwarderSettings
-        URL, account, timeouts and the serialisation.
+    settings : Settings
+        Its ``ministry_*`` fields: URL, account, timeouts, the serialisation.
     http : httpx.Client, optional
-        A client to reuse (tests); by default one is made with ``settings.timeout_s``.
+        A client to reuse (tests); by default one is made with ``settings.ministry_timeout_s``.
     """
 
-    def __init__(self, settings: ForwarderSettings, *, http: httpx.Client | None = None) -> None:
+    def __init__(self, settings: Settings, *, http: httpx.Client | None = None) -> None:
         self.settings = settings
-        self._http = http or httpx.Client(timeout=settings.timeout_s)
+        self._http = http or httpx.Client(timeout=settings.ministry_timeout_s)
         self._token: str | None = None
         self._token_expires = 0.0
         self._lock = threading.Lock()
@@ -64,7 +64,7 @@ class MinistryClient:
         """Close the HTTP connection pool."""
         self._http.close()
 
-    def __enter__(self) -> MinistryClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -81,7 +81,8 @@ class MinistryClient:
         with self._lock:
             if refresh or self._token is None or time.monotonic() >= self._token_expires:
                 self._token = self._login()
-                self._token_expires = time.monotonic() + max(self.settings.token_ttl_s - _TOKEN_MARGIN_S, 1.0)
+                ttl = self.settings.ministry_token_ttl_s
+                self._token_expires = time.monotonic() + max(ttl - _TOKEN_MARGIN_S, 1.0)
             return self._token
 
     def send(self, envelope: dict[str, Any]) -> MinistryAnswer:
@@ -100,7 +101,7 @@ class MinistryClient:
 
     def _login(self) -> str:
         s = self.settings
-        data = self._post("/auth", {"userName": s.user_name, "passWord": s.password})
+        data = self._post("/auth", {"userName": s.ministry_user_name, "passWord": s.ministry_password})
         self.logins += 1
         if data.get("code") != ACCEPTED or not data.get("data"):
             raise MinistryUnavailable(f"login refused: {data.get('code')} {data.get('msg', '')}".strip())
@@ -109,12 +110,12 @@ class MinistryClient:
     def _post_send(self, envelope: dict[str, Any], token: str) -> MinistryAnswer:
         env = copy.deepcopy(envelope)
         env["Root"]["Header"]["Token"] = token
-        body, content_type = envelope_to_wire(env, self.settings.serialisation)
+        body, content_type = envelope_to_wire(env, self.settings.ministry_serialisation)
         data = self._post("/send", body, content_type=content_type)
         return MinistryAnswer(int(data["code"]), str(data.get("msg", "")), list(data.get("errors") or []))
 
     def _post(self, path: str, payload: Any, *, content_type: str = "application/json") -> dict[str, Any]:
-        url = self.settings.url.rstrip("/") + path
+        url = self.settings.ministry_url.rstrip("/") + path
         try:
             if isinstance(payload, bytes):
                 r = self._http.post(url, content=payload, headers={"Content-Type": content_type})

@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
+from auth import audit
 from core.beijing import wire_datetime
+from core.config import Settings
 from etl.forwarder.client import ACCEPTED, MinistryClient, MinistryUnavailable
-from etl.forwarder.config import ForwarderSettings
 from etl.forwarder.envelope import build_envelope
-from store.models import AuditLog, DocumentVersion, Message, Outbox, ProvinceKey
+from store.models import DocumentVersion, Message, Outbox, ProvinceKey
 from store.models.base import utcnow
 
 __all__ = [
@@ -177,7 +178,7 @@ def drain_once(
     now: dt.datetime | None = None,
     limit: int = 100,
 ) -> DrainResult:
-    """Claim and send up to `limit` due rows, one transaction per batch of ``settings.batch_size``.
+    """Claim and send up to `limit` due rows, one transaction per batch of ``settings.ministry_batch_size``.
 
     Stops at the first transport failure (the Ministry is down: no point burning the other rows' attempts);
     the rows of that batch not yet tried are released unchanged.
@@ -187,7 +188,7 @@ def drain_once(
     session_factory : callable
         Returns a new :class:`~sqlalchemy.orm.Session` (e.g. a ``sessionmaker``).
     client : MinistryClient
-        Its settings give the envelope fields, back-off and ``max_attempts``.
+        Its settings give the envelope fields, back-off and ``ministry_max_attempts``.
     now : datetime, optional
         The clock (UTC) used for due times and stamps; tests pass a later one to skip back-off waits.
     """
@@ -195,7 +196,8 @@ def drain_once(
     result = DrainResult()
     while result.claimed < limit and not result.unavailable:
         with session_factory() as session:
-            rows = claim_due(session, now=now, limit=min(client.settings.batch_size, limit - result.claimed))
+            batch = min(client.settings.ministry_batch_size, limit - result.claimed)
+            rows = claim_due(session, now=now, limit=batch)
             if not rows:
                 session.rollback()
                 break
@@ -234,7 +236,7 @@ def run_forever(
     idle_sleep_s: float | None = None,
 ) -> None:
     """Drain until `stop_event` is set, sleeping when there is nothing due or the Ministry is unreachable."""
-    idle = client.settings.idle_sleep_s if idle_sleep_s is None else idle_sleep_s
+    idle = client.settings.ministry_idle_sleep_s if idle_sleep_s is None else idle_sleep_s
     while not stop_event.is_set():
         try:
             r = drain_once(session_factory, client)
@@ -282,8 +284,9 @@ def _deliver(session: Session, client: MinistryClient, row: Outbox, now: dt.date
         return
     envelope = build_envelope(
         payload, ipc_type=row.ipc_type, reference_number=row.ministry_reference_number,
-        sender_code=s.sender_code, public_key_hex=s.public_key_hex, serialisation=s.serialisation,
-        document_version_number=s.document_version_number, sent_at=now,
+        sender_code=s.ministry_sender_code, public_key_hex=s.ministry_public_key_hex,
+        serialisation=s.ministry_serialisation, document_version_number=s.ministry_document_version_number,
+        sent_at=now,
     )
     row.sent_at = now
     try:
@@ -303,29 +306,30 @@ def _deliver(session: Session, client: MinistryClient, row: Outbox, now: dt.date
     _failed(session, s, row, detail, now, result)
 
 
-def _failed(session: Session, settings: ForwarderSettings, row: Outbox, error: str, now: dt.datetime,
+def _failed(session: Session, settings: Settings, row: Outbox, error: str, now: dt.datetime,
             result: DrainResult) -> None:
     row.attempts = (row.attempts or 0) + 1
     row.last_error = error[:2000]
-    if row.attempts >= settings.max_attempts:
+    if row.attempts >= settings.ministry_max_attempts:
         _dead_letter(session, row, now)
         result.dead += 1
         return
     row.status = "retry"
     row.next_attempt_at = now + dt.timedelta(
-        seconds=backoff_s(row.attempts, base_s=settings.base_backoff_s, max_s=settings.max_backoff_s))
+        seconds=backoff_s(row.attempts, base_s=settings.ministry_base_backoff_s,
+                          max_s=settings.ministry_max_backoff_s))
     result.retried += 1
 
 
 def _dead_letter(session: Session, row: Outbox, now: dt.datetime) -> None:
     # The alarms module does not exist yet; an audit_log row plus an error log line stand in for the alarm.
     row.status = "dead"
-    session.add(AuditLog(
-        at=now, username="forwarder", action=DEAD_LETTER_ACTION, target=f"outbox:{row.id}",
+    audit.record(
+        session, DEAD_LETTER_ACTION, username="forwarder", target=f"outbox:{row.id}", outcome="failed",
         detail={"ipcType": row.ipc_type, "documentKind": row.document_kind, "documentId": row.document_id,
                 "documentVersion": row.document_version, "reference": row.ministry_reference_number,
                 "attempts": row.attempts, "ministryCode": row.ministry_code, "lastError": row.last_error},
-    ))
+    )
     log.error("outbox %s (%s %s:%s) is dead after %s attempts: %s", row.id, row.ipc_type, row.document_kind,
               row.document_id, row.attempts, row.last_error)
 

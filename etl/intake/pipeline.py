@@ -3,6 +3,11 @@
 Transport (HTTP, SM envelope) is the caller's business; this takes the decrypted payload.  The raw message is
 committed to the archive *before* processing, so nothing accepted — or rejected — is ever lost; processing
 runs in a savepoint, so a failure leaves the archive row with code 9001 and no half-written documents.
+
+Processing happens under the archived row's lock (:func:`claim`) and its outcome is committed with it, so a
+process or database that dies in between leaves the message archived without a result code and nothing else.
+A re-send of that reference then processes it (:func:`answer_resend`) instead of answering 3001, and
+``etl.intake.recovery`` finishes the ones nobody re-sends.
 """
 
 from __future__ import annotations
@@ -10,12 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from etl.intake.documents import UpsertResult, upsert_document
@@ -29,11 +35,29 @@ from store.models.base import utcnow
 from store.models.exchange import REFERENCE_IN_USE
 from store.positions import SOURCE_APP, load_positions
 
-__all__ = ["IntakeResult", "archive", "finish", "process", "receive"]
+__all__ = [
+    "LOCK_WAIT_S",
+    "IntakeResult",
+    "MessageBusy",
+    "answer_resend",
+    "archive",
+    "claim",
+    "finish",
+    "outcome_of",
+    "process",
+    "receive",
+    "replay_result",
+]
 
 log = logging.getLogger(__name__)
 
 _HEADER_FIELDS = ("messageReferenceNumber", "documentName", "ipcType")
+#: How long a re-send waits for the message it repeats while another transaction is processing that message.
+LOCK_WAIT_S = 10.0
+
+
+class MessageBusy(Exception):
+    """Another transaction has held the archived message (it is processing it) for longer than the wait."""
 
 
 @dataclass
@@ -79,7 +103,15 @@ def receive(
     msg = archive(session, header=header, operator=operator, user_name=user_name, account_id=account_id,
                   is_sandbox=is_sandbox, channel=channel, raw={"body": body})
     if msg.duplicate_of is not None:
-        return finish(session, msg, IntakeResult(3001, RESULT_MESSAGES[3001], msg.id), operator)
+        # The payload in hand is the re-sent one, intact (the archived body had any U+0000 replaced).
+        return answer_resend(session, msg, complete=lambda first: process(
+            session, first, operator=operator, header=header, payload=payload, is_sandbox=first.is_sandbox))
+    try:
+        claim(session, msg.id)
+    except MessageBusy:
+        return IntakeResult(3003, f"{RESULT_MESSAGES[3003]}: message still being processed; retry", msg.id)
+    if msg.result_code is not None:  # a re-send got to it first and processed it
+        return outcome_of(msg)
     return process(session, msg, operator=operator, header=header, payload=payload, is_sandbox=is_sandbox)
 
 
@@ -136,6 +168,80 @@ def _first_with_reference(session: Session, user_name: str | None, ref: str | No
         return None
     return session.scalar(select(Message.id).where(
         Message.user_name == user_name, Message.message_reference_number == ref, text(REFERENCE_IN_USE)))
+
+
+def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> Message | None:
+    """Lock archived message `message_id` for processing (a row lock, held until this transaction ends).
+
+    Whoever holds this lock while the message has no result code is the one that processes it: the request that
+    archived it, a re-send of it, or the recovery sweep; each re-reads the message after getting the lock, and
+    ``finish`` records the outcome in the same transaction, so a message is processed once.  Call it after the
+    archive's commit and before any other commit of the transaction.  Returns the message, refreshed.  The lock is
+    ``FOR NO KEY UPDATE``: it does not hold up the archiving of re-sends, whose ``duplicate_of`` references it.
+
+    Raises
+    ------
+    MessageBusy
+        If another transaction holds the message for longer than `wait_s` (default :data:`LOCK_WAIT_S`); the
+        transaction is rolled back.
+    """
+    wait_s = LOCK_WAIT_S if wait_s is None else wait_s
+    session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{max(int(wait_s * 1000), 1)}ms"})
+    try:
+        msg = session.scalars(select(Message).where(Message.id == message_id).with_for_update(key_share=True)
+                              .execution_options(populate_existing=True)).one_or_none()
+    except OperationalError as e:
+        if getattr(e.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        session.rollback()
+        raise MessageBusy(message_id) from None
+    session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))  # not for the processing that follows
+    return msg
+
+
+def answer_resend(
+    session: Session, resend: Message, *, complete: Callable[[Message], IntakeResult], wait_s: float | None = None
+) -> IntakeResult:
+    """Answer a message archived as a re-send of a reference in use (``duplicate_of`` is its first arrival).
+
+    A first arrival that has its outcome: 3001, with that outcome in ``msg`` (nothing is processed again).  One
+    without (whoever was processing it died between its archive and its outcome): processed now, under its row
+    lock, by ``complete(first)`` — which records and commits the first's outcome, or makes the re-send the message
+    of record and returns the re-send's — and the re-send is answered, and archived, with that outcome.  A first
+    that another transaction is processing is waited for (`wait_s`, default :data:`LOCK_WAIT_S`), then answered
+    3001; past the wait, 3003 (retry later).
+    """
+    first = session.get(Message, resend.duplicate_of, populate_existing=True)
+    if first is not None and first.result_code is None:
+        try:
+            claim(session, first.id, wait_s=wait_s)
+        except MessageBusy:
+            return finish(session, resend, IntakeResult(
+                3003, f"{RESULT_MESSAGES[3003]}: message {first.id} still being processed; retry", resend.id), None)
+        if first.result_code is None:
+            result = complete(first)  # commits the outcome, which releases the lock
+            if result.message_id != resend.id:
+                finish(session, resend, IntakeResult(
+                    result.code, f"{result.msg} (re-send; interrupted message {first.id} processed now)", resend.id),
+                    None)
+            return result
+        session.rollback()  # it got its outcome while we waited: let go of the lock
+    return finish(session, resend, replay_result(first, resend.id), None)
+
+
+def replay_result(first: Message | None, message_id: int | None) -> IntakeResult:
+    """3001 for a re-send of a used reference, with the first arrival's outcome in ``msg`` when it has one."""
+    if first is None or first.result_code is None:
+        return IntakeResult(3001, RESULT_MESSAGES[3001], message_id)
+    told = f"{first.result_code} {first.result_msg or RESULT_MESSAGES.get(first.result_code, '')}".strip()
+    return IntakeResult(3001, f"{RESULT_MESSAGES[3001]}: 原报文已处理，结果 {told} (first arrival answered {told})",
+                        message_id)
+
+
+def outcome_of(msg: Message) -> IntakeResult:
+    """The recorded outcome of a finished message, as it was answered."""
+    return IntakeResult(msg.result_code, msg.result_msg or RESULT_MESSAGES.get(msg.result_code, ""), msg.id,
+                        errors=list(msg.errors or []))
 
 
 def _fit(column: str, v: Any) -> str | None:

@@ -1,1 +1,1 @@
-"""The demo province: load the generator's output through the intake core, create the demo users."""
+"""The demo province: load the generator's output, the demo users, the simulators, and ``demo up`` (``up.py``)."""

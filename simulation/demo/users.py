@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 from pathlib import Path
 
@@ -11,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth import service as auth_service
-from core import security
+from core import keyfiles, security
 from store.models import AppUser, Operator
 
 __all__ = ["ensure_demo_users"]
@@ -27,7 +25,7 @@ def ensure_demo_users(
     """
     known: dict[str, dict[str, str]] = {}
     if credentials_file.exists():
-        known = {c["username"]: c for c in json.loads(credentials_file.read_text(encoding="utf-8"))}
+        known = {c["username"]: c for c in keyfiles.read_json(credentials_file)}
     first_op = session.scalars(select(Operator).order_by(Operator.id)).first()
     county = first_op.division_code if first_op and first_op.division_code else province_code[:2] + "0102"
     wanted = [
@@ -59,7 +57,5 @@ def ensure_demo_users(
             out.append({"username": username, "password": "(set earlier; reset with `wlhy users reset`)",
                         "role": role, "division_code": division or ""})
     session.flush()
-    credentials_file.parent.mkdir(parents=True, exist_ok=True)
-    credentials_file.write_text(json.dumps(list(known.values()), ensure_ascii=False, indent=1), encoding="utf-8")
-    os.chmod(credentials_file, 0o600)
+    keyfiles.write_json(credentials_file, list(known.values()))  # 0600 from the start, replaced atomically
     return out

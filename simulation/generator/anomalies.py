@@ -117,18 +117,17 @@ def inject_party_anomalies(rng: np.random.Generator, world: World) -> list[dict]
             cert["inRegistry"] = False
         v["_taint_from_s"] = world.start_s
         truth.append(
-            {
-                "code": "QUAL_VEHICLE_CERT",
-                "kind": "vehicle",
-                "operator": ops[v["_op"]]["unifiedSocialCreditIdentifier"],
-                "key": _vehicle_key(v),
-                "detail": {
+            _vehicle_truth(
+                world,
+                v,
+                "QUAL_VEHICLE_CERT",
+                {
                     "variant": variant,
                     "grossMass": v["grossMass"],
                     "roadTransportCertificateNumber": v["roadTransportCertificateNumber"],
                     **{k2: cert[k2] for k2 in ("validFrom", "validTo", "status", "inRegistry")},
                 },
-            }
+            )
         )
 
     tracked = [v["_idx"] for v in vehicles if heavy(v)]
@@ -137,13 +136,12 @@ def inject_party_anomalies(rng: np.random.Generator, world: World) -> list[dict]
         v["_network"] = {"inNetwork": False, "since": None}
         v["_taint_from_s"] = world.start_s
         truth.append(
-            {
-                "code": "VEHICLE_NOT_IN_NETWORK",
-                "kind": "vehicle",
-                "operator": ops[v["_op"]]["unifiedSocialCreditIdentifier"],
-                "key": _vehicle_key(v),
-                "detail": {"vehicleType": v["vehicleType"], "grossMass": v["grossMass"]},
-            }
+            _vehicle_truth(
+                world,
+                v,
+                "VEHICLE_NOT_IN_NETWORK",
+                {"vehicleType": v["vehicleType"], "grossMass": v["grossMass"]},
+            )
         )
 
     used_d: set[int] = set()
@@ -225,6 +223,16 @@ def inject_party_anomalies(rng: np.random.Generator, world: World) -> list[dict]
             )
         )
     return truth
+
+
+def _vehicle_truth(world: World, v: dict, code: str, detail: dict) -> dict:
+    return {
+        "code": code,
+        "kind": "vehicle",
+        "operator": world.operators[v["_op"]]["unifiedSocialCreditIdentifier"],
+        "key": _vehicle_key(v),
+        "detail": detail,
+    }
 
 
 def _driver_truth(world: World, drv: dict, code: str, detail: dict) -> dict:

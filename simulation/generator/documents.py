@@ -11,6 +11,15 @@ import datetime as dt
 
 import numpy as np
 
+from etl.adapters.records import (
+    DriverCertificateWire,
+    InNetworkStatusWire,
+    InsurancePolicyWire,
+    MonthlyInvoiceTotalWire,
+    OperatorLicenceWire,
+    VehicleCertificateWire,
+    WireRecord,
+)
 from geo.crs import wgs84_to_gcj02
 from simulation.generator import names
 from simulation.generator.timefmt import wire_date, wire_datetime
@@ -589,56 +598,30 @@ def build_documents(rng: np.random.Generator, world: World, trips: list[dict]) -
     return b.docs
 
 
+def _records(shape: type[WireRecord], items: list[dict], entry: str) -> list[dict]:
+    """`shape`'s records of `items`: each field from the item's registry ``entry`` (validity, status) or the item.
+
+    The shape (``etl.adapters.records``, what the simulators load) decides the fields, their order and format.
+    """
+    return shape.dump_many(
+        {f: x[entry][f] if f in x[entry] else x[f] for f in shape.model_fields} for x in items
+    )
+
+
 def registry(world: World, docs: Documents) -> dict[str, list[dict]]:
     """Third-party registry records (licences, certificates, network, tax, insurance) of the run."""
     w = world
     out: dict[str, list[dict]] = {}
-    out["operator_licences"] = [
-        {
-            "permitNumber": op["permitNumber"],
-            "unifiedSocialCreditIdentifier": op["unifiedSocialCreditIdentifier"],
-            "name": op["name"],
-            "validFrom": op["_permit"]["validFrom"],
-            "validTo": op["_permit"]["validTo"],
-            "status": op["_permit"]["status"],
-        }
-        for op in w.operators
-        if op["_permit"]["inRegistry"]
-    ]
-    out["vehicle_certificates"] = [
-        {
-            "roadTransportCertificateNumber": v["roadTransportCertificateNumber"],
-            "vehicleNumber": v["vehicleNumber"],
-            "vehiclePlateColorCode": v["vehiclePlateColorCode"],
-            "validFrom": v["_cert"]["validFrom"],
-            "validTo": v["_cert"]["validTo"],
-            "status": v["_cert"]["status"],
-        }
-        for v in w.vehicles
-        if v["_cert"]["inRegistry"]
-    ]
-    out["driver_certificates"] = [
-        {
-            "qualificationCertificate": d["qualificationCertificate"],
-            "drivingLicense": d["drivingLicense"],
-            "driverName": d["driverName"],
-            "validFrom": d["_qual"]["validFrom"],
-            "validTo": d["_qual"]["validTo"],
-            "status": d["_qual"]["status"],
-        }
-        for d in w.drivers
-        if d["_qual"]["inRegistry"]
-    ]
-    out["in_network"] = [
-        {
-            "vehicleNumber": v["vehicleNumber"],
-            "vehiclePlateColorCode": v["vehiclePlateColorCode"],
-            "inNetwork": v["_network"]["inNetwork"],
-            "since": v["_network"]["since"],
-        }
-        for v in w.vehicles
-        if heavy(v)
-    ]
+    out["operator_licences"] = _records(
+        OperatorLicenceWire, [op for op in w.operators if op["_permit"]["inRegistry"]], "_permit"
+    )
+    out["vehicle_certificates"] = _records(
+        VehicleCertificateWire, [v for v in w.vehicles if v["_cert"]["inRegistry"]], "_cert"
+    )
+    out["driver_certificates"] = _records(
+        DriverCertificateWire, [d for d in w.drivers if d["_qual"]["inRegistry"]], "_qual"
+    )
+    out["in_network"] = _records(InNetworkStatusWire, [v for v in w.vehicles if heavy(v)], "_network")
     tax: dict[tuple[int, str], list[int]] = {}
     for rec in docs.waybills:
         op = next(
@@ -646,7 +629,7 @@ def registry(world: World, docs: Documents) -> dict[str, list[dict]]:
         )
         month = rec["payload"]["goodsReceiptDateTime"][:6]
         tax.setdefault((op, month), []).append(int(rec["payload"]["totalMonetaryAmount"].replace(".", "")))
-    out["tax_invoices"] = [
+    out["tax_invoices"] = MonthlyInvoiceTotalWire.dump_many(
         {
             "unifiedSocialCreditIdentifier": w.operators[op]["unifiedSocialCreditIdentifier"],
             "month": month,
@@ -654,6 +637,6 @@ def registry(world: World, docs: Documents) -> dict[str, list[dict]]:
             "amount": money(sum(amounts)),
         }
         for (op, month), amounts in sorted(tax.items())
-    ]
-    out["insurance_policies"] = list(docs.policies)
+    )
+    out["insurance_policies"] = InsurancePolicyWire.dump_many(docs.policies)
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from etl.adapters.records import TRACK_PARQUET_COLUMNS
 from geo.crs import wgs84_to_gcj02
 from simulation.generator.timefmt import wire_datetime, wire_datetimes
 from simulation.generator.tracks import Samples, local_to_lonlat, lonlat_to_local, sample_movement
@@ -17,8 +18,8 @@ from simulation.generator.world import World
 
 __all__ = ["BEIDOU_COLUMNS", "app_messages", "beidou_table", "sample_trips"]
 
-#: Column names of ``beidou.parquet``.
-BEIDOU_COLUMNS = ("vehicle_number", "plate_color", "t", "lon", "lat", "speed_kmh", "direction", "altitude")
+#: Column names of ``beidou.parquet`` (what the national-platform simulator loads).
+BEIDOU_COLUMNS = TRACK_PARQUET_COLUMNS
 _MAX_LOCATIONS = 10_000
 
 
@@ -125,18 +126,17 @@ def beidou_table(world: World, trips: list[dict]) -> pa.Table:
     veh = veh[order]
     plate_arr = pa.array(plates, type=pa.string()).take(pa.array(veh))
     colour_arr = pa.array(colours, type=pa.string()).take(pa.array(veh))
-    return pa.table(
-        {
-            "vehicle_number": plate_arr,
-            "plate_color": colour_arr,
-            "t": pa.array(cols["t"][order] * 1_000_000, type=pa.timestamp("us", tz="UTC")),
-            "lon": pa.array(np.round(cols["lon"][order], 7), type=pa.float64()),
-            "lat": pa.array(np.round(cols["lat"][order], 7), type=pa.float64()),
-            "speed_kmh": pa.array(np.round(cols["speed"][order], 1), type=pa.float32()),
-            "direction": pa.array(np.round(cols["direction"][order], 1), type=pa.float32()),
-            "altitude": pa.array(np.round(cols["altitude"][order], 1), type=pa.float32()),
-        }
+    arrays = (
+        plate_arr,
+        colour_arr,
+        pa.array(cols["t"][order] * 1_000_000, type=pa.timestamp("us", tz="UTC")),
+        pa.array(np.round(cols["lon"][order], 7), type=pa.float64()),
+        pa.array(np.round(cols["lat"][order], 7), type=pa.float64()),
+        pa.array(np.round(cols["speed"][order], 1), type=pa.float32()),
+        pa.array(np.round(cols["direction"][order], 1), type=pa.float32()),
+        pa.array(np.round(cols["altitude"][order], 1), type=pa.float32()),
     )
+    return pa.table(dict(zip(BEIDOU_COLUMNS, arrays, strict=True)))
 
 
 def app_messages(

@@ -228,19 +228,22 @@ class _Planner:
         depot_m = min(rng.uniform(3000, 8000), rng.uniform(0.3, 0.6) * float(w.places.radius_m[trip["load"]]))
         depot = offset_point(*trip["load_pt"], depot_m, rng.uniform(0, 2 * np.pi))
         despatch_s = max(self._despatch_after(free_s, trip["veh"], depot), trip.pop("_not_before", 0))
-        mov = None
-        if code in ("TRACK_START_MISMATCH", "TRACK_END_MISMATCH"):
-            mov = _mismatch_movement(rng, w, trip, code, despatch_s, depot)
-        elif code == "TRACK_LENGTH_IMPLAUSIBLE":
-            factor = rng.uniform(3.4, 4.2)
-            mov = build_movement(
+
+        def movement(length_factor: float):
+            return build_movement(
                 rng,
                 depot_lonlat=depot,
                 load_lonlat=trip["load_pt"],
                 unload_lonlat=trip["unload_pt"],
                 despatch_s=despatch_s,
-                length_factor=factor,
+                length_factor=length_factor,
             )
+
+        mov = None
+        if code in ("TRACK_START_MISMATCH", "TRACK_END_MISMATCH"):
+            mov = _mismatch_movement(rng, w, trip, code, despatch_s, depot)
+        elif code == "TRACK_LENGTH_IMPLAUSIBLE":
+            mov = movement(rng.uniform(3.4, 4.2))
             chord = float(w.places.dist_m[trip["load"], trip["unload"]])
             trip["detail"] = {
                 "routeLengthM": round(mov.length_m),
@@ -249,14 +252,7 @@ class _Planner:
             }
         if mov is None:
             code = None
-            mov = build_movement(
-                rng,
-                depot_lonlat=depot,
-                load_lonlat=trip["load_pt"],
-                unload_lonlat=trip["unload_pt"],
-                despatch_s=despatch_s,
-                length_factor=rng.uniform(1.1, 1.4),
-            )
+            mov = movement(rng.uniform(1.1, 1.4))
         if mov.end_s > w.end_s:
             return False
         trip["code"] = code

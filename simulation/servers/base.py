@@ -13,41 +13,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import BaseModel, Field, ValidationError
 
 from etl.adapters._http import NOT_FOUND_CODE
+from etl.adapters.records import WireRecord
 
 __all__ = [
     "FaultIn",
-    "PlateColor",
     "SimError",
     "Table",
-    "WireDate",
-    "WireModel",
     "add_admin_records",
     "new_app",
     "not_found",
     "read_jsonl",
+    "registry_app",
 ]
-
-#: ``YYYYMMDD``; ``None`` allowed where the field is optional (open-ended validity).
-WireDate = Annotated[str, StringConstraints(pattern=r"^\d{8}$")]
-#: JT/T 697.7 plate colour code; files sometimes hold it as a number.
-PlateColor = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
-
-
-class WireModel(BaseModel):
-    """A wire record: camelCase fields as the spec spells them; unknown fields are kept and echoed."""
-
-    model_config = ConfigDict(extra="allow")
 
 
 class FaultIn(BaseModel):
@@ -76,8 +56,9 @@ class Table:
 
     Parameters
     ----------
-    model : type[WireModel]
-        Validates incoming records; stored records are its JSON dump (camelCase, extras kept).
+    model : type[WireRecord]
+        The record's wire shape (``etl.adapters.records``): validates incoming records; stored records are
+        its JSON dump (camelCase, extras kept).
     key : callable
         Record -> primary key; a record with an existing key replaces the old one.
     indexes : dict of name -> callable, optional
@@ -86,13 +67,12 @@ class Table:
 
     def __init__(
         self,
-        model: type[WireModel],
+        model: type[WireRecord],
         key: Callable[[dict], Any],
         indexes: dict[str, Callable[[dict], Any]] | None = None,
     ):
         self.model = model
         self._key = key
-        self._validator = TypeAdapter(list[model])
         self.rows: dict[Any, dict] = {}
         self._indexes = indexes or {}
         self._by: dict[str, dict[Any, dict[Any, dict]]] = {name: {} for name in self._indexes}
@@ -102,7 +82,7 @@ class Table:
 
     def add(self, records: list[Any]) -> int:
         """Validate and upsert `records`; return how many were stored. Raises ``ValidationError``."""
-        valid = [m.model_dump(mode="json") for m in self._validator.validate_python(records)]
+        valid = self.model.dump_many(records)
         for rec in valid:
             pk = self._key(rec)
             old = self.rows.get(pk)
@@ -221,3 +201,17 @@ def add_admin_records(app: FastAPI, tables: dict[str, Table]) -> None:
     @app.get("/admin/records")
     async def _counts() -> dict[str, int]:
         return {k: len(t) for k, t in tables.items()}
+
+
+def registry_app(title: str, description: str, tables: dict[str, Table], data_dir: Path | None) -> FastAPI:
+    """A simulator app holding `tables` (``app.state.tables``, loadable through ``/admin/records``).
+
+    Each table is seeded from ``data_dir/registry/<kind>.jsonl`` (none when `data_dir` is None).
+    """
+    if data_dir is not None:
+        for kind, table in tables.items():
+            table.add(read_jsonl(Path(data_dir) / "registry" / f"{kind}.jsonl"))
+    app = new_app(title, description)
+    app.state.tables = tables
+    add_admin_records(app, tables)
+    return app

@@ -17,30 +17,23 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from simulation.servers.base import Table, WireDate, WireModel, add_admin_records, new_app, read_jsonl
+from etl.adapters.records import InsurancePolicyWire
+from simulation.servers.base import Table, registry_app
 
 __all__ = ["KINDS", "create_app"]
 
 KINDS = ("insurance_policies",)
 
 
-class _Policy(WireModel):
-    policyNumber: str
-    insuranceCompanyCode: str
-    insured: str
-    validFrom: WireDate | None = None
-    validTo: WireDate | None = None
-
-
 def create_app(data_dir: Path | None = None) -> FastAPI:
     """Build the insurance simulator, seeded from ``data_dir/registry/insurance_policies.jsonl``."""
-    policies = Table(_Policy, key=lambda r: r["policyNumber"])
-    if data_dir is not None:
-        policies.add(read_jsonl(Path(data_dir) / "registry" / "insurance_policies.jsonl"))
-
-    app = new_app("insurance simulator", "Insurance policies by number (information sharing).")
-    app.state.tables = {"insurance_policies": policies}
-    add_admin_records(app, app.state.tables)
+    policies = Table(InsurancePolicyWire, key=lambda r: r["policyNumber"])
+    app = registry_app(
+        "insurance simulator",
+        "Insurance policies by number (information sharing).",
+        {"insurance_policies": policies},
+        data_dir,
+    )
 
     @app.get("/insurance/v1/policies/{policyNumber}")
     async def policy(policyNumber: str) -> dict:

@@ -32,19 +32,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import Body, FastAPI
-from pydantic import TypeAdapter, ValidationError, model_validator
+from pydantic import TypeAdapter, ValidationError
 
 from etl.adapters._time import epoch_us, parse_instant
-from simulation.servers.base import (
-    PlateColor,
-    SimError,
-    Table,
-    WireDate,
-    WireModel,
-    add_admin_records,
-    new_app,
-    read_jsonl,
+from etl.adapters.records import (
+    TRACK_COLUMNS,
+    TRACK_PARQUET_COLUMNS,
+    BeidouTrack,
+    BeidouTrackWire,
+    InNetworkStatusWire,
 )
+from simulation.servers.base import SimError, Table, registry_app
 
 __all__ = ["DEFAULT_MAX_WINDOW_H", "KINDS", "TrackStore", "create_app"]
 
@@ -53,35 +51,8 @@ KINDS = ("in_network",)
 #: Longest track window the platform answers, hours.
 DEFAULT_MAX_WINDOW_H = 72.0
 
-_COLUMNS = ("t_us", "lon", "lat", "speed_kmh", "direction", "altitude")
-
-
-class _InNetwork(WireModel):
-    vehicleNumber: str
-    vehiclePlateColorCode: PlateColor
-    inNetwork: bool
-    since: WireDate | None = None
-
-
-class _TrackIn(WireModel):
-    vehicleNumber: str
-    vehiclePlateColorCode: PlateColor
-    t: list[int]
-    lon: list[float]
-    lat: list[float]
-    speedKmh: list[float]
-    direction: list[float]
-    altitude: list[float | None] | None = None
-
-    @model_validator(mode="after")
-    def _same_length(self) -> _TrackIn:
-        n = len(self.t)
-        cols = [self.lon, self.lat, self.speedKmh, self.direction] + (
-            [self.altitude] if self.altitude else []
-        )
-        if any(len(c) != n for c in cols):
-            raise ValueError("every column must have as many values as t")
-        return self
+#: Columns a vehicle's fixes are held in: time in epoch microseconds, then those of ``BeidouTrack``.
+_COLUMNS = ("t_us", *TRACK_COLUMNS[1:])
 
 
 class TrackStore:
@@ -95,19 +66,7 @@ class TrackStore:
 
     def load_parquet(self, path: Path) -> None:
         """Add every fix of a ``beidou.parquet`` file."""
-        table = pq.read_table(
-            path,
-            columns=[
-                "vehicle_number",
-                "plate_color",
-                "t",
-                "lon",
-                "lat",
-                "speed_kmh",
-                "direction",
-                "altitude",
-            ],
-        )
+        table = pq.read_table(path, columns=list(TRACK_PARQUET_COLUMNS))
         t_us = (
             table.column("t")
             .cast(pa.timestamp("us", tz="UTC"))
@@ -117,7 +76,7 @@ class TrackStore:
         plates = table.column("vehicle_number").to_numpy(zero_copy_only=False).astype(str)
         colours = table.column("plate_color").to_numpy(zero_copy_only=False).astype(str)
         cols = {"t_us": t_us.astype(np.int64)}
-        for name in ("lon", "lat", "speed_kmh", "direction", "altitude"):
+        for name in _COLUMNS[1:]:
             # Nulls (an altitude the device did not report) become NaN.
             cols[name] = (
                 table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -162,22 +121,20 @@ class TrackStore:
 
 def create_app(data_dir: Path | None = None, *, max_window_h: float = DEFAULT_MAX_WINDOW_H) -> FastAPI:
     """Build the national-platform simulator, seeded from `data_dir` (empty when None)."""
-    in_network = Table(_InNetwork, key=lambda r: (r["vehicleNumber"], r["vehiclePlateColorCode"]))
+    in_network = Table(InNetworkStatusWire, key=lambda r: (r["vehicleNumber"], r["vehiclePlateColorCode"]))
     tracks = TrackStore()
-    if data_dir is not None:
-        in_network.add(read_jsonl(Path(data_dir) / "registry" / "in_network.jsonl"))
-        if (Path(data_dir) / "beidou.parquet").exists():
-            tracks.load_parquet(Path(data_dir) / "beidou.parquet")
+    if data_dir is not None and (Path(data_dir) / "beidou.parquet").exists():
+        tracks.load_parquet(Path(data_dir) / "beidou.parquet")
 
-    app = new_app(
+    app = registry_app(
         "national freight-vehicle platform simulator",
         "全国道路货运车辆公共监管与服务平台: in-network status and BeiDou tracks (WGS-84).",
+        {"in_network": in_network},
+        data_dir,
     )
-    app.state.tables = {"in_network": in_network}
     app.state.tracks = tracks
-    add_admin_records(app, app.state.tables)
     max_window = dt.timedelta(hours=max_window_h)
-    track_validator = TypeAdapter(_TrackIn | list[_TrackIn])
+    track_validator = TypeAdapter(BeidouTrackWire | list[BeidouTrackWire])
 
     @app.get("/national/v1/vehicles/{vehicleNumber}/{plateColor}/in-network")
     async def vehicle_in_network(vehicleNumber: str, plateColor: str) -> dict:
@@ -195,20 +152,13 @@ def create_app(data_dir: Path | None = None, *, max_window_h: float = DEFAULT_MA
                 f"window {(t1 - t0).total_seconds() / 3600:.1f} h exceeds {max_window_h:g} h",
             )
         fixes = tracks.window(vehicleNumber, plateColor, epoch_us(t0), epoch_us(t1))
-        return {
-            "vehicleNumber": vehicleNumber,
-            "vehiclePlateColorCode": plateColor,
-            "coordinateSystem": "WGS84",
-            "start": t0.isoformat(),
-            "end": t1.isoformat(),
-            "count": int(fixes["t_us"].size),
-            "t": (fixes["t_us"] // 1000).tolist(),
-            "lon": _json_floats(fixes["lon"], 7),
-            "lat": _json_floats(fixes["lat"], 7),
-            "speedKmh": _json_floats(fixes["speed_kmh"], 1),
-            "direction": _json_floats(fixes["direction"], 1),
-            "altitude": _json_floats(fixes["altitude"], 1),
-        }
+        track = BeidouTrack(
+            vehicle_number=vehicleNumber,
+            plate_color=plateColor,
+            t_ms=fixes["t_us"] // 1000,
+            **{k: fixes[k] for k in _COLUMNS[1:]},
+        )
+        return track.to_wire(start=t0, end=t1)
 
     @app.post("/admin/tracks")
     async def admin_tracks(body: Annotated[Any, Body()]) -> dict:
@@ -217,23 +167,12 @@ def create_app(data_dir: Path | None = None, *, max_window_h: float = DEFAULT_MA
         except ValidationError as exc:
             raise SimError(422, "INVALID_RECORD", str(exc)) from None
         added = 0
-        for tr in parsed if isinstance(parsed, list) else [parsed]:
-            alt = (
-                np.array([np.nan if a is None else a for a in tr.altitude], dtype=np.float64)
-                if tr.altitude
-                else np.full(len(tr.t), np.nan)
-            )
+        for wire in parsed if isinstance(parsed, list) else [parsed]:
+            tr = BeidouTrack.from_wire(wire)
             added += tracks.add(
-                tr.vehicleNumber,
-                tr.vehiclePlateColorCode,
-                {
-                    "t_us": np.asarray(tr.t, dtype=np.int64) * 1000,
-                    "lon": np.asarray(tr.lon, dtype=np.float64),
-                    "lat": np.asarray(tr.lat, dtype=np.float64),
-                    "speed_kmh": np.asarray(tr.speedKmh, dtype=np.float64),
-                    "direction": np.asarray(tr.direction, dtype=np.float64),
-                    "altitude": alt,
-                },
+                tr.vehicle_number,
+                tr.plate_color,
+                {"t_us": tr.t_ms * 1000, **{k: getattr(tr, k) for k in _COLUMNS[1:]}},
             )
         return {"loaded": added, "total": len(tracks)}
 
@@ -245,14 +184,3 @@ def _parse_time(name: str, value: str) -> dt.datetime:
         return parse_instant(value)
     except ValueError as exc:
         raise SimError(400, "BAD_TIME", f"{name}: {exc}") from None
-
-
-def _json_floats(a: np.ndarray, decimals: int) -> list:
-    """Round and list a float column; NaN becomes null (JSON has no NaN)."""
-    r = np.round(a.astype(np.float64), decimals)
-    nan = np.isnan(r)
-    if not nan.any():
-        return r.tolist()
-    out = r.astype(object)
-    out[nan] = None
-    return out.tolist()

@@ -1,23 +1,24 @@
-"""Run the third-party simulators (运政, national platform, tax, insurance) as local uvicorn servers.
+"""The one runner of the fake outside systems: each a FastAPI app on uvicorn in a background thread.
 
-``serve_all(data_dir)`` starts the four on ports 8101-8104 in background threads and returns handles
-that stop them; ``python -m simulation.servers.runner DATA_DIR`` runs them in the foreground. The
-Ministry simulator (port 8100) lives elsewhere.
+``serve(kind, ...)`` starts one and returns once it accepts connections; ``serve_all(...)`` starts all five
+(Ministry 8100, 运政 8101, national platform 8102, tax 8103, insurance 8104).  The Ministry decrypts with its
+own SM2 key and lets in only its accounts, so it is started with a :class:`MinistryAccess`.
 """
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 import uvicorn
 from fastapi import FastAPI
 
 from simulation.servers import insurance as sim_insurance
+from simulation.servers import ministry as sim_ministry
 from simulation.servers import national as sim_national
 from simulation.servers import tax as sim_tax
 from simulation.servers import yunzheng as sim_yunzheng
@@ -25,20 +26,26 @@ from simulation.servers import yunzheng as sim_yunzheng
 __all__ = [
     "DEFAULT_PORTS",
     "KINDS",
+    "REGISTRY_KINDS",
+    "MinistryAccess",
     "SimulatorHandle",
     "SimulatorStartError",
     "create_app",
     "serve",
     "serve_all",
+    "start",
+    "stop_all",
 ]
 
-SimulatorKind = Literal["yunzheng", "national", "tax", "insurance"]
-#: The simulated systems, in start order.
-KINDS: tuple[str, ...] = ("yunzheng", "national", "tax", "insurance")
-#: Default port of each simulator (matches the client defaults in ``etl.adapters.config``).
-DEFAULT_PORTS = {"yunzheng": 8101, "national": 8102, "tax": 8103, "insurance": 8104}
+SimulatorKind = Literal["ministry", "yunzheng", "national", "tax", "insurance"]
+#: The registries the adapters call (``etl.adapters``), seeded from the generator's output.
+REGISTRY_KINDS: tuple[str, ...] = ("yunzheng", "national", "tax", "insurance")
+#: Every simulated system, in start order.
+KINDS: tuple[str, ...] = ("ministry", *REGISTRY_KINDS)
+#: Default port of each simulator (the defaults of the matching ``WLHY_*_URL`` settings).
+DEFAULT_PORTS = {"ministry": 8100, "yunzheng": 8101, "national": 8102, "tax": 8103, "insurance": 8104}
 
-_FACTORIES = {
+_REGISTRY_FACTORIES = {
     "yunzheng": sim_yunzheng.create_app,
     "national": sim_national.create_app,
     "tax": sim_tax.create_app,
@@ -50,9 +57,18 @@ class SimulatorStartError(RuntimeError):
     """A simulator's server did not come up (port taken, bad seed data, ...)."""
 
 
+@dataclass(frozen=True)
+class MinistryAccess:
+    """What the Ministry simulator needs: its SM2 private key and the provinces' accounts."""
+
+    private_key_hex: str
+    accounts: dict[str, str]  # userName -> passWord
+    token_ttl_s: float = 7200.0
+
+
 @dataclass
 class SimulatorHandle:
-    """A running simulator: where it listens and how to stop it."""
+    """A running simulator: where it listens, what it remembers, how to stop it."""
 
     kind: str
     host: str
@@ -66,49 +82,59 @@ class SimulatorHandle:
         """Base URL to give the matching client."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def state(self) -> Any:
+        """The Ministry's :class:`~simulation.servers.ministry.MinistryState`; a registry app's ``app.state``."""
+        return self.app.state.ministry if self.kind == "ministry" else self.app.state
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask the server to exit and wait for its thread."""
         self.server.should_exit = True
         self.thread.join(timeout_s)
 
-    def __enter__(self) -> SimulatorHandle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def create_app(kind: SimulatorKind, data_dir: Path | None = None) -> FastAPI:
-    """Build the FastAPI app of one simulator, seeded from the generator output in `data_dir`.
+def create_app(kind: SimulatorKind, data_dir: Path | None = None, *,
+               ministry: MinistryAccess | None = None) -> FastAPI:
+    """Build the FastAPI app of one simulator.
 
     Parameters
     ----------
-    kind : {"yunzheng", "national", "tax", "insurance"}
+    kind : {"ministry", "yunzheng", "national", "tax", "insurance"}
     data_dir : Path, optional
-        The generator's output directory (``registry/*.jsonl``, ``beidou.parquet``); None starts empty.
+        The generator's output directory (``registry/*.jsonl``, ``beidou.parquet``) seeding a registry;
+        None starts it empty.  The Ministry starts empty always.
+    ministry : MinistryAccess
+        Required for ``"ministry"``.
     """
-    if kind not in _FACTORIES:
+    if kind == "ministry":
+        if ministry is None:
+            raise ValueError("the Ministry simulator needs ministry=MinistryAccess(private key, accounts)")
+        return sim_ministry.create_app(ministry.private_key_hex, accounts=ministry.accounts,
+                                       token_ttl_s=ministry.token_ttl_s)
+    if kind not in _REGISTRY_FACTORIES:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
-    return _FACTORIES[kind](data_dir)
+    return _REGISTRY_FACTORIES[kind](data_dir)
 
 
-def serve(
-    kind: SimulatorKind,
-    data_dir: Path | None = None,
-    *,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    start_timeout_s: float = 10.0,
-) -> SimulatorHandle:
-    """Start one simulator in a background thread and wait until it accepts connections.
+def start(app: FastAPI, *, kind: str, host: str = "127.0.0.1", port: int = 0,
+          start_timeout_s: float = 10.0) -> SimulatorHandle:
+    """Serve `app` with uvicorn in a daemon thread; return once it accepts connections.
 
-    ``port=0`` lets the OS pick a free port (read it from the handle); None means ``DEFAULT_PORTS[kind]``.
+    ``port=0`` lets the OS pick a free port (read it from the handle).
+
+    Raises
+    ------
+    SimulatorStartError
+        If the server exits (port in use) or is not up within `start_timeout_s`.
     """
-    app = create_app(kind, data_dir)
-    port = DEFAULT_PORTS[kind] if port is None else port
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
-    )
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=_run, args=(server,), name=f"sim-{kind}", daemon=True)
     thread.start()
@@ -124,22 +150,41 @@ def serve(
     return SimulatorHandle(kind=kind, host=host, port=int(bound), app=app, server=server, thread=thread)
 
 
+def serve(
+    kind: SimulatorKind,
+    data_dir: Path | None = None,
+    *,
+    ministry: MinistryAccess | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    start_timeout_s: float = 10.0,
+) -> SimulatorHandle:
+    """Start one simulator (see :func:`create_app`); `port` None means ``DEFAULT_PORTS[kind]``, 0 a free one."""
+    app = create_app(kind, data_dir, ministry=ministry)
+    port = DEFAULT_PORTS[kind] if port is None else port
+    return start(app, kind=kind, host=host, port=port, start_timeout_s=start_timeout_s)
+
+
 def serve_all(
     data_dir: Path | None,
     host: str = "127.0.0.1",
     ports: dict[str, int] | None = None,
     background: bool = True,
+    *,
+    ministry: MinistryAccess | None = None,
 ) -> dict[str, SimulatorHandle]:
-    """Start the simulators named in `ports` (default: all four on 8101-8104).
+    """Start the simulators named in `ports` (default: all five on 8100-8104).
 
     Parameters
     ----------
     data_dir : Path or None
-        Generator output directory to seed from.
+        Generator output directory to seed the registries from.
     host : str
     ports : dict of kind -> port, optional
     background : bool
         True returns at once with running handles; False blocks until Ctrl-C, then stops them.
+    ministry : MinistryAccess
+        Required when the Ministry is among `ports`.
 
     Returns
     -------
@@ -153,9 +198,9 @@ def serve_all(
     try:
         for kind in KINDS:
             if kind in ports:
-                handles[kind] = serve(kind, data_dir, host=host, port=ports[kind])
+                handles[kind] = serve(kind, data_dir, ministry=ministry, host=host, port=ports[kind])
     except BaseException:
-        _stop_all(handles)
+        stop_all(handles.values())
         raise
     if background:
         return handles
@@ -165,36 +210,22 @@ def serve_all(
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_all(handles)
+        stop_all(handles.values())
     return handles
 
 
+def stop_all(handles: Iterable[SimulatorHandle]) -> None:
+    """Stop several simulators at once (all asked first, then each waited for)."""
+    handles = list(handles)
+    for h in handles:
+        h.server.should_exit = True
+    for h in handles:
+        h.thread.join(5.0)
+
+
 def _run(server: uvicorn.Server) -> None:
-    # uvicorn calls sys.exit() when it cannot bind; here that just ends the thread, and `serve` reports it.
+    # uvicorn calls sys.exit() when it cannot bind; here that just ends the thread, and `start` reports it.
     try:
         server.run()
     except SystemExit:
         pass
-
-
-def _stop_all(handles: dict[str, SimulatorHandle]) -> None:
-    for h in handles.values():
-        h.server.should_exit = True
-    for h in handles.values():
-        h.thread.join(5.0)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m simulation.servers.runner [DATA_DIR] [--host H]``."""
-    parser = argparse.ArgumentParser(description="Run the 运政 / national / tax / insurance simulators.")
-    parser.add_argument("data_dir", nargs="?", type=Path, help="generator output directory")
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args(argv)
-    print(
-        "simulators:", ", ".join(f"{k} http://{args.host}:{p}" for k, p in DEFAULT_PORTS.items()), flush=True
-    )
-    serve_all(args.data_dir, host=args.host, background=False)
-
-
-if __name__ == "__main__":
-    main()

@@ -16,48 +16,32 @@ Seed file: ``registry/tax_invoices.jsonl`` under `data_dir`.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, Query
-from pydantic import Field, StringConstraints, field_serializer
 
-from simulation.servers.base import SimError, Table, WireModel, add_admin_records, new_app, read_jsonl
+from etl.adapters.records import MONTH_PATTERN, MonthlyInvoiceTotalWire
+from simulation.servers.base import SimError, Table, registry_app
 
 __all__ = ["KINDS", "create_app"]
 
 KINDS = ("tax_invoices",)
 
-_MONTH_PATTERN = r"^\d{4}(0[1-9]|1[0-2])$"
-_Month = Annotated[str, StringConstraints(pattern=_MONTH_PATTERN)]
-
-
-class _MonthlyInvoices(WireModel):
-    unifiedSocialCreditIdentifier: str
-    month: _Month
-    invoiceCount: int = Field(ge=0)
-    amount: Decimal
-
-    @field_serializer("amount")
-    def _money(self, v: Decimal) -> str:
-        # The wire's money format: yuan with exactly three decimals.
-        return f"{v:.3f}"
-
 
 def create_app(data_dir: Path | None = None) -> FastAPI:
     """Build the tax simulator, seeded from ``data_dir/registry/tax_invoices.jsonl`` (empty when None)."""
     invoices = Table(
-        _MonthlyInvoices,
+        MonthlyInvoiceTotalWire,
         key=lambda r: (r["unifiedSocialCreditIdentifier"], r["month"]),
         indexes={"usci": lambda r: r["unifiedSocialCreditIdentifier"]},
     )
-    if data_dir is not None:
-        invoices.add(read_jsonl(Path(data_dir) / "registry" / "tax_invoices.jsonl"))
-
-    app = new_app("tax system simulator", "Monthly invoice totals per operator (information sharing).")
-    app.state.tables = {"tax_invoices": invoices}
-    add_admin_records(app, app.state.tables)
+    app = registry_app(
+        "tax system simulator",
+        "Monthly invoice totals per operator (information sharing).",
+        {"tax_invoices": invoices},
+        data_dir,
+    )
 
     @app.get("/tax/v1/invoices/{usci}/{month}")
     async def monthly_invoices(usci: str, month: str) -> dict:
@@ -79,5 +63,5 @@ def create_app(data_dir: Path | None = None) -> FastAPI:
 
 
 def _check_month(name: str, value: str) -> None:
-    if not re.match(_MONTH_PATTERN, value):
+    if not re.match(MONTH_PATTERN, value):
         raise SimError(400, "BAD_MONTH", f"{name} must be YYYYMM, got {value!r}")

@@ -1,6 +1,7 @@
 """Simulator of the provincial road-transport registry (运政), seeded from the generator's ``registry/``.
 
-Endpoints (JSON, camelCase wire keys; dates ``YYYYMMDD``; status ``valid|revoked|suspended``)::
+Endpoints (JSON; records as ``etl.adapters.records`` shapes them: camelCase wire keys, dates ``YYYYMMDD``,
+status ``valid|revoked|suspended``)::
 
     GET  /yunzheng/v1/operator-licences/{permitNumber}
     GET  /yunzheng/v1/operator-licences?unifiedSocialCreditIdentifier=
@@ -26,82 +27,43 @@ Seed files: ``registry/operator_licences.jsonl``, ``registry/vehicle_certificate
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from fastapi import FastAPI
 
-from simulation.servers.base import (
-    PlateColor,
-    Table,
-    WireDate,
-    WireModel,
-    add_admin_records,
-    new_app,
-    not_found,
-    read_jsonl,
-)
+from etl.adapters.records import DriverCertificateWire, OperatorLicenceWire, VehicleCertificateWire
+from simulation.servers.base import Table, not_found, registry_app
 
 __all__ = ["KINDS", "create_app"]
 
 #: Record kinds this simulator holds (= seed file stems under ``registry/``).
 KINDS = ("operator_licences", "vehicle_certificates", "driver_certificates")
 
-_Status = Literal["valid", "revoked", "suspended"]
-
-
-class _OperatorLicence(WireModel):
-    permitNumber: str
-    unifiedSocialCreditIdentifier: str
-    name: str
-    validFrom: WireDate | None = None
-    validTo: WireDate | None = None
-    status: _Status
-
-
-class _VehicleCertificate(WireModel):
-    roadTransportCertificateNumber: str
-    vehicleNumber: str
-    vehiclePlateColorCode: PlateColor
-    validFrom: WireDate | None = None
-    validTo: WireDate | None = None
-    status: _Status
-
-
-class _DriverCertificate(WireModel):
-    qualificationCertificate: str
-    drivingLicense: str
-    driverName: str
-    validFrom: WireDate | None = None
-    validTo: WireDate | None = None
-    status: _Status
-
 
 def create_app(data_dir: Path | None = None) -> FastAPI:
     """Build the 运政 simulator, seeded from ``data_dir/registry/*.jsonl`` (empty when `data_dir` is None)."""
     tables = {
         "operator_licences": Table(
-            _OperatorLicence,
+            OperatorLicenceWire,
             key=lambda r: r["permitNumber"],
             indexes={"usci": lambda r: r["unifiedSocialCreditIdentifier"]},
         ),
         "vehicle_certificates": Table(
-            _VehicleCertificate,
+            VehicleCertificateWire,
             key=lambda r: r["roadTransportCertificateNumber"],
             indexes={"plate": lambda r: (r["vehicleNumber"], r["vehiclePlateColorCode"])},
         ),
         "driver_certificates": Table(
-            _DriverCertificate,
+            DriverCertificateWire,
             key=lambda r: r["qualificationCertificate"],
             indexes={"id": lambda r: r["drivingLicense"]},
         ),
     }
-    if data_dir is not None:
-        for kind, table in tables.items():
-            table.add(read_jsonl(Path(data_dir) / "registry" / f"{kind}.jsonl"))
-
-    app = new_app("运政 registry simulator", "Provincial road-transport registry: licences and certificates.")
-    app.state.tables = tables
-    add_admin_records(app, tables)
+    app = registry_app(
+        "运政 registry simulator",
+        "Provincial road-transport registry: licences and certificates.",
+        tables,
+        data_dir,
+    )
     ops, vehs, drvs = (
         tables["operator_licences"],
         tables["vehicle_certificates"],

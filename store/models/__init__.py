@@ -24,11 +24,11 @@ from store.models.checks import (
 )
 from store.models.exchange import ExchangeError, JointTest, Message, Outbox
 from store.models.meta import SystemMeta
-from store.models.people import ROLES, AppUser, AuditLog, UserSession
+from store.models.people import ROLES, AppUser, AuditChainHead, AuditLog, UserSession
 from store.models.thematic import DensityDaily, IndicatorValue, OdFlow, Score, StatDaily
 
 __all__ = [
-    "Account", "Alarm", "AlarmEvent", "Anomaly", "Appeal", "AppUser", "AuditLog", "Base", "DensityDaily",
+    "Account", "Alarm", "AlarmEvent", "Anomaly", "Appeal", "AppUser", "AuditChainHead", "AuditLog", "Base", "DensityDaily",
     "DocumentVersion", "Driver", "ExchangeError", "FundFlow", "FundFlowPayment", "FundFlowWaybill", "IndicatorValue", "JointTest",
     "Job", "Message", "OdFlow", "Operator", "Outbox", "Position", "ProvinceKey", "ROLES", "Rectification",
     "Score", "StatDaily", "SystemMeta", "Trajectory", "UserSession", "Vehicle", "Verification", "Waybill", "WaybillDriver",

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.models.base import Base, created_at_col, pk_col
+from store.models.base import Base, VersionedDocument, created_at_col, first_seen_col, pk_col
 
 __all__ = ["Account", "Driver", "DocumentVersion", "Operator", "ProvinceKey", "Vehicle", "DOCUMENT_KINDS"]
 
@@ -82,7 +82,7 @@ class ProvinceKey(Base):
     retire_after: Mapped[dt.datetime | None]
 
 
-class Vehicle(Base):
+class Vehicle(VersionedDocument, Base):
     """A vehicle (WLHY_CL1001), one row per (plate number, plate colour)."""
 
     __tablename__ = "vehicle"
@@ -105,15 +105,10 @@ class Vehicle(Base):
     road_transport_certificate_number: Mapped[str | None] = mapped_column(String(20))
     trailer_plate_number: Mapped[str | None] = mapped_column(String(35))
     remark: Mapped[str | None] = mapped_column(String(256))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    content_sha256: Mapped[str] = mapped_column(String(64))
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
-    is_sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    created_at: Mapped[dt.datetime] = created_at_col()
-    updated_at: Mapped[dt.datetime] = created_at_col()
+    created_at: Mapped[dt.datetime] = first_seen_col()
 
 
-class Driver(Base):
+class Driver(VersionedDocument, Base):
     """A driver (WLHY_JSY1001), one row per ID number (``drivingLicense`` on the wire)."""
 
     __tablename__ = "driver"
@@ -129,12 +124,7 @@ class Driver(Base):
     qualification_certificate: Mapped[str | None] = mapped_column(String(19))
     telephone: Mapped[str | None] = mapped_column(String(18))
     remark: Mapped[str | None] = mapped_column(String(256))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    content_sha256: Mapped[str] = mapped_column(String(64))
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
-    is_sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    created_at: Mapped[dt.datetime] = created_at_col()
-    updated_at: Mapped[dt.datetime] = created_at_col()
+    created_at: Mapped[dt.datetime] = first_seen_col()
 
 
 class DocumentVersion(Base):

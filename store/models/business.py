@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.models.base import Base, Money, created_at_col, pk_col
+from store.models.base import Base, Money, VersionedDocument, first_seen_col, pk_col
 
 __all__ = [
     "FundFlow",
@@ -42,7 +42,7 @@ def _point() -> Geometry:
     return Geometry("POINT", srid=4326, spatial_index=False)
 
 
-class Waybill(Base):
+class Waybill(VersionedDocument, Base):
     """An electronic waybill (WLHY_YD1001); natural key (operator, shippingNoteNumber, serialNumber)."""
 
     __tablename__ = "waybill"
@@ -87,12 +87,7 @@ class Waybill(Base):
     remark: Mapped[str | None] = mapped_column(String(256))
     total_weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(17, 3))
     straight_distance_m: Mapped[float | None] = mapped_column(Float)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    content_sha256: Mapped[str] = mapped_column(String(64))
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
-    is_sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    received_at: Mapped[dt.datetime] = created_at_col()
-    updated_at: Mapped[dt.datetime] = created_at_col()
+    received_at: Mapped[dt.datetime] = first_seen_col()
 
 
 class WaybillVehicle(Base):
@@ -157,7 +152,7 @@ class WaybillGoods(Base):
     packages: Mapped[int | None] = mapped_column(Integer)
 
 
-class FundFlow(Base):
+class FundFlow(VersionedDocument, Base):
     """A fund-flow record (WLHY_ZJ1001); natural key (operator, documentNumber)."""
 
     __tablename__ = "fund_flow"
@@ -177,12 +172,7 @@ class FundFlow(Base):
     remark: Mapped[str | None] = mapped_column(String(256))
     total_paid: Mapped[Decimal] = mapped_column(Money)
     last_paid_at: Mapped[dt.datetime | None]
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    content_sha256: Mapped[str] = mapped_column(String(64))
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
-    is_sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    received_at: Mapped[dt.datetime] = created_at_col()
-    updated_at: Mapped[dt.datetime] = created_at_col()
+    received_at: Mapped[dt.datetime] = first_seen_col()
 
 
 class FundFlowWaybill(Base):

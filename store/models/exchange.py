@@ -37,6 +37,8 @@ class Message(Base):
         Index("ix_message_received", "received_at"),
         Index("ix_message_operator_received", "operator_id", "received_at"),
         Index("ix_message_account_c1", "account_id", "c1_hex", postgresql_where=text("c1_hex IS NOT NULL")),
+        # Archived but without an outcome (in flight, or interrupted): what the recovery sweep looks for.
+        Index("ix_message_unfinished", "received_at", postgresql_where=text("result_code IS NULL")),
     )
 
     id: Mapped[int] = pk_col()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, created_at_col, pk_col
 
-__all__ = ["ROLES", "AppUser", "AuditLog", "UserSession"]
+__all__ = ["ROLES", "AppUser", "AuditChainHead", "AuditLog", "UserSession"]
 
 ROLES = ("admin", "province", "city", "county", "analyst", "operator")
 
@@ -56,16 +56,40 @@ class UserSession(Base):
 
 
 class AuditLog(Base):
-    """Who did what and when (logins, unmasked reads, workflow actions); no personal data in ``detail``."""
+    """Who did what and when (logins, unmasked reads, workflow actions); no personal data in ``detail``.
+
+    Append-only, sealed into an SM3 hash chain when its transaction commits (migration 0003): ``chain_seq``,
+    ``prev_hash`` and ``row_hash`` are the database's to set; ``auth.audit`` writes and verifies.
+    """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_action", "action"),
+        Index("ix_audit_log_chain_seq", "chain_seq", unique=True),
+    )
 
     id: Mapped[int] = pk_col()
     at: Mapped[dt.datetime] = created_at_col()
-    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: an append-only row outlives its user
     username: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    role: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The one row holding the audit chain's last position and hash (a deleted tail row is seen against it)."""
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    last_hash: Mapped[str | None] = mapped_column(String(64))

@@ -20,7 +20,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, Money, created_at_col
 
-__all__ = ["DensityDaily", "IndicatorValue", "OdFlow", "Score", "StatDaily"]
+__all__ = ["DensityDaily", "FreightTotals", "IndicatorValue", "OdFlow", "Score", "StatDaily"]
+
+
+class FreightTotals:
+    """What a day's waybills carried, summed (the last columns of a statistics table): tonnes, tonne-km, yuan."""
+
+    tonnes: Mapped[Decimal] = mapped_column(Numeric(18, 3))
+    tonne_km: Mapped[Decimal] = mapped_column(Numeric(20, 3))
+    amount: Mapped[Decimal] = mapped_column(Money)
 
 
 class IndicatorValue(Base):
@@ -55,7 +63,7 @@ class Score(Base):
     computed_at: Mapped[dt.datetime] = created_at_col()
 
 
-class StatDaily(Base):
+class StatDaily(FreightTotals, Base):
     """Business scale per operator × loading division × cargo type × Beijing day."""
 
     __tablename__ = "stat_daily"
@@ -67,12 +75,9 @@ class StatDaily(Base):
     cargo_type_code: Mapped[str] = mapped_column(String(4))
     waybills: Mapped[int] = mapped_column(Integer)
     vehicles: Mapped[int] = mapped_column(Integer)
-    tonnes: Mapped[Decimal] = mapped_column(Numeric(18, 3))
-    tonne_km: Mapped[Decimal] = mapped_column(Numeric(20, 3))
-    amount: Mapped[Decimal] = mapped_column(Money)
 
 
-class OdFlow(Base):
+class OdFlow(FreightTotals, Base):
     """Origin–destination flow per day, by division pair (``level`` 'county'/'city') or H3 cell pair."""
 
     __tablename__ = "od_flow"
@@ -83,9 +88,6 @@ class OdFlow(Base):
     origin: Mapped[str] = mapped_column(String(16))
     destination: Mapped[str] = mapped_column(String(16))
     waybills: Mapped[int] = mapped_column(Integer)
-    tonnes: Mapped[Decimal] = mapped_column(Numeric(18, 3))
-    tonne_km: Mapped[Decimal] = mapped_column(Numeric(20, 3))
-    amount: Mapped[Decimal] = mapped_column(Money)
 
 
 class DensityDaily(Base):

@@ -12,8 +12,10 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from auth.scope import Scope
 from core.beijing import day_bounds
-from geo import hexes
+from geo import gazetteer, hexes
+from geo.distance import haversine_m
 from store.positions import H3_RES, SOURCE_APP, SOURCE_BEIDOU
 
 __all__ = ["DENSITY_RES", "density_geojson", "rollup_density"]
@@ -78,6 +80,7 @@ def density_geojson(
     session: Session,
     bbox: tuple[float, float, float, float],
     *,
+    scope: Scope,
     res: int = 7,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
@@ -91,6 +94,9 @@ def density_geojson(
     session : Session
     bbox : tuple of float
         (min_lon, min_lat, max_lon, max_lat), WGS-84 degrees.
+    scope : Scope
+        A city or county user sees only the cells of its own division (centre within the division's extent);
+        province staff, admin and analysts the whole province.
     res : int
         One of :data:`DENSITY_RES`.
     date_from, date_to : date, optional
@@ -126,7 +132,8 @@ def density_geojson(
     vdays = np.array([r.vehicle_days for r in rows], dtype=np.int64)
     lon, lat = hexes.cells_to_points(cells)
     x0, y0, x1, y1 = bbox
-    inside = np.flatnonzero((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
+    keep = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1) & _in_scope(scope, lon, lat)
+    inside = np.flatnonzero(keep)
     order = inside[np.argsort(-fixes[inside], kind="stable")]
     features = []
     for k in order[:limit].tolist():
@@ -137,3 +144,14 @@ def density_geojson(
                          "properties": {"h3": cell, "fixes": int(fixes[k]), "vehicleDays": int(vdays[k])}})
     return {"type": "FeatureCollection", "features": features, **meta,
             "totalFixes": int(fixes[inside].sum()), "truncated": len(order) > limit}
+
+
+def _in_scope(scope: Scope, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Mask of the cell centres inside the scope's division (all True province-wide, all False for none)."""
+    scope.require_statistics()
+    if not scope.division_prefix:
+        return np.ones(lon.shape, dtype=bool)
+    division = gazetteer.get(scope.division_prefix.ljust(6, "0"))
+    if division is None:
+        return np.zeros(lon.shape, dtype=bool)
+    return haversine_m(lon, lat, division.lon, division.lat) <= division.radius_m

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth import service as auth_service
+from auth import throttle
 from core import security
 from store.models import AuditLog, UserSession
 
@@ -54,11 +57,29 @@ def test_wrong_password_is_401_and_audited_without_the_password(http, make_user,
     assert all("wrong-password-123" not in str(a.detail) for a in rows)
 
 
-def test_repeated_failures_are_throttled_even_for_the_right_password(http, make_user):
+def test_repeated_failures_delay_even_the_right_password_then_it_works(http, make_user):
     username, password = make_user()
-    for _ in range(auth_service.MAX_FAILED_LOGINS):
-        assert login(http, username, "nope").status_code == 401
-    assert login(http, username, password).status_code == 429
+    answers = [login(http, username, "nope") for _ in range(throttle.ACCOUNT.free + 1)]
+    assert [a.status_code for a in answers[:-1]] == [401] * throttle.ACCOUNT.free
+    refused = login(http, username, password)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    # a growing delay, not a lockout: once it has passed, the right password logs in
+    time.sleep(int(refused.headers["retry-after"]) + 0.2)
+    assert login(http, username, password).status_code == 200
+
+
+def test_unknown_and_known_usernames_answer_alike_in_time(http, make_user):
+    username, _ = make_user()
+
+    def t(name):
+        t0 = time.perf_counter()
+        assert login(http, name, "wrong-password").status_code == 401
+        return time.perf_counter() - t0
+
+    known = sorted(t(username) for _ in range(3))[1]
+    unknown = sorted(t(f"nobody-{k}") for k in range(3))[1]
+    # the unknown name pays for a dummy argon2id check: no 10 ms vs 300 ms difference to read
+    assert unknown > 0.5 * known
 
 
 def test_logout_revokes_the_token(http, make_user):

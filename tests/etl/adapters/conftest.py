@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from simulation.servers.runner import KINDS, serve
+from simulation.servers.runner import REGISTRY_KINDS, serve
 
 #: 2024-03-01 00:00:00 UTC (08:00 Beijing), the first fix of the seeded track.
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
@@ -152,7 +152,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="package")
 def sims(data_dir: Path):
     """All four simulators, each on its own free port; yields kind -> SimulatorHandle."""
-    handles = {kind: serve(kind, data_dir, port=0) for kind in KINDS}
+    handles = {kind: serve(kind, data_dir, port=0) for kind in REGISTRY_KINDS}
     yield handles
     for h in handles.values():
         h.stop()

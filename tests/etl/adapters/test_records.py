@@ -96,3 +96,38 @@ def test_invoice_amount_is_an_exact_decimal():
     )
     assert rec.amount_yuan == Decimal("0.1")
     assert rec.invoice_count == 12
+
+
+def test_wire_shapes_round_trip_the_records_the_simulators_load():
+    """One shape per record: what the generator writes and the simulators load comes back unchanged."""
+    from etl.adapters import records as r
+    from tests.etl.adapters import conftest as seeds
+
+    for shape, rows in [
+        (r.OperatorLicenceWire, seeds.OPERATOR_LICENCES),
+        (r.VehicleCertificateWire, seeds.VEHICLE_CERTIFICATES),
+        (r.DriverCertificateWire, seeds.DRIVER_CERTIFICATES),
+        (r.InNetworkStatusWire, seeds.IN_NETWORK),
+        (r.MonthlyInvoiceTotalWire, seeds.TAX_INVOICES),
+        (r.InsurancePolicyWire, seeds.INSURANCE_POLICIES),
+    ]:
+        assert shape.dump_many(rows) == rows
+        assert [list(rec) for rec in shape.dump_many(rows)] == [list(rec) for rec in rows]  # key order too
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("20240229", dt.date(2024, 2, 29)), ("", None), (None, None), ("2024-02-29", ValueError),
+     ("20230231", ValueError), (20240229, ValueError)],
+)
+def test_wire_dates_are_yyyymmdd_or_open_ended(value, expected):
+    from etl.adapters.records import OperatorLicenceWire
+
+    rec = {"permitNumber": "p", "unifiedSocialCreditIdentifier": "u", "name": "n", "validTo": value,
+           "status": "valid"}
+    if expected is ValueError:
+        with pytest.raises(ValueError, match="validTo"):
+            OperatorLicenceWire.model_validate(rec)
+        return
+    assert OperatorLicence.from_wire(rec).valid_to == expected
+    assert OperatorLicenceWire.dump_many([rec])[0]["validTo"] == (None if expected is None else value)

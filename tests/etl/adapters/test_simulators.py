@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from etl.adapters import AdapterSettings, InsuranceClient, NationalPlatformClient, TaxClient, YunzhengClient
+from core.config import Settings
+from etl.adapters import InsuranceClient, NationalPlatformClient, TaxClient, YunzhengClient
 from simulation.servers.runner import SimulatorStartError, create_app, serve, serve_all
 
 
@@ -34,15 +35,17 @@ def test_taken_port_and_unknown_kind_are_refused(sims):
     with pytest.raises(SimulatorStartError):
         serve("tax", None, port=sims["tax"].port)
     with pytest.raises(ValueError, match="kind must be one of"):
-        create_app("ministry")
+        create_app("customs")
     with pytest.raises(ValueError, match="unknown kinds"):
+        serve_all(None, ports={"customs": 0})
+    with pytest.raises(ValueError, match="needs ministry=MinistryAccess"):
         serve_all(None, ports={"ministry": 0})
 
 
 def test_clients_read_urls_from_environment(monkeypatch):
     monkeypatch.setenv("WLHY_YUNZHENG_URL", "http://10.0.0.5:9001/")
     monkeypatch.setenv("WLHY_ADAPTER_TIMEOUT_S", "1.5")
-    settings = AdapterSettings()
+    settings = Settings()
     with YunzhengClient.from_settings(settings) as c:
         assert c.base_url == "http://10.0.0.5:9001" and c.timeout_s == 1.5
     with (

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
+from core.config import Settings
 from etl.exchange import crypto
-from etl.forwarder import ForwarderSettings, MinistryClient
+from etl.forwarder import MinistryClient
 from etl.intake import pipeline
 from etl.intake.documents import upsert_operator
 from etl.schemas import samples
-from simulation.servers.ministry_server import SimulatorServer
-from tests.conftest import _free_port, make_database
+from simulation.servers.runner import MinistryAccess, serve
+from tests.conftest import make_database
 
 MINISTRY_USER, MINISTRY_PASSWORD = "anhui-340000", "ministry-pass"
 DOC_NAMES = {
@@ -25,7 +26,7 @@ DOC_NAMES = {
     "WLHY_JSY1001": "驾驶员基本信息上传",
     "WLHY_WZ1001": "位置信息上传",
 }
-_KEEP = ("spatial_ref_sys", "alembic_version")
+_KEEP = ("spatial_ref_sys", "alembic_version", "audit_log", "audit_chain_head")  # the audit log is append-only
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,8 @@ def ministry_keys():
 
 @pytest.fixture(scope="module")
 def _sim(ministry_keys):
-    accounts = {MINISTRY_USER: MINISTRY_PASSWORD}
-    with SimulatorServer(ministry_keys[0], accounts=accounts, port=_free_port()) as s:
+    access = MinistryAccess(ministry_keys[0], accounts={MINISTRY_USER: MINISTRY_PASSWORD})
+    with serve("ministry", ministry=access, port=0) as s:
         yield s
 
 
@@ -69,10 +70,11 @@ def sim(_sim):
 
 @pytest.fixture
 def make_settings(sim, ministry_keys):
-    def make(**kw) -> ForwarderSettings:
-        base = dict(url=sim.url, user_name=MINISTRY_USER, password=MINISTRY_PASSWORD,
-                    public_key_hex=ministry_keys[1], timeout_s=5.0, base_backoff_s=10.0, batch_size=5)
-        return ForwarderSettings(**{**base, **kw})
+    def make(**kw) -> Settings:
+        base = {"ministry_url": sim.url, "ministry_user_name": MINISTRY_USER, "ministry_password": MINISTRY_PASSWORD,
+                "ministry_public_key_hex": ministry_keys[1], "ministry_timeout_s": 5.0,
+                "ministry_base_backoff_s": 10.0, "ministry_batch_size": 5}
+        return Settings(**{**base, **kw})
 
     return make
 

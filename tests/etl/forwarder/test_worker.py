@@ -106,7 +106,7 @@ def test_documents_without_an_archived_message_go_out_in_wire_formats(factory, s
 def test_xml_serialisation_is_accepted_too(factory, sim, make_client, intake):
     for ipc_type, make in samples.SAMPLES.items():
         intake(ipc_type, make())
-    assert drain_all(factory, make_client(serialisation="xml")).acked == 5
+    assert drain_all(factory, make_client(ministry_serialisation="xml")).acked == 5
     got = received(sim)
     position = next(r for r in got["refs"].values() if r["ipcType"] == "WLHY_WZ1001")
     assert position["payload"] == samples.position_batch()
@@ -170,8 +170,8 @@ def test_redelivery_after_a_crash_is_deduplicated_by_the_ministry(factory, sim, 
     with factory() as session:  # a worker sends, then dies before committing the acknowledgement
         (row,) = claim_due(session, now=utcnow(), limit=10)
         envelope = build_envelope(payload_for(session, row), ipc_type=row.ipc_type,
-                                  reference_number=row.ministry_reference_number, sender_code=s.sender_code,
-                                  public_key_hex=s.public_key_hex)
+                                  reference_number=row.ministry_reference_number, sender_code=s.ministry_sender_code,
+                                  public_key_hex=s.ministry_public_key_hex)
         ref = row.ministry_reference_number
         assert client.send(envelope).code == 1001
         session.rollback()
@@ -185,7 +185,7 @@ def test_redelivery_after_a_crash_is_deduplicated_by_the_ministry(factory, sim, 
 
 def test_error_answers_back_off_growing_then_dead_letter(factory, sim, make_client, intake):
     intake("WLHY_JSY1001", samples.driver())
-    client = make_client(max_attempts=4, base_backoff_s=10, max_backoff_s=600)
+    client = make_client(ministry_max_attempts=4, ministry_base_backoff_s=10, ministry_max_backoff_s=600)
     sim.state.faults = FaultsIn(mode="error", code=9001)
     now = utcnow()
     delays = []
@@ -247,7 +247,7 @@ def test_two_workers_never_send_one_row_twice(factory, sim, make_client, intake)
     results = {}
 
     def work(name: str) -> None:
-        results[name] = drain_all(factory, make_client(batch_size=2))
+        results[name] = drain_all(factory, make_client(ministry_batch_size=2))
 
     threads = [threading.Thread(target=work, args=(n,)) for n in ("a", "b")]
     for t in threads:
@@ -262,7 +262,7 @@ def test_two_workers_never_send_one_row_twice(factory, sim, make_client, intake)
 
 
 def test_run_forever_drains_new_rows_until_stopped(factory, sim, make_client, intake):
-    client = make_client(idle_sleep_s=0.05)
+    client = make_client(ministry_idle_sleep_s=0.05)
     stop = threading.Event()
     worker = threading.Thread(target=run_forever, args=(stop, factory, client))
     worker.start()

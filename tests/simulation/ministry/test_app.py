@@ -12,8 +12,7 @@ import pytest
 from etl.exchange import crypto
 from etl.forwarder.envelope import build_envelope, encode_payload, envelope_to_wire
 from etl.schemas import samples
-from simulation.servers.ministry_server import SimulatorServer
-from tests.conftest import _free_port
+from simulation.servers.runner import MinistryAccess, serve
 
 USER, PASSWORD = "anhui-province", "s3cret"
 
@@ -25,7 +24,7 @@ def keys():
 
 @pytest.fixture(scope="module")
 def sim(keys):
-    with SimulatorServer(keys[0], accounts={USER: PASSWORD}, port=_free_port()) as server:
+    with serve("ministry", ministry=MinistryAccess(keys[0], {USER: PASSWORD}), port=0) as server:
         yield server
 
 
@@ -166,7 +165,7 @@ def test_fault_slow_delays_the_answer(http, keys, token):
 
 
 def test_expired_token_answers_2001(keys):
-    with SimulatorServer(keys[0], accounts={USER: PASSWORD}, port=_free_port(), token_ttl_s=0.2) as server, \
+    with serve("ministry", ministry=MinistryAccess(keys[0], {USER: PASSWORD}, token_ttl_s=0.2), port=0) as server, \
             httpx.Client(base_url=server.url, timeout=10) as http:
         tok = http.post("/auth", json={"userName": USER, "passWord": PASSWORD}).json()["data"]
         assert http.post("/send", json=envelope(keys, token=tok)).json()["code"] == 1001

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from simulation.demo.load import load
 from simulation.generator import generate
 from simulation.generator.config import GeneratorConfig
+from store.models import Waybill
 from tests.conftest import make_database, rolled_back_session
 
 PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)
@@ -53,3 +54,16 @@ def psession(province_engine) -> Iterator[Session]:
     """A session on the province database, rolled back after the test."""
     with rolled_back_session(province_engine) as sess:
         yield sess
+
+
+def labelled_waybill_id(session: Session, truth: list[dict], code: str) -> int:
+    """The first waybill the generator labelled with anomaly ``code``."""
+    note = next(g["key"]["shippingNoteNumber"] for g in truth if g["code"] == code)
+    return session.scalar(select(Waybill.id).where(Waybill.shipping_note_number == note))
+
+
+def clean_waybill_id(session: Session, truth: list[dict]) -> int:
+    """The first waybill the generator labelled with nothing."""
+    labelled = {g["key"]["shippingNoteNumber"] for g in truth if "shippingNoteNumber" in g["key"]}
+    return session.scalar(select(Waybill.id).where(Waybill.shipping_note_number.not_in(labelled))
+                          .order_by(Waybill.id))

@@ -22,7 +22,7 @@ from simulation.demo.load import load
 from store.models import Operator, Position, Waybill
 from supervision.statistics.density import rollup_density
 from tests.conftest import _free_port, make_database
-from trajectories.service import trajectory_geojson_bytes
+from trajectories.maps import trajectory_geojson_bytes
 
 
 @pytest.fixture(scope="module")

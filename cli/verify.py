@@ -1,14 +1,13 @@
-"""``wlhy verify``: verification back-fill over a date range (registered on the ``wlhy`` Typer app)."""
+"""``wlhy verify``: verification back-fill over a date range (Dask, or inline)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-__all__ = ["verify", "worker"]
+from cli.output import console
 
 
 def verify(
@@ -32,35 +31,4 @@ def verify(
     table = Table("verdict / rule", "count", title=f"verification {d0} – {d1}")
     for key in ("PASS", "SUSPECT", "FAIL", "NO_DATA", "TRACK_DUPLICATED", "TRACK_VEHICLE_OVERLAP"):
         table.add_row(key, str(counts.get(key, 0)))
-    Console().print(table)
-
-
-def worker(
-    scan_every_s: float = typer.Option(60.0, help="how often to look for completed waybills to verify"),
-    lookback_days: int = typer.Option(30, help="how far back the scan looks for unverified completed waybills"),
-) -> None:
-    """Verify waybills as they complete: a periodic scan enqueues them (receipt + 2 h), a worker runs the queue."""
-    import threading
-
-    from sqlalchemy.orm import sessionmaker
-
-    from store.db import get_engine
-    from trajectories.jobs import Worker, enqueue_due_verifications
-
-    factory = sessionmaker(get_engine(), expire_on_commit=False)
-    stop = threading.Event()
-
-    def scan() -> None:
-        while not stop.is_set():
-            with factory() as s:
-                n = enqueue_due_verifications(s, lookback=dt.timedelta(days=lookback_days))
-                s.commit()
-            if n:
-                Console().print(f"queued {n} waybills for verification")
-            stop.wait(scan_every_s)
-
-    threading.Thread(target=scan, daemon=True).start()
-    try:
-        Worker(factory).run(stop=stop)
-    except KeyboardInterrupt:
-        stop.set()
+    console.print(table)

@@ -1,0 +1,48 @@
+"""Reading the inbound message archive and the forwarding outbox, within a user's Scope (A1, A2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import false, select
+from sqlalchemy.orm import Session
+
+from auth.scope import Scope
+from store.models import Message, Outbox
+from store.paging import Page, page
+
+__all__ = ["list_messages", "list_outbox"]
+
+
+def list_messages(
+    *,
+    db_session: Session,
+    scope: Scope,
+    result_code: int | None = None,
+    ipc_type: str | None = None,
+    operator_id: int | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Page[Message]:
+    """Inbound messages, newest first, that ``scope`` may see (an operator its own, a county its operators')."""
+    q = select(Message).where(scope.operator_filter(Message.operator_id))
+    if operator_id is not None:
+        q = q.where(Message.operator_id == operator_id)
+    if result_code is not None:
+        q = q.where(Message.result_code == result_code)
+    if ipc_type:
+        q = q.where(Message.ipc_type == ipc_type)
+    if since:
+        q = q.where(Message.received_at >= since)
+    return page(db_session, q, order_by=[Message.id.desc()], limit=limit, offset=offset)
+
+
+def list_outbox(
+    *, db_session: Session, scope: Scope, status: str | None = None, limit: int = 100, offset: int = 0
+) -> Page[Outbox]:
+    """The forwarding backlog, newest first; province-wide staff only (the route checks the role)."""
+    q = select(Outbox) if scope.sees_all or scope.role == "province" else select(Outbox).where(false())
+    if status:
+        q = q.where(Outbox.status == status)
+    return page(db_session, q, order_by=[Outbox.id.desc()], limit=limit, offset=offset)

@@ -1,0 +1,168 @@
+"""``wlhy demo up``: the whole system on one machine, from an empty ``var/`` to serving.
+
+Database, the demo province (generated once), the five simulators, the app on uvicorn, the province fed through
+``/exchange`` (once), the demo users, the Ministry forwarder and background verification; then serve until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
+
+from core.config import Settings
+from etl.adapters import NationalPlatformClient
+from etl.forwarder.client import MinistryClient
+from etl.forwarder.worker import run_forever
+from simulation.demo.load import ExchangeTarget, load
+from simulation.demo.simulators import start_simulators
+from simulation.demo.users import ensure_demo_users
+from simulation.generator import generate
+from simulation.generator.config import GeneratorConfig
+from store.db import ensure_database, get_engine, session_scope
+from trajectories.jobs import enqueue_due_verifications, run_verifier
+
+__all__ = ["COUNTED_TABLES", "DemoError", "generate_province", "run_demo"]
+
+#: Tables whose row counts the demo prints once the province is in.
+COUNTED_TABLES = ("operator", "account", "vehicle", "driver", "waybill", "fund_flow", "position", "message",
+                  "outbox", "anomaly", "app_user")
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on (the app did not start, a port is taken); the message says why."""
+
+
+def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_workers: int = 4,
+             console: Console | None = None) -> None:
+    """Bring everything up and, with `serve`, keep serving until Ctrl-C; everything started is stopped at the end.
+
+    Parameters
+    ----------
+    settings : Settings
+        Host, port, directories, the admin's password, the Ministry's account (the simulator's by default).
+    serve : bool
+        False returns once everything has been set up (the app is stopped again).
+    workers : int
+        uvicorn worker processes of the app.
+    feed_workers : int
+        Platforms sending at once while the province is fed through ``/exchange``.
+
+    Raises
+    ------
+    DemoError
+        If the app exits or does not answer ``/healthz``.
+    """
+    console = console or Console()
+    url = ensure_database()
+    data_dir = settings.demo_dir
+    if not (data_dir / "manifest.json").exists():
+        console.rule("generating the demo province")
+        generate_province(data_dir, seed=settings.demo_seed, console=console)
+    sims = start_simulators(settings, data_dir)
+    base = f"http://{settings.host}:{settings.port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", settings.host,
+         "--port", str(settings.port), "--workers", str(workers), "--log-level", "warning"],
+        env=os.environ | {"WLHY_DATABASE_URL": url},
+    )
+    stop = threading.Event()
+    try:
+        _wait_healthy(base, server)
+        console.rule(f"loading the demo province through {base}/exchange")
+        t0 = time.perf_counter()
+        with session_scope(url) as session:
+            summary = load(session, data_dir, exchange=ExchangeTarget(base, workers=feed_workers))
+        if summary.skipped:
+            console.print("demo data set already loaded")
+        else:
+            console.print(f"loaded in {time.perf_counter() - t0:.0f} s")
+            console.print_json(data={"results": summary.results, "fixes": summary.fixes})
+        with session_scope(url) as session:
+            creds = ensure_demo_users(session, province_code=settings.province_code,
+                                      credentials_file=settings.var_dir / "demo-credentials.json",
+                                      admin_password=settings.admin_password or None)
+        threading.Thread(target=_forward, args=(url, sims.settings, stop), daemon=True).start()
+        threading.Thread(target=_verify_in_background, args=(url, stop, console), daemon=True).start()
+        _print_counts(url, console)
+        table = Table(title="demo users (also in var/demo-credentials.json)")
+        for col in ("username", "password", "role", "division_code"):
+            table.add_column(col)
+        for c in creds:
+            table.add_row(c["username"], c["password"], c["role"], c.get("division_code", ""))
+        console.print(table)
+        console.print(f"serving on [bold]{base}[/] (/healthz, /api/v1, /exchange, /docs); simulators: "
+                      + ", ".join(f"{k} {v}" for k, v in sims.urls.items()) + "; Ctrl-C stops")
+        if serve:
+            server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        sims.stop()
+
+
+def generate_province(out: Path, *, seed: int, console: Console, **sizes: int | str) -> dict:
+    """Generate a synthetic province into `out` (``GeneratorConfig`` defaults unless `sizes` say otherwise)."""
+    t0 = time.perf_counter()
+    summary = generate(GeneratorConfig(seed=seed, **sizes), out, progress=True)
+    console.print(f"generated in {time.perf_counter() - t0:.1f} s into {out}")
+    console.print_json(data=summary)
+    return summary
+
+
+def _wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise DemoError(f"the app exited ({server.returncode}); is port {base.rsplit(':', 1)[-1]} taken?")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise DemoError(f"the app did not answer {base}/healthz within {timeout_s:.0f} s")
+
+
+def _verify_in_background(url: str, stop: threading.Event, console: Console) -> None:
+    """Queue every completed, unverified demo waybill and verify them while the app serves (BeiDou from the
+    national platform simulator)."""
+    factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    with factory() as s:
+        queued = enqueue_due_verifications(s, lookback=dt.timedelta(days=3650))
+        s.commit()
+    console.print(f"verifying {queued} waybills in the background (GET /api/v1/waybills/{{id}}/trajectory)")
+    with NationalPlatformClient.from_settings() as national:
+        run_verifier(factory, stop=stop, national=national, lookback=dt.timedelta(days=3650))
+
+
+def _forward(url: str, settings: Settings, stop: threading.Event) -> None:
+    with MinistryClient(settings) as client:
+        run_forever(stop, sessionmaker(get_engine(url), expire_on_commit=False), client)
+
+
+def _print_counts(url: str, console: Console) -> None:
+    with create_engine(url).connect() as conn:
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in COUNTED_TABLES}
+    table = Table(title="rows")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for t, n in counts.items():
+        table.add_row(t, f"{n:,}")
+    console.print(table)

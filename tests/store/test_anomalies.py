@@ -1,0 +1,48 @@
+"""The anomaly ledger: record is idempotent per (code, document); resolve closes and re-opens only the given codes."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from store.anomalies import record, resolve
+from store.models import Anomaly
+
+KEY = {"document_kind": "waybill", "document_key": "waybill:1:1"}
+OWN = ("TRACK_MISSING", "TRACK_LOW_COVERAGE")
+
+
+def _status(session) -> dict[str, tuple[str, bool]]:
+    session.expire_all()
+    rows = session.scalars(select(Anomaly).where(Anomaly.document_key == KEY["document_key"])).all()
+    return {a.code: (a.status, a.resolved_at is not None) for a in rows}
+
+
+def _record(session, code: str) -> int:
+    return record(session, code, operator_id=None, reason_zh="原因", reason_en="reason", **KEY)
+
+
+def test_record_is_idempotent_and_refuses_unknown_codes(session):
+    first = _record(session, "TRACK_MISSING")
+    assert _record(session, "TRACK_MISSING") == first
+    with pytest.raises(ValueError, match="unknown anomaly code"):
+        _record(session, "NOT_A_CODE")
+
+
+def test_resolve_closes_what_stopped_firing_and_reopens_what_fires_again(session):
+    for code in (*OWN, "TRACK_DUPLICATED"):
+        _record(session, code)
+    resolve(session, codes=OWN, still_firing={"TRACK_LOW_COVERAGE"}, **KEY)
+    assert _status(session) == {"TRACK_MISSING": ("resolved", True), "TRACK_LOW_COVERAGE": ("open", False),
+                                "TRACK_DUPLICATED": ("open", False)}  # another checker's code: left alone
+    resolve(session, codes=OWN, still_firing=set(), **KEY)
+    assert _status(session)["TRACK_LOW_COVERAGE"] == ("resolved", True)
+    _record(session, "TRACK_MISSING")
+    resolve(session, codes=OWN, still_firing=["TRACK_MISSING"], **KEY)
+    assert _status(session) == {"TRACK_MISSING": ("open", False), "TRACK_LOW_COVERAGE": ("resolved", True),
+                                "TRACK_DUPLICATED": ("open", False)}
+    # another document is untouched
+    other = record(session, "TRACK_MISSING", operator_id=None, reason_zh="z", reason_en="e",
+                   document_kind="waybill", document_key="waybill:2:1")
+    resolve(session, codes=OWN, still_firing=set(), **KEY)
+    assert session.get(Anomaly, other).status == "open"

@@ -1,0 +1,207 @@
+"""A waybill's fixes and places as the database holds them (spec/RULES.md §2), read for verification and the map.
+
+An item (one vehicle of a waybill, ``waybill_vehicle``) is checked in its window [despatch − 2 h, receipt + 2 h]
+(:func:`window`) against every fix of its plate in that window, both sources: the driver app (source 1) and
+BeiDou (source 2). Its loading and unloading places come from the item's coordinates (3 km) or, without them,
+from its divisions (the gazetteer's point and radius). One item at a time (:func:`fixes_for_item`,
+:func:`places_for_item`) or many with one query each (:func:`fixes_for_items`, :func:`places_for_items`, the
+back-fill path).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from geo import gazetteer
+from store.models import Waybill, WaybillVehicle
+from trajectories.columns import LAT, LON, SOURCE, SOURCE_APP, SOURCE_BEIDOU, SPEED_REPORTED, T
+from trajectories.verify import Place
+
+__all__ = [
+    "COORDINATE_RADIUS_M",
+    "UNKNOWN_DIVISION_RADIUS_M",
+    "WINDOW_PAD",
+    "WaybillNotFoundError",
+    "fixes_for_item",
+    "fixes_for_items",
+    "get_waybill",
+    "place_properties",
+    "places_for_item",
+    "places_for_items",
+    "waybill_items",
+    "window",
+]
+
+WINDOW_PAD = dt.timedelta(hours=2)
+COORDINATE_RADIUS_M = 3000.0
+# Used when a division code is not in the gazetteer at all (a county radius is ~20-40 km).
+UNKNOWN_DIVISION_RADIUS_M = 30000.0
+
+_SOURCES = (SOURCE_APP, SOURCE_BEIDOU)
+
+
+class WaybillNotFoundError(LookupError):
+    """No waybill has this id."""
+
+
+def get_waybill(session: Session, waybill_id: int) -> Waybill:
+    """The waybill, or :class:`WaybillNotFoundError`."""
+    waybill = session.get(Waybill, waybill_id)
+    if waybill is None:
+        raise WaybillNotFoundError(f"no waybill with id {waybill_id}")
+    return waybill
+
+
+def waybill_items(session: Session, waybill_id: int) -> list[WaybillVehicle]:
+    """The waybill's vehicle items in ``seq`` order (none for an unknown id)."""
+    return list(session.scalars(
+        select(WaybillVehicle).where(WaybillVehicle.waybill_id == waybill_id).order_by(WaybillVehicle.seq)
+    ))
+
+
+def window(item: WaybillVehicle) -> tuple[dt.datetime, dt.datetime]:
+    """The item's verification window: [despatch − :data:`WINDOW_PAD`, receipt + :data:`WINDOW_PAD`]."""
+    return item.despatch_at - WINDOW_PAD, item.receipt_at + WINDOW_PAD
+
+
+# --- fixes ----------------------------------------------------------------------------------------------------
+
+_FIXES_SQL = text(
+    """
+    SELECT t, ST_X(geom) AS lon, ST_Y(geom) AS lat, source, speed_kmh, shipping_note_number
+    FROM position
+    WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
+      AND t BETWEEN :t0 AND :t1
+    ORDER BY source, t
+    """
+)
+_BULK_FIXES_SQL = text(
+    """
+    WITH items AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:plates AS text[]), CAST(:colors AS text[]),
+                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[])) AS i(item_id, vn, pc, t0, t1)
+    )
+    SELECT i.item_id, p.t, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.source, p.speed_kmh, p.shipping_note_number
+    FROM items i JOIN position p
+      ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.t BETWEEN i.t0 AND i.t1
+    WHERE p.t BETWEEN :lo AND :hi
+    ORDER BY i.item_id, p.source, p.t
+    """
+)
+
+
+def fixes_for_item(
+    session: Session, item: WaybillVehicle, *, sources: tuple[int, ...] = _SOURCES
+) -> dict[int, pd.DataFrame]:
+    """The plate's fixes in the item's window, one frame per source (``t, lon, lat, source, speed_reported_kmh``).
+
+    Every fix of the plate in the window counts, whichever shipping note it was sent with; the column
+    ``shipping_note_number`` is kept so evidence can say how many were sent for this waybill.
+    """
+    t0, t1 = window(item)
+    rows = session.execute(_FIXES_SQL, {
+        "vehicle_number": item.vehicle_number, "plate_color": item.plate_color, "sources": list(sources),
+        "t0": t0, "t1": t1,
+    }).all()
+    return _by_source(_fixes_frame(rows), sources)
+
+
+def fixes_for_items(session: Session, items: Sequence[WaybillVehicle]) -> dict[int, dict[int, pd.DataFrame]]:
+    """Every item's fixes in one query (the plate index per partition): ``{item id: {source: frame}}``.
+
+    The frames are those of :func:`fixes_for_item` (both sources, empty where there are none).
+    """
+    empty = _fixes_frame([])
+    out = {i.id: dict.fromkeys(_SOURCES, empty) for i in items}
+    if not items:
+        return out
+    windows = [window(i) for i in items]
+    rows = session.execute(_BULK_FIXES_SQL, {
+        "ids": [i.id for i in items], "plates": [i.vehicle_number for i in items],
+        "colors": [i.plate_color for i in items], "t0": [w[0] for w in windows], "t1": [w[1] for w in windows],
+        "lo": min(w[0] for w in windows), "hi": max(w[1] for w in windows),
+    }).all()
+    if not rows:
+        return out
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    df = _fixes_frame([r[1:] for r in rows])
+    cuts = np.flatnonzero(np.diff(ids)) + 1
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(ids)]):
+        out[int(ids[lo])] = _by_source(df.iloc[lo:hi], _SOURCES)
+    return out
+
+
+def _by_source(df: pd.DataFrame, sources: tuple[int, ...]) -> dict[int, pd.DataFrame]:
+    src = df[SOURCE].to_numpy()
+    return {s: df.loc[src == s].reset_index(drop=True) for s in sources}
+
+
+def _fixes_frame(rows: list) -> pd.DataFrame:
+    # Column-wise from the row tuples: DataFrame(rows) probes every Row object and is ~10x slower.
+    cols = list(zip(*rows)) if rows else [()] * 6
+    return pd.DataFrame({
+        T: pd.to_datetime(pd.Series(cols[0], dtype=object), utc=True).astype("datetime64[us, UTC]"),
+        LON: np.asarray(cols[1], dtype=np.float64),
+        LAT: np.asarray(cols[2], dtype=np.float64),
+        SOURCE: np.asarray(cols[3], dtype=np.int16),
+        SPEED_REPORTED: np.asarray([np.nan if v is None else v for v in cols[4]], dtype=np.float64),
+        "shipping_note_number": pd.Series(cols[5], dtype=object),
+    })
+
+
+# --- places ---------------------------------------------------------------------------------------------------
+
+_PLACES_SQL = text(
+    """
+    SELECT id, ST_X(loading_geom) AS lx, ST_Y(loading_geom) AS ly, ST_X(receipt_geom) AS rx,
+           ST_Y(receipt_geom) AS ry
+    FROM waybill_vehicle WHERE id = ANY(:ids)
+    """
+)
+
+
+def places_for_item(session: Session, item: WaybillVehicle) -> tuple[Place, Place]:
+    """The item's (loading, unloading) places."""
+    return places_for_items(session, [item])[item.id]
+
+
+def places_for_items(session: Session, items: Sequence[WaybillVehicle]) -> dict[int, tuple[Place, Place]]:
+    """Every item's (loading, unloading) places with one query: ``{item id: (loading, unloading)}``.
+
+    A place is the item's point with :data:`COORDINATE_RADIUS_M` when the platform gave coordinates, else its
+    division's point and radius from the gazetteer (:data:`UNKNOWN_DIVISION_RADIUS_M` for an unknown code).
+    """
+    by_id = {i.id: i for i in items}
+    return {r.id: _places_of(by_id[r.id], r) for r in session.execute(_PLACES_SQL, {"ids": list(by_id)})}
+
+
+def _places_of(item: WaybillVehicle, row: Any) -> tuple[Place, Place]:
+    coords = bool(item.places_from_coordinates)
+    return (_place(row.lx, row.ly, item.loading_division_code, coords),
+            _place(row.rx, row.ry, item.receipt_division_code, coords))
+
+
+def _place(lon: float | None, lat: float | None, code: str, from_coordinates: bool) -> Place:
+    division = gazetteer.get(code)
+    if lon is None or lat is None:
+        lon, lat = (division.lon, division.lat) if division is not None else (float("nan"), float("nan"))
+        from_coordinates = False
+    if from_coordinates:
+        radius = COORDINATE_RADIUS_M
+    else:
+        radius = float(division.radius_m) if division is not None else UNKNOWN_DIVISION_RADIUS_M
+    return Place(lon=float(lon), lat=float(lat), radius_m=radius, from_coordinates=from_coordinates,
+                 division_code=code)
+
+
+def place_properties(place: Place) -> dict[str, Any]:
+    """A place as JSON properties (``lon, lat, radiusM, fromCoordinates, divisionCode``): evidence and the map."""
+    return {"lon": place.lon, "lat": place.lat, "radiusM": place.radius_m,
+            "fromCoordinates": bool(place.from_coordinates), "divisionCode": place.division_code}

@@ -1,0 +1,174 @@
+"""The waybill on a map: fixes, cleaned trajectory per item and source, stops, places, verdict and evidence, as GeoJSON.
+
+``trajectory_geojson_bytes`` is what the API sends (the heavy parts built as JSON text by PostgreSQL and spliced in),
+``trajectory_geojson`` the same as Python objects. Reads what :mod:`trajectories.verification` stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from store.models import Verification
+from trajectories.columns import SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES
+from trajectories.fixes import get_waybill, place_properties, places_for_items, waybill_items, window
+
+__all__ = ["trajectory_geojson", "trajectory_geojson_bytes"]
+
+
+def _circle(lon: float, lat: float, radius_m: float, n: int = 48) -> list[list[float]]:
+    """A closed ring approximating a circle on the sphere (good to < 0.1 % at county sizes)."""
+    bearing = np.linspace(0.0, 2 * np.pi, n + 1)
+    d = radius_m / 6_371_008.8
+    lat1, lon1 = np.radians(lat), np.radians(lon)
+    lat2 = np.arcsin(np.sin(lat1) * np.cos(d) + np.cos(lat1) * np.sin(d) * np.cos(bearing))
+    lon2 = lon1 + np.arctan2(np.sin(bearing) * np.sin(d) * np.cos(lat1), np.cos(d) - np.sin(lat1) * np.sin(lat2))
+    ring = np.column_stack([np.degrees(lon2), np.degrees(lat2)]).round(6)
+    ring[-1] = ring[0]
+    return ring.tolist()
+
+
+# The fixes of one item, one GeoJSON Feature per source, built as JSON text by PostgreSQL: reading 10,000 rows into
+# Python and serialising them again was most of the endpoint's time. Same window and index path as
+# trajectories.fixes.fixes_for_item.
+# ST_AsGeoJSON's 6 decimals ≈ 0.1 m; date_part gives float8 epoch seconds, printed as Python prints the same floats.
+_GEOJSON_FIXES_SQL = text(
+    """
+    SELECT '{"type":"Feature","geometry":' || ST_AsGeoJSON(ST_Collect(geom ORDER BY t), 6)
+           || ',"properties":{"kind":"fixes","seq":' || CAST(:seq AS integer)
+           || ',"source":' || to_json(CASE source WHEN 1 THEN 'app' ELSE 'beidou' END)
+           || ',"n":' || count(*)
+           || ',"t":' || array_to_json(array_agg(date_part('epoch', t) ORDER BY t))
+           || '}}' AS feature
+    FROM position
+    WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
+      AND t BETWEEN :t0 AND :t1
+    GROUP BY source
+    ORDER BY source
+    """
+)
+_GEOJSON_TRAJ_SQL = text(
+    """
+    SELECT waybill_vehicle_id, source, ST_AsGeoJSON(ST_Force2D(geom), 6) AS line, n_fixes, started_at, ended_at,
+           length_m, coverage, max_gap_s, max_speed_kmh, stats, built_at
+    FROM trajectory WHERE waybill_id = :wid ORDER BY waybill_vehicle_id, source
+    """
+)
+
+
+def _dumps(obj: Any) -> str:
+    # As Starlette's JSONResponse writes JSON (compact, UTF-8 kept, NaN refused).
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _feature(geometry: str, properties: dict[str, Any]) -> str:
+    """A Feature's JSON text around a geometry that is already GeoJSON text (from ST_AsGeoJSON)."""
+    return '{"type":"Feature","geometry":' + geometry + ',"properties":' + _dumps(properties) + "}"
+
+
+def trajectory_geojson_bytes(session: Session, waybill_id: int) -> bytes:
+    """:func:`trajectory_geojson` as UTF-8 JSON, ready to send: the heavy parts never become Python objects.
+
+    The fixes (a MultiPoint and its times per item and source) and the trajectory lines come from PostgreSQL as
+    GeoJSON text and are spliced into the body as they are; only the small parts (places, evidence, stops,
+    verdicts) are serialised in Python.
+
+    Parameters
+    ----------
+    session : Session
+    waybill_id : int
+
+    Returns
+    -------
+    bytes
+        The FeatureCollection described in :func:`trajectory_geojson`, coordinates with 6 decimals.
+
+    Raises
+    ------
+    WaybillNotFoundError
+        If there is no such waybill.
+    """
+    waybill = get_waybill(session, waybill_id)
+    items = waybill_items(session, waybill_id)
+    places = places_for_items(session, items)
+    features: list[str] = []
+    verifications: list[dict[str, Any]] = []
+    current = {v.waybill_vehicle_id: v for v in session.scalars(
+        select(Verification).where(Verification.waybill_id == waybill_id, Verification.current.is_(True)))}
+    for item in items:
+        t0, t1 = window(item)
+        features.extend(session.execute(_GEOJSON_FIXES_SQL, {
+            "seq": item.seq, "vehicle_number": item.vehicle_number, "plate_color": item.plate_color,
+            "sources": [SOURCE_APP, SOURCE_BEIDOU], "t0": t0, "t1": t1,
+        }).scalars())
+        loading, unloading = places[item.id]
+        for kind, place in (("loading_place", loading), ("unloading_place", unloading)):
+            if np.isfinite(place.lon) and np.isfinite(place.lat):
+                features.append(_dumps({"type": "Feature",
+                                        "geometry": {"type": "Polygon", "coordinates": [_circle(place.lon, place.lat,
+                                                                                                place.radius_m)]},
+                                        "properties": {"kind": kind, "seq": item.seq, **place_properties(place)}}))
+        ver = current.get(item.id)
+        verifications.append({
+            "seq": item.seq, "waybillVehicleId": item.id, "vehicleNumber": item.vehicle_number,
+            "despatchAt": item.despatch_at.isoformat(), "receiptAt": item.receipt_at.isoformat(),
+            "verdict": ver.verdict if ver else None, "rules": ver.rules if ver else [],
+            "verifiedAt": ver.verified_at.isoformat() if ver else None,
+        })
+        if ver is not None and ver.evidence:
+            for f in ver.evidence.get("features", []):
+                props = dict(f.get("properties") or {})
+                props.setdefault("seq", item.seq)
+                props["evidenceKind"] = props.get("kind")
+                props["kind"] = "evidence"
+                features.append(_dumps({**f, "properties": props}))
+    seq_of = {i.id: i.seq for i in items}
+    for row in session.execute(_GEOJSON_TRAJ_SQL, {"wid": waybill_id}):
+        stats = row.stats or {}
+        props = {"kind": "trajectory", "seq": seq_of.get(row.waybill_vehicle_id), "source": SOURCE_NAMES[row.source],
+                 "nFixes": row.n_fixes, "startedAt": row.started_at.isoformat() if row.started_at else None,
+                 "endedAt": row.ended_at.isoformat() if row.ended_at else None, "lengthM": row.length_m,
+                 "coverage": row.coverage, "maxGapS": row.max_gap_s, "maxSpeedKmh": row.max_speed_kmh,
+                 "builtAt": row.built_at.isoformat()}
+        if row.line:
+            features.append(_feature(row.line, props))
+        for stop in stats.get("stops", []):
+            lon, lat = stop.get("lon"), stop.get("lat")
+            if lon is None or lat is None:
+                continue
+            features.append(_dumps({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                                    "properties": {"kind": "stop", "seq": props["seq"], "source": props["source"],
+                                                   **{k: v for k, v in stop.items() if k not in ("lon", "lat")}}}))
+    head = {
+        "id": waybill.id, "operatorId": waybill.operator_id, "shippingNoteNumber": waybill.shipping_note_number,
+        "serialNumber": waybill.serial_number, "despatchAt": waybill.despatch_at.isoformat(),
+        "receiptAt": waybill.receipt_at.isoformat(),
+    }
+    body = ('{"type":"FeatureCollection","features":[' + ",".join(features) + '],"waybill":' + _dumps(head)
+            + ',"verifications":' + _dumps(verifications) + "}")
+    return body.encode("utf-8")
+
+
+def trajectory_geojson(session: Session, waybill_id: int) -> dict[str, Any]:
+    """The waybill on a map: fixes and cleaned trajectory per item and source, stops, places, verdict, evidence.
+
+    Returns
+    -------
+    dict
+        A GeoJSON FeatureCollection (WGS-84 lon/lat). Every feature has ``properties.kind`` (``fixes``,
+        ``trajectory``, ``stop``, ``loading_place``, ``unloading_place`` or ``evidence``), ``seq`` and, where
+        it applies, ``source`` (``app`` / ``beidou``). Fixes carry their times as ``properties.t`` (epoch
+        seconds, one per point). Foreign members: ``waybill`` (id, numbers, times) and ``verifications`` (one
+        per item: verdict, every rule with its numbers, when). The API sends
+        :func:`trajectory_geojson_bytes` instead, which is this without the Python objects.
+
+    Raises
+    ------
+    WaybillNotFoundError
+        If there is no such waybill.
+    """
+    return json.loads(trajectory_geojson_bytes(session, waybill_id))
