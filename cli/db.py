@@ -52,7 +52,7 @@ def db_status() -> None:
 
 
 @app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Run the Alembic migrations up to REVISION."""
     from store.db import database_url
     from store.migrate import upgrade

@@ -20,8 +20,8 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision``."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Migrate the database at ``url`` up to ``revision`` (default every head: branches being merged still apply)."""
     command.upgrade(alembic_config(url), revision)
 
 
