@@ -26,6 +26,7 @@ import numpy as np
 import psycopg
 from sqlalchemy.orm import Session
 
+from core.beijing import OFFSET_S
 from core.config import get_settings
 from etl.exchange import accounts, keys
 from etl.exchange.client import ExchangeClient
@@ -86,7 +87,7 @@ def _positions_payload(i: int, n: int = 10_000) -> tuple[dict, dict]:
     t = t0 + np.arange(n) * np.timedelta64(30, "s")
     lon = 117.2 + np.cumsum(rng.normal(0, 2e-4, n))
     lat = 31.8 + np.cumsum(rng.normal(0, 2e-4, n))
-    beijing = (t + np.timedelta64(8, "h")).astype(str)
+    beijing = (t + np.timedelta64(OFFSET_S, "s")).astype(str)
     stamps = np.char.replace(np.char.replace(np.char.replace(beijing, "-", ""), "T", ""), ":", "")
     plate = f"皖B{i:05d}"
     payload = {"vehicleNumber": plate, "vehiclePlateColorCode": "2", "shippingNoteInfos": [], "event": "send",

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from core.beijing import OFFSET_S
 from geo import hexes
 
 __all__ = ["H3_RES", "POSITION_COLUMNS", "SOURCE_APP", "SOURCE_BEIDOU", "SOURCE_NAMES", "ensure_partitions",
@@ -83,7 +84,7 @@ def beijing_days(t_utc: np.ndarray) -> list[dt.date]:
     t = np.asarray(t_utc, dtype="datetime64[us]")
     if t.size == 0:
         return []
-    days = np.unique((t + np.timedelta64(8, "h")).astype("datetime64[D]"))
+    days = np.unique((t + np.timedelta64(OFFSET_S, "s")).astype("datetime64[D]"))
     return [d.item() for d in days]
 
 

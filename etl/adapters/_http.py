@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any, Self
 from urllib.parse import quote
@@ -11,6 +10,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
+from auth.masking import mask_text
 from core.config import Settings, get_settings
 from etl.adapters.errors import (
     AdapterError,
@@ -200,9 +200,6 @@ def _body_message(resp: httpx.Response) -> str:
     return str(body)[:200]
 
 
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
-
-
 def _redact(url_path: str) -> str:
-    """Mask ID numbers (GB 11643, 18 characters) in a path before it reaches an error message or a log."""
-    return _ID_NUMBER.sub(lambda m: f"{m.group(1)}{'*' * 10}{m.group(2)}", url_path)
+    """Mask personal data (ID numbers, phones, bank cards) in a path before it reaches an error message or a log."""
+    return mask_text(url_path)
