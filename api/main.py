@@ -12,7 +12,17 @@ from sqlalchemy.orm import sessionmaker
 
 from api import errors
 from api.deps import get_current_user
-from api.routes import audit, auth, exchange, exchange_admin, onboarding, stats, trajectories
+from api.routes import (
+    anomalies,
+    audit,
+    auth,
+    exchange,
+    exchange_admin,
+    onboarding,
+    stats,
+    trajectories,
+    waybills,
+)
 from etl.adapters import NationalPlatformClient, YunzhengClient
 from etl.exchange.service import ExchangeService
 from etl.intake import recovery
@@ -59,6 +69,8 @@ def create_app(url: str | None = None) -> FastAPI:
     api.include_router(trajectories.router)
     api.include_router(stats.router)
     api.include_router(audit.router)
+    api.include_router(anomalies.router)
+    api.include_router(waybills.router)
     app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)

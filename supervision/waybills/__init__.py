@@ -1,0 +1,1 @@
+"""Waybills and fund flows as people read them (B2): lists and details, linked both ways, within a Scope."""
