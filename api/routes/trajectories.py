@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from api.deps import NationalDep, ScopeDep, SessionDep, require_roles
+from auth import audit
 from auth.scope import Scope
 from core.errors import NotFoundError
 from store.models import AppUser, Operator, Waybill
@@ -57,6 +58,8 @@ def verify_now(waybill_id: int, db: SessionDep, user: Reader, scope: ScopeDep,
                national: NationalDep) -> dict[str, Any]:
     _waybill_or_404(db, scope, waybill_id)
     results = verification.verify_waybill(db, waybill_id, national=national)
+    audit.record(db, "waybill_verify", scope=scope, target=f"waybill:{waybill_id}",
+                 detail={"verdicts": [r.verdict for r in results]})
     return {"waybillId": waybill_id, "items": [
         {"seq": r.seq, "waybillVehicleId": r.waybill_vehicle_id, "verdict": r.verdict, "fired": r.fired,
          "verificationId": r.verification_id, "fixes": r.n_fixes} for r in results]}

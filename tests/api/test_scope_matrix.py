@@ -1,10 +1,11 @@
-"""Role × scope over real HTTP: the message archive shows each user only what its Scope allows."""
+"""Role × resource × scope over real HTTP: each user reads only what its Scope allows, lists and details alike."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.models import Message, Operator
@@ -57,3 +58,91 @@ def test_outbox_is_for_province_wide_staff_only(http, make_user):
                     headers=_login(http, make_user, "county", division_code="340104")).status_code == 403
     assert http.get("/api/v1/exchange/outbox",
                     headers=_login(http, make_user, "province", division_code="340000")).status_code == 200
+
+
+# --- the role × resource × scope matrix -------------------------------------------------------------------------
+
+def _seed_operator(s, tag: str, county: str, letter: str) -> dict:
+    """An operator in ``county`` with one waybill, the fund flow paying it and an anomaly on the waybill."""
+    import json
+
+    from etl.intake.pipeline import receive
+    from etl.schemas import samples
+    from store.anomalies import record
+    from store.models import FundFlow, Waybill
+    from tests.etl.intake.test_pipeline import DOC_NAMES
+
+    op = Operator(usci=f"9134{county[2:]}{tag}{letter}0", name=letter, division_code=county)
+    s.add(op)
+    s.flush()
+    note = f"M{tag}{letter}"
+    waybill, flow = samples.waybill(), samples.fund_flow()
+    waybill["shippingNoteNumber"] = note
+    flow["documentNumber"] = f"F{tag}{letter}"
+    for item in flow["shippingNoteList"]:
+        item["shippingNoteNumber"] = note
+    for ipc, payload in (("WLHY_YD1001", waybill), ("WLHY_ZJ1001", flow)):
+        header = {"messageReferenceNumber": uuid.uuid4().hex, "documentName": DOC_NAMES[ipc],
+                  "documentVersionNumber": "2.0", "senderCode": "340000", "enterpriseSenderCode": "t",
+                  "messageSendingDateTime": "20240316093000", "ipcType": ipc}
+        assert receive(s, operator=op, header=header, payload=json.dumps(payload)).code == 1001
+    wid = s.scalar(select(Waybill.id).where(Waybill.operator_id == op.id))
+    fid = s.scalar(select(FundFlow.id).where(FundFlow.operator_id == op.id))
+    aid = record(s, "MATCH_AMOUNT", document_kind="waybill", document_key=f"matrix:{wid}", operator_id=op.id,
+                 document_id=wid, reason_zh="金额不一致", reason_en="amounts differ")
+    return {"operator": op.id, "waybill": wid, "fund_flow": fid, "anomaly": aid}
+
+
+@pytest.fixture(scope="module")
+def matrix(engine):
+    tag = uuid.uuid4().hex[:6].upper()
+    with Session(engine) as s:
+        out = {"A": _seed_operator(s, tag, "340104", "A"), "B": _seed_operator(s, tag, "340102", "B")}
+        s.commit()
+    return out
+
+
+# (role, user's extra fields as a function of the seeded rows) → which operators' detail rows it may read
+ROLES = {
+    "admin": (lambda m: {}, {"A", "B"}),
+    "province": (lambda m: {"division_code": "340000"}, {"A", "B"}),
+    "city": (lambda m: {"division_code": "340100"}, {"A", "B"}),
+    "county A": (lambda m: {"division_code": "340104"}, {"A"}),
+    "county B": (lambda m: {"division_code": "340102"}, {"B"}),
+    "city elsewhere": (lambda m: {"division_code": "340200"}, set()),
+    "operator A": (lambda m: {"operator_id": m["A"]["operator"]}, {"A"}),
+    "operator B": (lambda m: {"operator_id": m["B"]["operator"]}, {"B"}),
+}
+DETAILS = {"waybill": "/api/v1/waybills/{}", "fund_flow": "/api/v1/fund-flows/{}", "anomaly": "/api/v1/anomalies/{}",
+           "trajectory": "/api/v1/waybills/{}/trajectory"}
+
+
+@pytest.mark.parametrize("who", list(ROLES))
+def test_no_detail_outside_scope(http, make_user, matrix, who):
+    extra, visible = ROLES[who]
+    role = who.split()[0]
+    headers = _login(http, make_user, role, **extra(matrix))
+    for letter in ("A", "B"):
+        for kind, url in DETAILS.items():
+            row = matrix[letter]["waybill" if kind == "trajectory" else kind]
+            status = http.get(url.format(row), headers=headers).status_code
+            assert status == (200 if letter in visible else 404), (who, letter, kind, status)
+
+
+@pytest.mark.parametrize("who", list(ROLES))
+def test_no_list_row_outside_scope(http, make_user, matrix, who):
+    extra, visible = ROLES[who]
+    headers = _login(http, make_user, who.split()[0], **extra(matrix))
+    ids = {letter: matrix[letter]["operator"] for letter in "AB"}
+    for url in ("/api/v1/waybills", "/api/v1/fund-flows", "/api/v1/anomalies"):
+        r = http.get(url, params={"limit": 10_000}, headers=headers)
+        assert r.status_code == 200, (who, url, r.text)
+        seen = {letter for letter, op in ids.items() if any(i["operatorId"] == op for i in r.json()["items"])}
+        assert seen == visible, (who, url, seen)
+
+
+def test_analyst_reads_no_document_at_all(http, make_user, matrix):
+    headers = _login(http, make_user, "analyst")
+    for url in ("/api/v1/waybills", "/api/v1/fund-flows", "/api/v1/anomalies",
+                f"/api/v1/waybills/{matrix['A']['waybill']}", f"/api/v1/waybills/{matrix['A']['waybill']}/trajectory"):
+        assert http.get(url, headers=headers).status_code == 403, url
