@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cli.output import console
 
-app = typer.Typer(help="Document rules (单据规则): INTAKE_LATE, INTAKE_TIME_ORDER, MATCH_*.",
+app = typer.Typer(help="Document rules (单据规则): INTAKE_LATE, INTAKE_TIME_ORDER, MATCH_*, DUPLICATE_WAYBILL.",
                   no_args_is_help=True)
 
 
@@ -21,7 +21,7 @@ def rules_sweep(
 ) -> None:
     """Check every waybill received in the range; anomalies recorded, and resolved where the cause is gone."""
     from store.db import ensure_database, session_scope
-    from supervision.rules.waybills import sweep
+    from supervision.rules.sweep import sweep
 
     try:
         d0, d1 = dt.date.fromisoformat(date_from), dt.date.fromisoformat(date_to)

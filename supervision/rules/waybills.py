@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.beijing import day_bounds
 from store.anomalies import record, resolve
 
-__all__ = ["CODES", "Thresholds", "check_waybills", "document_key", "sweep"]
+__all__ = ["CODES", "Thresholds", "check_waybills", "document_key"]
 
 CODES = ("INTAKE_LATE", "INTAKE_TIME_ORDER", "MATCH_NO_FUND_FLOW", "MATCH_AMOUNT", "MATCH_PARTY",
          "MATCH_CASH_OR_REUSED_SERIAL")
@@ -184,18 +183,3 @@ def check_waybills(session: Session, ids: Sequence[int], *, now: dt.datetime | N
                 still_firing={f.code for f in found})
     return fired
 
-
-def sweep(session: Session, date_from: dt.date, date_to: dt.date, *, chunk: int = 2000,
-          now: dt.datetime | None = None, progress=None) -> dict[str, int]:
-    """Check every waybill received (goods receipt) on the Beijing days ``date_from``..``date_to``; the caller
-    commits. ``progress(done, total)`` hears each chunk."""
-    lo, hi = day_bounds(date_from, date_to)
-    ids = session.scalars(text("SELECT id FROM waybill WHERE receipt_at >= :lo AND receipt_at < :hi "
-                               "AND NOT is_sandbox ORDER BY id"), {"lo": lo, "hi": hi}).all()
-    total: dict[str, int] = {}
-    for k in range(0, len(ids), chunk):
-        for code, n in check_waybills(session, ids[k:k + chunk], now=now).items():
-            total[code] = total.get(code, 0) + n
-        if progress is not None:
-            progress(min(k + chunk, len(ids)), len(ids))
-    return total

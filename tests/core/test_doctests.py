@@ -6,9 +6,10 @@ import pytest
 
 from auth import masking, throttle
 from core import beijing
+from supervision.rules import duplicates
 
 
-@pytest.mark.parametrize("module", [beijing, masking, throttle], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [beijing, masking, throttle, duplicates], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

@@ -137,7 +137,7 @@ def test_a_reused_bank_serial_flags_the_later_waybill_only(session, operator):
 
 
 def test_the_daily_sweep_checks_the_waybills_received_in_its_range(session, operator):
-    from supervision.rules.waybills import sweep
+    from supervision.rules.sweep import sweep
 
     wid = _waybill(session, operator)                      # goods receipt 2024-03-15 18:00 Beijing, no fund flow
     seen = []
