@@ -1,37 +1,21 @@
-"""A PostgreSQL job queue on table ``job``: enqueue, claim with ``FOR UPDATE SKIP LOCKED``, run with retries.
-
-No broker: the database that holds the waybills holds the queue, so a job is enqueued in the same transaction
-as the data it is about. Two workers never run the same job: a claim is one ``UPDATE … WHERE id = (SELECT … FOR
-UPDATE SKIP LOCKED)`` committed before the handler starts, so a second worker either skips the locked row or sees
-it already ``running``. A job whose worker died is taken again once its lease (``locked_at``) has expired.
+"""Verification on the job queue (store.jobs): the handler, the scan that queues completed waybills, the loop.
 
 Verification is enqueued by a scheduled scan (:func:`enqueue_due_verifications`) rather than by a trigger on
 waybill intake: a scan is idempotent, catches waybills whose receipt time passes while nothing else happens,
 and heals anything a crashed worker or a lost enqueue left behind.
-
-Job statuses: ``pending`` → ``running`` → ``done``, or back to ``pending`` (retry with back-off) and finally
-``failed`` after ``max_attempts``; ``superseded`` when a retry finds a newer pending job with the same key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import os
-import socket
 import threading
-import time
-import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import safe_error
-from store.models import Job
+from store.jobs import Handler, Worker
 
 if TYPE_CHECKING:
     from etl.adapters.national import NationalPlatformClient
@@ -39,20 +23,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_HANDLERS",
     "KIND_VERIFY_WAYBILL",
-    "Worker",
-    "claim",
-    "enqueue",
     "enqueue_due_verifications",
     "run_verifier",
     "verification_handlers",
-    "worker_name",
 ]
 
-log = logging.getLogger(__name__)
-
 KIND_VERIFY_WAYBILL = "verify_waybill"
-
-Handler = Callable[[Session, dict[str, Any]], Any]
 
 
 def verification_handlers(national: NationalPlatformClient | None = None) -> dict[str, Handler]:
@@ -72,186 +48,6 @@ def verification_handlers(national: NationalPlatformClient | None = None) -> dic
 
 
 DEFAULT_HANDLERS: dict[str, Handler] = verification_handlers()
-
-
-def worker_name() -> str:
-    """A name that tells which process and thread holds a job: ``host:pid:thread``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"[:64]
-
-
-def enqueue(
-    session: Session,
-    kind: str,
-    key: str,
-    payload: dict[str, Any] | None = None,
-    *,
-    run_after: dt.datetime | None = None,
-) -> int:
-    """Queue a job unless one with the same ``(kind, key)`` is already pending; return the pending job's id.
-
-    Parameters
-    ----------
-    session : Session
-        The caller owns the transaction (nothing is committed here), so a job can be queued atomically with
-        the data it concerns.
-    kind : str
-        Which handler runs it (e.g. ``"verify_waybill"``).
-    key : str
-        What it is about (e.g. ``"waybill:42"``); a second enqueue while the first is pending changes nothing.
-    payload : dict, optional
-        JSON arguments for the handler.
-    run_after : datetime, optional
-        Aware time before which the job is not claimed (default: now).
-
-    Returns
-    -------
-    int
-        Id of the pending job (new or existing).
-    """
-    values: dict[str, Any] = dict(kind=kind, key=key, payload=payload or {})
-    if run_after is not None:
-        values["run_after"] = run_after
-    stmt = (
-        insert(Job)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=text("status = 'pending'"))
-        .returning(Job.id)
-    )
-    new_id = session.execute(stmt).scalar_one_or_none()
-    if new_id is not None:
-        return new_id
-    return session.execute(
-        select(Job.id).where(Job.kind == kind, Job.key == key, Job.status == "pending")
-    ).scalar_one()
-
-
-_CLAIM_SQL = text(
-    """
-    UPDATE job SET status = 'running', locked_by = :worker, locked_at = now(), attempts = attempts + 1
-    WHERE id = (
-        SELECT id FROM job
-        WHERE ((status = 'pending' AND run_after <= now())
-               OR (status = 'running' AND locked_at < now() - make_interval(secs => :lease_s)))
-          AND (CAST(:kinds AS text[]) IS NULL OR kind = ANY(CAST(:kinds AS text[])))
-        ORDER BY run_after, id
-        FOR UPDATE SKIP LOCKED
-        LIMIT 1
-    )
-    RETURNING id, kind, key, payload, attempts
-    """
-)
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    """A job taken by one worker."""
-
-    id: int
-    kind: str
-    key: str
-    payload: dict[str, Any]
-    attempts: int
-
-
-def claim(
-    session: Session, *, worker: str, kinds: list[str] | None = None, lease_s: float = 900.0
-) -> ClaimedJob | None:
-    """Take the next due job for ``worker`` (``running``, attempts + 1); ``None`` when nothing is due.
-
-    The caller must commit right after, before running the job, so that other workers see it taken.
-    A ``running`` job whose lock is older than ``lease_s`` (its worker died) is taken again.
-    """
-    row = session.execute(_CLAIM_SQL, {"worker": worker, "lease_s": lease_s, "kinds": kinds}).one_or_none()
-    if row is None:
-        return None
-    return ClaimedJob(id=row.id, kind=row.kind, key=row.key, payload=row.payload or {}, attempts=row.attempts)
-
-
-@dataclass
-class Worker:
-    """Runs jobs from the queue, one at a time, each in its own transaction.
-
-    Parameters
-    ----------
-    session_factory : sessionmaker
-        Makes the sessions (the worker owns its transactions).
-    name : str, optional
-        Written to ``locked_by`` (default :func:`worker_name`).
-    handlers : mapping of kind to callable(session, payload)
-        Default: ``verify_waybill``.
-    max_attempts : int
-        After this many failures the job is ``failed`` (``last_error`` keeps the traceback's last lines).
-    backoff_s : float
-        Retry delay after the first failure; doubles with each further attempt.
-    lease_s : float
-        A running job whose worker has been silent this long is taken again.
-    """
-
-    session_factory: sessionmaker
-    name: str = field(default_factory=worker_name)
-    handlers: Mapping[str, Handler] = field(default_factory=lambda: dict(DEFAULT_HANDLERS))
-    max_attempts: int = 5
-    backoff_s: float = 30.0
-    lease_s: float = 900.0
-
-    def run_once(self) -> bool:
-        """Claim and run one due job; ``False`` when none was due."""
-        with self.session_factory() as s:
-            job = claim(s, worker=self.name, kinds=list(self.handlers), lease_s=self.lease_s)
-            s.commit()
-        if job is None:
-            return False
-        try:
-            with self.session_factory() as s:
-                self.handlers[job.kind](s, dict(job.payload))
-                s.execute(update(Job).where(Job.id == job.id).values(status="done", last_error=None))
-                s.commit()
-        except Exception as e:  # noqa: BLE001 - any handler failure is recorded on the job and retried
-            log.warning("job %s (%s %s) failed on attempt %s: %s", job.id, job.kind, job.key, job.attempts,
-                        safe_error(e))
-            self._fail(job, "".join(traceback.format_exception(e))[-4000:])
-        return True
-
-    def run(
-        self,
-        *,
-        stop: threading.Event | None = None,
-        max_jobs: int | None = None,
-        stop_when_idle: bool = False,
-        idle_sleep_s: float = 1.0,
-    ) -> int:
-        """The worker loop: run due jobs until ``stop`` is set, ``max_jobs`` ran, or (optionally) none is due.
-
-        Returns
-        -------
-        int
-            Number of jobs run (successful or not).
-        """
-        ran = 0
-        while not (stop is not None and stop.is_set()) and (max_jobs is None or ran < max_jobs):
-            if self.run_once():
-                ran += 1
-                continue
-            if stop_when_idle:
-                break
-            if stop is not None:
-                stop.wait(idle_sleep_s)
-            else:
-                time.sleep(idle_sleep_s)
-        return ran
-
-    def _fail(self, job: ClaimedJob, error: str) -> None:
-        with self.session_factory() as s:
-            if job.attempts >= self.max_attempts:
-                values: dict[str, Any] = dict(status="failed")
-            else:
-                newer = s.scalar(select(Job.id).where(
-                    Job.kind == job.kind, Job.key == job.key, Job.status == "pending", Job.id != job.id))
-                delay_s = self.backoff_s * 2 ** (job.attempts - 1)
-                values = dict(status="superseded") if newer is not None else dict(
-                    status="pending", run_after=func.now() + dt.timedelta(seconds=delay_s))
-            s.execute(update(Job).where(Job.id == job.id).values(last_error=error, locked_by=None, **values))
-            s.commit()
 
 
 _DUE_SQL = text(
@@ -315,9 +111,11 @@ def run_verifier(
     scan_every_s: float = 60.0,
     lookback: dt.timedelta = dt.timedelta(days=30),
     on_queued: Callable[[int], None] | None = None,
+    extra_handlers: Mapping[str, Handler] | None = None,
 ) -> None:
     """Verify waybills as they complete, until ``stop``: a scan queues them every ``scan_every_s`` (a thread),
-    the worker runs the queue with the BeiDou track from ``national``. ``on_queued(n)`` hears each scan's count."""
+    the worker runs the queue with the BeiDou track from ``national`` (and ``extra_handlers``' kinds, e.g. the
+    document rules'). ``on_queued(n)`` hears each scan's count."""
 
     def scan() -> None:
         while not stop.is_set():
@@ -329,4 +127,5 @@ def run_verifier(
             stop.wait(scan_every_s)
 
     threading.Thread(target=scan, name="verify-scan", daemon=True).start()
-    Worker(session_factory, handlers=verification_handlers(national)).run(stop=stop)
+    handlers = {**verification_handlers(national), **(extra_handlers or {})}
+    Worker(session_factory, handlers=handlers).run(stop=stop)

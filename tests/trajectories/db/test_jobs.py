@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.jobs import Worker, claim, enqueue
 from store.models import Job, Operator, Verification, Waybill
 from tests.conftest import make_database
-from trajectories.jobs import KIND_VERIFY_WAYBILL, Worker, claim, enqueue, enqueue_due_verifications
+from trajectories.jobs import KIND_VERIFY_WAYBILL, enqueue_due_verifications
 
 UTC = dt.timezone.utc
 
