@@ -32,7 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.db import safe_error
 from store.models import Job
 
-__all__ = ["ClaimedJob", "Handler", "Worker", "claim", "enqueue", "worker_name"]
+__all__ = ["KIND_DOCUMENT_RULES", "ClaimedJob", "Handler", "Worker", "claim", "enqueue", "worker_name"]
+
+#: Kinds enqueued by a layer below the one that handles them are named here, the one place both can see:
+#: intake queues the document rules of supervision for each accepted waybill (payload ``{"waybill_ids": […]}``).
+KIND_DOCUMENT_RULES = "document_rules"
 
 log = logging.getLogger(__name__)
 

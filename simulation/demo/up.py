@@ -30,6 +30,7 @@ from simulation.demo.users import ensure_demo_users
 from simulation.generator import generate
 from simulation.generator.config import GeneratorConfig
 from store.db import ensure_database, get_engine, session_scope
+from supervision.rules.jobs import rules_handlers
 from trajectories.jobs import enqueue_due_verifications, run_verifier
 
 __all__ = ["COUNTED_TABLES", "DemoError", "generate_province", "run_demo"]
@@ -149,7 +150,8 @@ def _verify_in_background(url: str, stop: threading.Event, console: Console) -> 
         s.commit()
     console.print(f"verifying {queued} waybills in the background (GET /api/v1/waybills/{{id}}/trajectory)")
     with NationalPlatformClient.from_settings() as national:
-        run_verifier(factory, stop=stop, national=national, lookback=dt.timedelta(days=3650))
+        run_verifier(factory, stop=stop, national=national, lookback=dt.timedelta(days=3650),
+                     extra_handlers=rules_handlers())
 
 
 def _forward(url: str, settings: Settings, stop: threading.Event) -> None:

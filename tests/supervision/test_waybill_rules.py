@@ -146,3 +146,14 @@ def test_the_daily_sweep_checks_the_waybills_received_in_its_range(session, oper
                   progress=lambda done, total: seen.append((done, total)))
     assert fired.get("MATCH_NO_FUND_FLOW", 0) >= 1 and "MATCH_NO_FUND_FLOW" in _open(session, wid)
     assert seen and seen[-1][0] == seen[-1][1]
+
+
+def test_the_queued_document_check_runs_the_rules(session, operator):
+    from store.jobs import KIND_DOCUMENT_RULES
+    from supervision.rules.jobs import rules_handlers
+
+    wid = _waybill(session, operator)
+    session.execute(text("UPDATE waybill SET received_at = receipt_at + interval '30 hours' WHERE id = :i"),
+                    {"i": wid})
+    fired = rules_handlers()[KIND_DOCUMENT_RULES](session, {"waybill_ids": [wid]})
+    assert fired["INTAKE_LATE"] == 1 and "INTAKE_LATE" in _open(session, wid)
