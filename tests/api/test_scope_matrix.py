@@ -146,3 +146,18 @@ def test_analyst_reads_no_document_at_all(http, make_user, matrix):
     for url in ("/api/v1/waybills", "/api/v1/fund-flows", "/api/v1/anomalies",
                 f"/api/v1/waybills/{matrix['A']['waybill']}", f"/api/v1/waybills/{matrix['A']['waybill']}/trajectory"):
         assert http.get(url, headers=headers).status_code == 403, url
+
+
+@pytest.mark.parametrize("who", list(ROLES))
+def test_operators_in_scope_list_and_detail(http, make_user, matrix, who):
+    extra, visible = ROLES[who]
+    role = who.split()[0]
+    headers = _login(http, make_user, role, **extra(matrix))
+    items = http.get("/api/v1/operators", params={"limit": 10_000}, headers=headers).json()["items"]
+    ids = {letter: matrix[letter]["operator"] for letter in "AB"}
+    assert {letter for letter, op in ids.items() if any(i["id"] == op for i in items)} == visible, who
+    for letter, op in ids.items():
+        r = http.get(f"/api/v1/operators/{op}", headers=headers)
+        assert r.status_code == (200 if letter in visible else 404), (who, letter)
+        if r.status_code == 200:
+            assert r.json()["waybills"] == 1 and r.json()["openAnomalies"] >= 1

@@ -1,0 +1,1 @@
+"""Base data as people read it (B1): operators (and, to come, vehicles and drivers with their reports)."""
