@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from auth.scope import Scope
 from store.models import AuditLog
+from store.paging import narrow
 
 __all__ = ["ChainCheck", "query", "record", "verify"]
 
@@ -50,15 +51,8 @@ def record(
 def query(*, action: str | None = None, username: str | None = None, target: str | None = None,
           outcome: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None):
     """The SELECT of audit rows matching the filters (newest first is the caller's order)."""
-    q = select(AuditLog)
-    if action:
-        q = q.where(AuditLog.action == action)
-    if username:
-        q = q.where(AuditLog.username == username)
-    if target:
-        q = q.where(AuditLog.target == target)
-    if outcome:
-        q = q.where(AuditLog.outcome == outcome)
+    q = narrow(select(AuditLog), {AuditLog.action: action, AuditLog.username: username, AuditLog.target: target,
+                                  AuditLog.outcome: outcome})
     if since:
         q = q.where(AuditLog.at >= since)
     if until:

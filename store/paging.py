@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-__all__ = ["Page", "page"]
+__all__ = ["Page", "narrow", "page"]
 
 T = TypeVar("T")
 
@@ -28,3 +28,15 @@ def page(db_session: Session, query: Select, *, order_by, limit: int, offset: in
     total = db_session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows = list(db_session.scalars(query.order_by(*order_by).limit(limit).offset(offset)))
     return Page(items=rows, total=total, limit=limit, offset=offset)
+
+
+def narrow(query: Select, equal: dict | None = None, *, prefix: dict | None = None) -> Select:
+    """``query`` with ``column == value`` for each given (not None, not empty) value of ``equal`` and
+    ``column LIKE value%`` for each of ``prefix`` (division codes): the filters of every list, written once."""
+    for column, value in (equal or {}).items():
+        if value is not None and value != "":
+            query = query.where(column == value)
+    for column, value in (prefix or {}).items():
+        if value:
+            query = query.where(column.like(f"{value}%"))
+    return query

@@ -43,6 +43,16 @@ def _fund_flow_row(f: FundFlow) -> dict[str, Any]:
             "totalPaid": str(f.total_paid), "receivedAt": f.received_at}
 
 
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _found(detail: dict[str, Any] | None, message: str) -> dict[str, Any]:
+    if detail is None:  # unknown and out of scope answer alike
+        raise NotFoundError(message)
+    return detail
+
+
 def _answer(p, row, columns, filename: str, format: str) -> Any:
     items = [row(x) for x in p.items]
     if format == "csv":
@@ -69,11 +79,8 @@ def list_waybills(
 @router.get("/waybills/{waybill_id}", summary="A waybill with vehicles, drivers, goods, places, fund flows, "
                                                "verdicts and anomalies")
 def get_waybill(waybill_id: int, db: SessionDep, scope: ScopeDep, request: Request) -> dict[str, Any]:
-    out = service.waybill_detail(db_session=db, scope=scope, waybill_id=waybill_id,
-                                 ip=request.client.host if request.client else None)
-    if out is None:
-        raise NotFoundError(f"no waybill {waybill_id}")
-    return out
+    return _found(service.waybill_detail(db_session=db, scope=scope, waybill_id=waybill_id, ip=_ip(request)),
+                  f"no waybill {waybill_id}")
 
 
 @router.get("/fund-flows", summary="Fund flows in your scope (format=csv for a download)")
@@ -91,8 +98,5 @@ def list_fund_flows(
 
 @router.get("/fund-flows/{fund_flow_id}", summary="A fund flow with its payments and the waybills it pays")
 def get_fund_flow(fund_flow_id: int, db: SessionDep, scope: ScopeDep, request: Request) -> dict[str, Any]:
-    out = service.fund_flow_detail(db_session=db, scope=scope, fund_flow_id=fund_flow_id,
-                                   ip=request.client.host if request.client else None)
-    if out is None:
-        raise NotFoundError(f"no fund flow {fund_flow_id}")
-    return out
+    return _found(service.fund_flow_detail(db_session=db, scope=scope, fund_flow_id=fund_flow_id, ip=_ip(request)),
+                  f"no fund flow {fund_flow_id}")

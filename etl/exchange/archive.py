@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from auth.scope import Scope
 from store.models import Message, Outbox
-from store.paging import Page, page
+from store.paging import Page, narrow, page
 
 __all__ = ["list_messages", "list_outbox"]
 
@@ -26,13 +26,8 @@ def list_messages(
     offset: int = 0,
 ) -> Page[Message]:
     """Inbound messages, newest first, that ``scope`` may see (an operator its own, a county its operators')."""
-    q = select(Message).where(scope.operator_filter(Message.operator_id))
-    if operator_id is not None:
-        q = q.where(Message.operator_id == operator_id)
-    if result_code is not None:
-        q = q.where(Message.result_code == result_code)
-    if ipc_type:
-        q = q.where(Message.ipc_type == ipc_type)
+    q = narrow(select(Message).where(scope.operator_filter(Message.operator_id)),
+               {Message.operator_id: operator_id, Message.result_code: result_code, Message.ipc_type: ipc_type})
     if since:
         q = q.where(Message.received_at >= since)
     return page(db_session, q, order_by=[Message.id.desc()], limit=limit, offset=offset)
@@ -43,6 +38,5 @@ def list_outbox(
 ) -> Page[Outbox]:
     """The forwarding backlog, newest first; province-wide staff only (the route checks the role)."""
     q = select(Outbox) if scope.sees_all or scope.role == "province" else select(Outbox).where(false())
-    if status:
-        q = q.where(Outbox.status == status)
+    q = narrow(q, {Outbox.status: status})
     return page(db_session, q, order_by=[Outbox.id.desc()], limit=limit, offset=offset)

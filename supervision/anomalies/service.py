@@ -12,7 +12,7 @@ from auth.scope import Scope
 from core.beijing import day_bounds
 from core.errors import InvalidInputError
 from store.models import Anomaly, Operator
-from store.paging import Page, page
+from store.paging import Page, narrow, page
 
 __all__ = ["AnomalyFilter", "counts", "get", "list_anomalies"]
 
@@ -39,12 +39,10 @@ class AnomalyFilter:
 
 def _query(scope: Scope, f: AnomalyFilter) -> Select:
     scope.require_documents()
-    q = select(Anomaly).where(scope.operator_filter(Anomaly.operator_id))
-    for column, value in ((Anomaly.code, f.code), (Anomaly.group_code, f.group), (Anomaly.operator_id, f.operator_id),
-                          (Anomaly.document_kind, f.document_kind), (Anomaly.document_id, f.document_id),
-                          (Anomaly.status, f.status), (Anomaly.severity, f.severity)):
-        if value is not None:
-            q = q.where(column == value)
+    q = narrow(select(Anomaly).where(scope.operator_filter(Anomaly.operator_id)),
+               {Anomaly.code: f.code, Anomaly.group_code: f.group, Anomaly.operator_id: f.operator_id,
+                Anomaly.document_kind: f.document_kind, Anomaly.document_id: f.document_id,
+                Anomaly.status: f.status, Anomaly.severity: f.severity})
     if f.division:
         q = q.where(Anomaly.operator_id.in_(select(Operator.id).where(Operator.division_code.like(f"{f.division}%"))))
     if f.date_from or f.date_to:

@@ -31,7 +31,7 @@ from store.models import (
     WaybillGoods,
     WaybillVehicle,
 )
-from store.paging import Page, page
+from store.paging import Page, narrow, page
 
 __all__ = ["FundFlowFilter", "WaybillFilter", "fund_flow_detail", "list_fund_flows", "list_waybills",
            "waybill_detail"]
@@ -91,20 +91,15 @@ def list_waybills(*, db_session: Session, scope: Scope, filters: WaybillFilter =
     """One page of the waybills ``scope`` may see (production data only), matching ``filters``."""
     scope.require_documents()
     f = filters
-    q = select(Waybill).where(scope.operator_filter(Waybill.operator_id), Waybill.is_sandbox.is_(False))
-    if f.operator_id is not None:
-        q = q.where(Waybill.operator_id == f.operator_id)
-    if f.shipping_note_number:
-        q = q.where(Waybill.shipping_note_number == f.shipping_note_number)
+    q = narrow(select(Waybill).where(scope.operator_filter(Waybill.operator_id), Waybill.is_sandbox.is_(False)),
+               {Waybill.operator_id: f.operator_id, Waybill.shipping_note_number: f.shipping_note_number},
+               prefix={Waybill.loading_division_code: f.loading_division,
+                       Waybill.receipt_division_code: f.receipt_division})
     if f.vehicle_number:
         q = q.where(Waybill.id.in_(select(WaybillVehicle.waybill_id).where(
             WaybillVehicle.vehicle_number == f.vehicle_number)))
     if f.division:
         q = q.where(_in_division(Waybill.operator_id, f.division))
-    if f.loading_division:
-        q = q.where(Waybill.loading_division_code.like(f"{f.loading_division}%"))
-    if f.receipt_division:
-        q = q.where(Waybill.receipt_division_code.like(f"{f.receipt_division}%"))
     q = _dates(q, Waybill.despatch_at, f.date_from, f.date_to)
     return page(db_session, q, order_by=_order(WAYBILL_SORTS, sort, Waybill.id), limit=limit, offset=offset)
 
@@ -180,13 +175,9 @@ def list_fund_flows(*, db_session: Session, scope: Scope, filters: FundFlowFilte
     """One page of the fund flows ``scope`` may see (production data only), matching ``filters``."""
     scope.require_documents()
     f = filters
-    q = select(FundFlow).where(scope.operator_filter(FundFlow.operator_id), FundFlow.is_sandbox.is_(False))
-    if f.operator_id is not None:
-        q = q.where(FundFlow.operator_id == f.operator_id)
-    if f.document_number:
-        q = q.where(FundFlow.document_number == f.document_number)
-    if f.vehicle_number:
-        q = q.where(FundFlow.vehicle_number == f.vehicle_number)
+    q = narrow(select(FundFlow).where(scope.operator_filter(FundFlow.operator_id), FundFlow.is_sandbox.is_(False)),
+               {FundFlow.operator_id: f.operator_id, FundFlow.document_number: f.document_number,
+                FundFlow.vehicle_number: f.vehicle_number})
     if f.shipping_note_number:
         q = q.where(FundFlow.id.in_(select(FundFlowWaybill.fund_flow_id).where(
             FundFlowWaybill.shipping_note_number == f.shipping_note_number)))
