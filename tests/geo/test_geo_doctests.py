@@ -4,10 +4,12 @@ import doctest
 
 import pytest
 
-from geo import bounds, crs, distance, gazetteer, hexes
+from geo import bounds, crs, distance, gazetteer, hexes, outlines
 
 
-@pytest.mark.parametrize("module", [bounds, crs, distance, gazetteer, hexes], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [bounds, crs, distance, gazetteer, hexes, outlines], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
