@@ -16,7 +16,9 @@ from api.routes import (
     anomalies,
     audit,
     auth,
+    basedata,
     exchange,
+    exchange_accounts,
     exchange_admin,
     onboarding,
     stats,
@@ -66,11 +68,13 @@ def create_app(url: str | None = None) -> FastAPI:
     api.include_router(auth.router)
     api.include_router(onboarding.router)
     api.include_router(exchange_admin.router)
+    api.include_router(exchange_accounts.router)
     api.include_router(trajectories.router)
     api.include_router(stats.router)
     api.include_router(audit.router)
     api.include_router(anomalies.router)
     api.include_router(waybills.router)
+    api.include_router(basedata.router)
     app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)

@@ -74,17 +74,20 @@ def _account(url: str) -> tuple[str, str, str]:
     body = "".join(c if c in "0123456789ABCDEFGHJKLMNPQRTUWXY" else "1" for c in body)
     with Session(get_engine(url)) as s:
         op = upsert_operator(s, {"unifiedSocialCreditIdentifier": body + usci_check_char(body), "name": "bench"})
-        issued = accounts.issue(db_session=s, operator=op, sandbox=False)
+        issued = accounts.issue(db_session=s, operator=op, sandbox=False, one_time=False)
         public = keys.ensure_current(db_session=s).public_key_hex
         s.commit()
         return issued.account.user_name, issued.password, public
 
 
 def _positions_payload(i: int, n: int = 10_000) -> tuple[dict, dict]:
-    """A 10,000-fix WLHY_WZ1001 payload of one vehicle every 30 s (WGS-84), and the same rows for raw COPY."""
+    """A 10,000-fix WLHY_WZ1001 payload of one vehicle every 10 s (WGS-84), and the same rows for raw COPY.
+
+    Recent times (the exchange takes a platform's fixes from the last 30 days only, at most 3 days per message).
+    """
     rng = np.random.default_rng(i)
-    t0 = np.datetime64("2026-10-01T00:00:00", "s") + np.timedelta64(i % 5, "D")
-    t = t0 + np.arange(n) * np.timedelta64(30, "s")
+    t0 = np.datetime64(np.datetime64("now", "s") - np.timedelta64(2, "D"), "h") + np.timedelta64(i % 5, "h")
+    t = t0 + np.arange(n) * np.timedelta64(10, "s")
     lon = 117.2 + np.cumsum(rng.normal(0, 2e-4, n))
     lat = 31.8 + np.cumsum(rng.normal(0, 2e-4, n))
     beijing = (t + np.timedelta64(OFFSET_S, "s")).astype(str)

@@ -120,7 +120,9 @@ def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int)
                                                         "a": start - dt.timedelta(hours=1),
                                                         "b": item.receipt_at + dt.timedelta(hours=2)})
             load_positions(conn, {"t": t, "vehicle_number": item.vehicle_number, "plate_color": item.plate_color,
-                                  "source": SOURCE_APP, "lon": lon, "lat": lat})
+                                  "source": SOURCE_APP, "lon": lon, "lat": lat,
+                                  "operator_id": s.scalar(text("SELECT operator_id FROM waybill WHERE id = :w"),
+                                                          {"w": item.waybill_id})})
             big.append(item.waybill_id)
         s.commit()
         verify_items(s, [i.id for i in items])

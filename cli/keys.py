@@ -28,15 +28,18 @@ def keys_generate() -> None:
 
 @app.command("rotate")
 def keys_rotate(overlap_days: Annotated[int, typer.Option(help="days the old key still decrypts")] = 30) -> None:
-    """Make a new current key; the old one keeps decrypting for OVERLAP_DAYS."""
+    """Make a new current key (the old one keeps decrypting for OVERLAP_DAYS) and re-wrap every stored secret
+    under a new master key version (with WLHY_MASTER_KEY: under its first key; older ones may follow it)."""
     import datetime as dt
 
+    from core import secrets_wrap
     from etl.exchange import keys
     from store.db import ensure_database, session_scope
 
     with session_scope(ensure_database()) as session:
         key = keys.rotate(db_session=session, overlap=dt.timedelta(days=overlap_days))
-        print(json.dumps({"keyId": key.key_id, "publicKey": key.public_key_hex, "overlapDays": overlap_days}))
+        print(json.dumps({"keyId": key.key_id, "publicKey": key.public_key_hex, "overlapDays": overlap_days,
+                          "masterKeyId": secrets_wrap.keyring().current}))
 
 
 @app.command("export")

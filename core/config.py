@@ -26,7 +26,18 @@ class Settings(BaseSettings):
 
     # --- the database and the app --------------------------------------------------------------------------------
     database_url: str = ""
-    """SQLAlchemy URL of the database; empty means the private cluster under ``var/`` (``wlhy db start``)."""
+    """SQLAlchemy URL the app connects with (its own non-superuser role, DML only); empty means the private cluster
+    under ``var/`` as its ``wlhy_app`` role (``wlhy db start``)."""
+    migration_database_url: str = ""
+    """SQLAlchemy URL migrations run with: the role that owns the schema (``wlhy_owner`` on the local cluster).
+    Empty: the local cluster's owner role, or ``WLHY_DATABASE_URL`` itself when only that is set (one role for
+    both, which gives up the app role's restrictions: set both on a real server)."""
+    master_key: str = ""
+    """Master key wrapping the secrets stored in the database (province SM2 private keys, token-signing secret):
+    hex of 16 bytes, or several comma-separated, the current one first and older versions after it while they are
+    re-wrapped.  Empty: the key file ``master_key_file``."""
+    master_key_file: Path | None = None
+    """The master key file (mode 0600, made on first use); default ``var/master-key.json``."""
     var_dir: Path = REPO_ROOT / "var"
     """Where the local cluster, key files and demo credentials live."""
     pg_port: int = 55432
@@ -94,7 +105,21 @@ class Settings(BaseSettings):
     ministry_token_ttl_s: float = 7200.0
     """The Ministry's token lifetime; the client logs in again a little before it ends."""
 
-    @field_validator("database_url")
+    # --- the platforms' exchange: limits on hostile input (spec/EXCHANGE.md §1) ------------------------------------
+    exchange_max_body: int = 16 * 1024 * 1024
+    """Largest ``/exchange/send`` body read, bytes (a 10,000-fix message is ~1.5 MB); larger answers 3004 (413)."""
+    exchange_max_json_depth: int = 32
+    """Deepest JSON nesting accepted in envelopes, logins and decrypted payloads (the spec's need ~5)."""
+    position_max_age_days: int = 30
+    """A platform's fix older than this many days (from now) is refused (3005, ``locations[i].dateTime``)."""
+    position_max_future_s: int = 600
+    """A platform's fix later than now plus this many seconds is refused (3005): clocks drift, not by hours."""
+    position_max_days_per_message: int = 3
+    """Distinct Beijing days one WLHY_WZ1001 message may span (each day is a ``position`` partition)."""
+    position_partition_days_ahead: int = 3
+    """Day partitions of ``position`` created ahead of time (today … today + N) by the daily job."""
+
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _psycopg_driver(cls, v: str) -> str:
         # SQLAlchemy needs the psycopg 3 driver named; people paste plain postgresql:// URLs.

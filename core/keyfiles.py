@@ -13,10 +13,46 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MODE", "read_bytes", "read_json", "read_or_create", "write_bytes", "write_json"]
+__all__ = ["DIR_MODE", "MODE", "PRIVATE_UMASK", "read_bytes", "read_json", "read_or_create", "restrict_tree",
+           "write_bytes", "write_json"]
 
 #: Owner may read and write, nobody else anything.
 MODE = 0o600
+#: Directories: the owner only.
+DIR_MODE = 0o700
+#: The umask of every ``wlhy`` command: what it creates (var/, demo files, logs) is 0600 / 0700.
+PRIVATE_UMASK = 0o077
+
+
+def restrict_tree(root: Path | str, *, skip: tuple[str, ...] = ()) -> int:
+    """Make what is under ``root`` that we own private: files 0600 (executables 0700), directories 0700.
+
+    ``root`` itself is left as it is (the caller decides: the local cluster's server user must traverse ``var/``
+    when we are root); entries named in ``skip`` directly under ``root`` are not entered (``pg``: the server's own
+    data directory has modes PostgreSQL checks).  Symbolic links are not followed.  Returns how many modes changed.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    uid = os.geteuid()
+    changed = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) == root:
+            dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            try:
+                st = p.lstat()
+            except FileNotFoundError:
+                continue
+            if st.st_uid != uid or not (p.is_dir() or p.is_file()) or p.is_symlink():
+                continue
+            mode = st.st_mode & 0o777
+            want = DIR_MODE if p.is_dir() else (0o700 if mode & 0o100 else MODE)
+            if mode != want:
+                os.chmod(p, want)
+                changed += 1
+    return changed
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Vehicle
+from store.models import Vehicle, VehicleReport
 from store.positions import SOURCE_BEIDOU, load_positions
 
 if TYPE_CHECKING:
@@ -36,14 +36,22 @@ def is_heavy(session: Session, *, vehicle_number: str, plate_color: str, vehicle
     """Whether the vehicle is heavy (gross mass ≥ :data:`HEAVY_GROSS_MASS_T` or type ``Q1x``): BeiDou-tracked.
 
     The vehicle is ``vehicle_id`` when given, else the one with this plate; an unknown vehicle is not heavy.
+    Heavy when the vehicle row *or any platform's production report* of it says so: one platform's report
+    (a rival's light mass, say) cannot spare the vehicle the national platform's track.
     """
     vehicle = session.get(Vehicle, vehicle_id) if vehicle_id is not None else session.scalar(
         select(Vehicle).where(Vehicle.vehicle_number == vehicle_number, Vehicle.plate_color == plate_color)
     )
     if vehicle is None:
         return False
-    mass = float(vehicle.gross_mass_t) if vehicle.gross_mass_t is not None else 0.0
-    return mass >= HEAVY_GROSS_MASS_T or (vehicle.vehicle_type or "").upper().startswith("Q1")
+    reports = session.execute(select(VehicleReport.gross_mass_t, VehicleReport.vehicle_type).where(
+        VehicleReport.vehicle_id == vehicle.id, VehicleReport.is_sandbox.is_(False))).all()
+    return any(_heavy(mass, kind) for mass, kind in [(vehicle.gross_mass_t, vehicle.vehicle_type), *reports])
+
+
+def _heavy(gross_mass_t, vehicle_type: str | None) -> bool:
+    mass = float(gross_mass_t) if gross_mass_t is not None else 0.0
+    return mass >= HEAVY_GROSS_MASS_T or (vehicle_type or "").upper().startswith("Q1")
 
 
 def fetch_beidou(

@@ -137,7 +137,7 @@ def resolve(
         update(Anomaly)
         .where(Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
                Anomaly.code.in_(stale), Anomaly.status == "open")
-        .values(status="resolved", resolved_at=dt.datetime.now(dt.timezone.utc))
+        .values(status="resolved", resolved_at=dt.datetime.now(dt.UTC))
     )
     session.execute(
         update(Anomaly)

@@ -10,10 +10,10 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import get_settings
-from store.cluster import Cluster
+from store.cluster import APP_ROLE, OWNER_ROLE, Cluster
 
-__all__ = ["DEFAULT_DBNAME", "database_url", "ensure_database", "get_engine", "local_cluster", "psycopg_dsn",
-           "safe_error", "session_scope"]
+__all__ = ["DEFAULT_DBNAME", "database_url", "ensure_database", "get_engine", "local_cluster", "migration_url",
+           "psycopg_dsn", "safe_error", "session_scope"]
 
 DEFAULT_DBNAME = "wlhy"
 
@@ -25,16 +25,25 @@ def local_cluster() -> Cluster:
 
 
 def database_url() -> str:
-    """SQLAlchemy URL in use: ``WLHY_DATABASE_URL`` when set, else the local cluster's ``wlhy`` database."""
+    """SQLAlchemy URL the app uses: ``WLHY_DATABASE_URL`` when set, else the local cluster's ``wlhy`` database as
+    the app role ``wlhy_app`` (DML only; its password from ``var/pg/credentials.json``)."""
     s = get_settings()
-    return s.database_url or local_cluster().url(DEFAULT_DBNAME)
+    return s.database_url or local_cluster().url(DEFAULT_DBNAME, role=APP_ROLE)
+
+
+def migration_url() -> str:
+    """SQLAlchemy URL migrations use: ``WLHY_MIGRATION_DATABASE_URL``; else, with ``WLHY_DATABASE_URL`` set, that
+    one (a single role, unrestricted: set both on a real server); else the local cluster as the owner role."""
+    s = get_settings()
+    return s.migration_database_url or s.database_url or local_cluster().url(DEFAULT_DBNAME, role=OWNER_ROLE)
 
 
 def ensure_database(migrate: bool = True) -> str:
-    """Make the database in use ready and return its URL.
+    """Make the database in use ready and return the app's URL.
 
-    When it is the local cluster: initialise (once) and start it, create the database.  Then, unless told
-    otherwise, run the migrations up to head.
+    When it is the local cluster: initialise (once) and start it, create the roles and the database (owned by the
+    owner role).  Then, unless told otherwise, run the migrations up to head as the owner (:func:`migration_url`),
+    which grant the app role what it needs.
     """
     from store.migrate import upgrade  # Alembic is needed only here
 
@@ -44,7 +53,9 @@ def ensure_database(migrate: bool = True) -> str:
         cluster.ensure_database(DEFAULT_DBNAME)
     url = database_url()
     if migrate:
-        upgrade(url)
+        from sqlalchemy.engine import make_url
+
+        upgrade(migration_url(), app_role=make_url(url).username or APP_ROLE)
     return url
 
 

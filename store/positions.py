@@ -1,7 +1,12 @@
 """Bulk position loading: day partitions on demand, binary COPY into a staging table, idempotent insert.
 
-A fix's natural key is (vehicle, t, source) (spec/EXCHANGE.md §3): a re-sent fix is skipped, never duplicated, so
-the loader stages rows with COPY and moves them with ``INSERT … ON CONFLICT DO NOTHING``.
+A fix's natural key is (reporting operator, vehicle, t, source) (spec/EXCHANGE.md §3): a re-sent fix is skipped,
+never duplicated, so the loader stages rows with COPY and moves them with ``INSERT … ON CONFLICT DO NOTHING``.
+The reporting operator is part of the key (``pk_position`` is (vehicle_number, plate_color, source, operator_id,
+t)): another platform's fix of the same vehicle at the same time is a row of its own, so it can neither suppress
+nor replace the owner's. BeiDou fixes come from the national platform and belong to no operator: their
+``operator_id`` is :data:`NATIONAL_PLATFORM` (0), so each is stored once (``ck_position_owner`` holds source 2
+and operator 0 together). Sandbox (joint-test) fixes are not written here at all (``etl.intake.pipeline``).
 
 This module is the only writer of ``position`` rows: the source codes, the H3 resolution and the H3 cell of each
 fix are decided here, so intake, the BeiDou fetch and bulk loaders cannot disagree.
@@ -19,13 +24,16 @@ import psycopg
 from core.beijing import OFFSET_S
 from geo import hexes
 
-__all__ = ["H3_RES", "POSITION_COLUMNS", "SOURCE_APP", "SOURCE_BEIDOU", "SOURCE_NAMES", "ensure_partitions",
-           "load_positions"]
+__all__ = ["H3_RES", "NATIONAL_PLATFORM", "POSITION_COLUMNS", "SOURCE_APP", "SOURCE_BEIDOU", "SOURCE_NAMES",
+           "ensure_partitions", "load_positions"]
 
 #: ``position.source``: the platform's driver app, or the national freight-vehicle platform (BeiDou terminal).
 SOURCE_APP = 1
 SOURCE_BEIDOU = 2
 SOURCE_NAMES = {SOURCE_APP: "app", SOURCE_BEIDOU: "beidou"}
+#: ``position.operator_id`` of a BeiDou fix (the national platform's, no operator's); app fixes carry their
+#: reporting operator's id (never 0).
+NATIONAL_PLATFORM = 0
 #: H3 resolution of ``position.h3``: ~0.2 km cells, fine enough for place matching, coarse enough for roll-ups.
 H3_RES = 9
 
@@ -98,7 +106,8 @@ def load_positions(conn: psycopg.Connection, columns: Mapping[str, Any]) -> int:
     columns : mapping of column name to array or scalar
         Keys from ``POSITION_COLUMNS`` but ``h3`` (computed here at ``H3_RES``); ``t`` is UTC ``datetime64``,
         ``lon``/``lat`` WGS-84 degrees, ``source`` one of ``SOURCE_NAMES``.  A scalar is broadcast to every row
-        (e.g. one vehicle per message).
+        (e.g. one vehicle per message).  ``operator_id`` is required for app fixes (the reporting operator) and
+        defaults to :data:`NATIONAL_PLATFORM` for BeiDou fixes.
 
     Returns
     -------
@@ -111,6 +120,7 @@ def load_positions(conn: psycopg.Connection, columns: Mapping[str, Any]) -> int:
     unknown = set(columns) - set(POSITION_COLUMNS) | ({"h3"} & set(columns))
     if unknown:
         raise ValueError(f"load_positions: unknown columns {sorted(unknown)}")
+    columns = _with_owner(columns)
     t = np.asarray(columns["t"], dtype="datetime64[us]")
     n = t.size
     if n == 0:
@@ -132,10 +142,26 @@ def load_positions(conn: psycopg.Connection, columns: Mapping[str, Any]) -> int:
     return inserted
 
 
+def _with_owner(columns: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``columns`` with the fixes' owner: BeiDou fixes default to the national platform, app fixes must say."""
+    source, owner = columns["source"], columns.get("operator_id")
+    if np.ndim(source) == 0:
+        if int(source) == SOURCE_BEIDOU:
+            if owner is None:
+                return {**columns, "operator_id": NATIONAL_PLATFORM}
+            if np.ndim(owner) == 0 and int(owner) != NATIONAL_PLATFORM:
+                raise ValueError("load_positions: BeiDou fixes belong to no operator (operator_id 0)")
+        elif np.ndim(owner) == 0 and (_is_nan(owner) or int(owner) == NATIONAL_PLATFORM):
+            raise ValueError("load_positions: app fixes need their reporting operator_id")
+    elif owner is None:
+        raise ValueError("load_positions: operator_id is required when sources are mixed")
+    return columns  # arrays are checked by the database (ck_position_owner)
+
+
 def _as_list(value: Any, name: str, n: int) -> list:
     if name == "t":
         # psycopg needs aware datetimes for timestamptz
-        return [x.replace(tzinfo=dt.timezone.utc) for x in np.asarray(value, dtype="datetime64[us]").tolist()]
+        return [x.replace(tzinfo=dt.UTC) for x in np.asarray(value, dtype="datetime64[us]").tolist()]
     if np.ndim(value) == 0:
         return [None if _is_nan(value) else _py(value)] * n
     arr = np.asarray(value)

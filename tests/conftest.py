@@ -1,11 +1,17 @@
 """Shared fixtures: a throwaway PostGIS cluster for the whole run, a migrated database, rolled-back sessions.
 
-``WLHY_TEST_ADMIN_DSN`` (a libpq DSN with CREATE DATABASE rights on a PostGIS-enabled server) makes the suite use
-an existing server instead of starting its own cluster.
+``WLHY_TEST_ADMIN_DSN`` (a libpq DSN of a superuser of a PostGIS-enabled server) makes the suite use an existing
+server instead of starting its own cluster.
+
+The app code runs as the app role, as in production: :func:`make_database` returns the ``wlhy_app`` URL (DML only,
+migration 0005), so a privilege the app lacks fails a test.  ``role="owner"`` gives the schema owner's URL (what
+migrations use) and ``role="admin"`` the superuser's, for tests that tamper with the database on purpose.
+The master key is a throwaway key file for the run (``WLHY_MASTER_KEY_FILE``), never ``var/``'s.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -20,7 +26,23 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from store.cluster import Cluster, create_migrated_database, ensure_database, sqlalchemy_url
+from store.cluster import (
+    OWNER_ROLE,
+    Cluster,
+    create_migrated_database,
+    ensure_database,
+    ensure_roles,
+    migration_url,
+    role_dsn,
+    sqlalchemy_url,
+)
+from store.cluster import (
+    process_role_passwords as _role_passwords,  # same passwords as create_migrated_database
+)
+
+_KEY_DIR = Path(tempfile.mkdtemp(prefix="wlhy-test-keys-"))
+os.environ.setdefault("WLHY_MASTER_KEY_FILE", str(_KEY_DIR / "master-key.json"))
+atexit.register(shutil.rmtree, _KEY_DIR, True)
 
 
 def _free_port() -> int:
@@ -45,12 +67,23 @@ def pg_admin_dsn() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def make_database(admin_dsn: str, *, migrate: bool = True) -> str:
-    """Create a fresh PostGIS database (migrated to head unless told otherwise); return its SQLAlchemy URL."""
+def make_database(admin_dsn: str, *, migrate: bool = True, role: str = "app") -> str:
+    """Create a fresh PostGIS database (migrated to head unless told otherwise); return its SQLAlchemy URL as
+    ``role``: ``app`` (what the app connects as; migrated databases only), ``owner`` or ``admin``."""
     name = "wlhy_test_" + uuid.uuid4().hex[:10]
     if migrate:
-        return create_migrated_database(admin_dsn, name)
-    ensure_database(admin_dsn, name)
+        app_url = create_migrated_database(admin_dsn, name)
+        if role == "app":
+            return app_url
+        if role == "owner":
+            return migration_url(app_url)
+    else:
+        if role == "app":
+            raise ValueError("an unmigrated database has no grants for the app role: ask for role='owner'")
+        ensure_roles(admin_dsn, _role_passwords(admin_dsn))
+        ensure_database(admin_dsn, name)
+        if role == "owner":
+            return sqlalchemy_url(role_dsn(admin_dsn, name, OWNER_ROLE, _role_passwords(admin_dsn)[OWNER_ROLE]))
     return sqlalchemy_url(psycopg.conninfo.make_conninfo(admin_dsn, dbname=name))
 
 
@@ -86,3 +119,15 @@ def session(engine) -> Iterator[Session]:
     """A session on the run's database, rolled back after the test."""
     with rolled_back_session(engine) as sess:
         yield sess
+
+
+@contextmanager
+def as_owner(app_engine) -> Iterator:
+    """A connection (in a transaction) to ``app_engine``'s database as the schema owner: for test set-up the app
+    role may not do, such as TRUNCATE."""
+    eng = create_engine(migration_url(app_engine.url.render_as_string(hide_password=False)))
+    try:
+        with eng.begin() as conn:
+            yield conn
+    finally:
+        eng.dispose()

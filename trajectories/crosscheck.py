@@ -1,10 +1,14 @@
 """Cross-waybill trajectory rules: ``TRACK_DUPLICATED`` and ``TRACK_VEHICLE_OVERLAP`` (spec/RULES.md §1).
 
-``TRACK_DUPLICATED`` — the same track (shape and timing, possibly shifted by minutes, thinned, with fresh noise)
-reported for another vehicle. Comparing every pair of trajectories is quadratic, so candidates come from
-signatures: each trajectory's set of (H3 res-8 cell, 10-minute bucket) keys; two trajectories of different
-vehicles that share most of their cells within ±30 min are candidates (a hash join on the keys, one side
-expanded by ±3 buckets). Only candidates are confirmed, by point-to-point distance after the best time shift.
+``TRACK_DUPLICATED`` — the same track (shape and timing, possibly shifted by minutes, hours or days, thinned, with
+fresh noise) reported for another vehicle, of the same or another platform. Only the app fixes of each item's own
+transport period [despatch, receipt] from its own operator are compared (the margins hold the vehicle's previous
+and next trips, spec/RULES.md §2). Comparing every pair of trajectories is quadratic, so candidates come from
+signatures: each trajectory's set of H3 res-8 cells; two trajectories of different vehicles that share most of
+their cells are candidates (a hash join on the cells, crowded cells left out). The time shift is estimated from the
+shared cells (median difference of the times each track spends in them), then refined and confirmed by
+point-to-point distance. The copy is the item reported later (the waybill's sendToPro time); it is flagged and
+cites its source. The source is not flagged, unless its own BeiDou track contradicts its app track.
 
 ``TRACK_VEHICLE_OVERLAP`` — one vehicle on two waybills whose windows overlap by more than a tolerance and
 whose routes differ (loading or unloading points more than 10 km apart): one SQL self-join on the plate index.
@@ -110,7 +114,7 @@ class VehicleOverlap:
 _ITEMS_SQL = text(
     """
     SELECT wv.id AS item_id, wv.waybill_id, wv.seq, wv.vehicle_number, wv.plate_color, w.operator_id,
-           wv.despatch_at, wv.receipt_at
+           wv.despatch_at, wv.receipt_at, w.send_to_pro_at
     FROM waybill_vehicle wv JOIN waybill w ON w.id = wv.waybill_id
     WHERE NOT w.is_sandbox AND wv.despatch_at - :pad < :hi AND wv.receipt_at + :pad > :lo
     """
@@ -119,11 +123,13 @@ _ITEM_FIXES_SQL = text(
     """
     WITH items AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:plates AS text[]), CAST(:colors AS text[]),
-                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[])) AS i(item_id, vn, pc, t0, t1)
+                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[]), CAST(:ops AS bigint[]))
+                      AS i(item_id, vn, pc, t0, t1, op)
     )
     SELECT i.item_id, extract(epoch FROM p.t)::float8 AS t_s, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.h3
     FROM items i JOIN position p
       ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.source = :source AND p.t BETWEEN i.t0 AND i.t1
+     AND (p.source <> 1 OR p.operator_id = i.op)
     WHERE p.t BETWEEN :lo AND :hi
     ORDER BY i.item_id, p.t
     """
@@ -133,44 +139,49 @@ _ITEM_FIXES_SQL = text(
 def _items_frame(session: Session, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
     rows = session.execute(_ITEMS_SQL, {"lo": lo, "hi": hi, "pad": WINDOW_PAD}).all()
     return pd.DataFrame(rows, columns=["item_id", "waybill_id", "seq", "vehicle_number", "plate_color",
-                                       "operator_id", "despatch_at", "receipt_at"])
+                                       "operator_id", "despatch_at", "receipt_at", "send_to_pro_at"])
 
 
 def _fixes_frame(session: Session, items: pd.DataFrame, source: int) -> pd.DataFrame:
+    """Each item's fixes of ``source`` in its transport period (app fixes: the item's operator's only)."""
     cols = ["item_id", "t_s", "lon", "lat", "h3"]
     if items.empty:
         return pd.DataFrame(columns=cols)
-    t0 = (items["despatch_at"] - WINDOW_PAD).tolist()
-    t1 = (items["receipt_at"] + WINDOW_PAD).tolist()
+    t0 = items["despatch_at"].tolist()
+    t1 = items["receipt_at"].tolist()
     rows = session.execute(_ITEM_FIXES_SQL, {
         "ids": items["item_id"].tolist(), "plates": items["vehicle_number"].tolist(),
         "colors": items["plate_color"].tolist(), "t0": t0, "t1": t1, "source": source,
+        "ops": [_int_or_none(v) for v in items["operator_id"].tolist()],
         "lo": min(t0), "hi": max(t1),
     }).all()
     return pd.DataFrame(rows, columns=cols)
 
 
-def _signatures(fixes: pd.DataFrame, *, res: int, bucket_s: float) -> pd.DataFrame:
+def _signatures(fixes: pd.DataFrame, *, res: int) -> pd.DataFrame:
+    """Per item and H3 cell (resolution ``res``): the mean time the item's fixes spend in it."""
     sig = pd.DataFrame({
         "item_id": fixes["item_id"].to_numpy(),
         "cell": parent_cells(fixes["h3"].to_numpy(dtype=np.int64), res),
-        "bucket": np.floor(fixes["t_s"].to_numpy(dtype=np.float64) / bucket_s).astype(np.int64),
+        "t_s": fixes["t_s"].to_numpy(dtype=np.float64),
     })
-    return sig.loc[sig["cell"] > 0].drop_duplicates()
+    sig = sig.loc[sig["cell"] > 0]
+    return sig.groupby(["item_id", "cell"], as_index=False, sort=False)["t_s"].mean()
 
 
-def _candidates(sig: pd.DataFrame, items: pd.DataFrame, *, max_shift_buckets: int, min_shared_cells: int,
-                min_shared_share: float, hub_limit: int) -> pd.DataFrame:
-    """Pairs (a, b), a < b, of different vehicles sharing most of their cells within the shift tolerance."""
-    # A (cell, bucket) shared by very many trajectories is a depot or toll gate, not evidence of copying.
-    crowd = sig.groupby(["cell", "bucket"])["item_id"].transform("size")
+def _candidates(sig: pd.DataFrame, items: pd.DataFrame, *, min_shared_cells: int, min_shared_share: float,
+                hub_limit: int) -> pd.DataFrame:
+    """Pairs (a, b), a < b, of different vehicles sharing most of their cells, with the estimated shift of b
+    relative to a (``shift_s``: median over the shared cells of a's time there minus b's)."""
+    # A cell crossed by very many trajectories is a depot, a toll gate or a motorway, not evidence of copying.
+    crowd = sig.groupby("cell")["item_id"].transform("size")
+    n_cells = sig.groupby("item_id")["cell"].size()
     sig = sig.loc[crowd <= hub_limit]
-    probe = pd.concat([sig.assign(bucket=sig["bucket"] + d) for d in range(-max_shift_buckets,
-                                                                           max_shift_buckets + 1)])
-    pairs = sig.merge(probe, on=["cell", "bucket"], suffixes=("_a", "_b"))
-    pairs = pairs.loc[pairs["item_id_a"] < pairs["item_id_b"], ["item_id_a", "item_id_b", "cell"]]
-    shared = pairs.drop_duplicates().groupby(["item_id_a", "item_id_b"]).size().rename("shared").reset_index()
-    n_cells = sig.groupby("item_id")["cell"].nunique()
+    pairs = sig.merge(sig, on="cell", suffixes=("_a", "_b"))
+    pairs = pairs.loc[pairs["item_id_a"] < pairs["item_id_b"]]
+    pairs = pairs.assign(d=pairs["t_s_a"] - pairs["t_s_b"])
+    shared = pairs.groupby(["item_id_a", "item_id_b"]).agg(shared=("cell", "size"), shift_s=("d", "median"))
+    shared = shared.reset_index()
     shared["share"] = shared["shared"] / np.minimum(n_cells.reindex(shared["item_id_a"]).to_numpy(),
                                                     n_cells.reindex(shared["item_id_b"]).to_numpy())
     plate = items.set_index("item_id")["vehicle_number"] + "/" + items.set_index("item_id")["plate_color"]
@@ -192,8 +203,9 @@ def _interp(t_b: np.ndarray, x_b: np.ndarray, t_query: np.ndarray, max_step_s: f
 
 
 def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m: float,
-                max_step_s: float) -> dict[str, float] | None:
-    """Shift s minimising the distance between a(t) and b(t − s); None when they never overlap."""
+                max_step_s: float, around_s: float = 0.0) -> dict[str, float] | None:
+    """Shift s (within ``around_s`` ± ``max_shift_s``) minimising the distance between a(t) and b(t − s); None
+    when they never overlap."""
     t_a, t_b = a["t_s"].to_numpy(), b["t_s"].to_numpy()
     if t_a.size < 2 or t_b.size < 2:
         return None
@@ -211,12 +223,12 @@ def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m
             matched = np.sum(d <= match_m, axis=1) / np.maximum(n_valid, 1)
         return d, n_valid, matched
 
-    coarse = np.arange(-max_shift_s, max_shift_s + 1, 30.0)
+    coarse = np.round(around_s) + np.arange(-max_shift_s, max_shift_s + 1, 30.0)
     _, n_valid, matched = score(coarse)
     if n_valid.max() == 0:
         return None
     s0 = coarse[np.argmax(matched * (n_valid >= 0.5 * n_valid.max()))]
-    fine = np.arange(s0 - 30, s0 + 31, 2.0)
+    fine = np.arange(s0 - 30, s0 + 31, 1.0)
     d, n_valid, matched = score(fine)
     k = int(np.argmax(matched + n_valid / (n_valid.max() + 1) * 1e-3))
     row = d[k][np.isfinite(d[k])]
@@ -227,16 +239,29 @@ def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m
             "n_valid": int(n_valid[k]), "n_a": int(t_a.size), "overlap_s": float(max(overlap, 0.0))}
 
 
-def _corroborated(beidou: pd.DataFrame | None, app: pd.DataFrame, *, agree_m: float = 500.0) -> bool:
-    """True when the vehicle's own BeiDou track agrees with its app track (median distance at the same times)."""
+def _beidou_median_m(beidou: pd.DataFrame | None, app: pd.DataFrame) -> float | None:
+    """Median distance between the app fixes and the vehicle's own BeiDou track at the same times (None when
+    BeiDou does not cover at least half of the app fixes)."""
     if beidou is None or len(beidou) < 2 or len(app) < 2:
-        return False
+        return None
     x, valid = _interp(beidou["t_s"].to_numpy(), beidou["lon"].to_numpy(), app["t_s"].to_numpy(), 1800.0)
     y, _ = _interp(beidou["t_s"].to_numpy(), beidou["lat"].to_numpy(), app["t_s"].to_numpy(), 1800.0)
     if valid.sum() < 0.5 * len(app):
-        return False
-    d = haversine_m(app["lon"].to_numpy()[valid], app["lat"].to_numpy()[valid], x[valid], y[valid])
-    return bool(np.median(d) <= agree_m)
+        return None
+    return float(np.median(haversine_m(app["lon"].to_numpy()[valid], app["lat"].to_numpy()[valid], x[valid],
+                                       y[valid])))
+
+
+def _corroborated(beidou: pd.DataFrame | None, app: pd.DataFrame, *, agree_m: float = 500.0) -> bool:
+    """True when the vehicle's own BeiDou track agrees with its app track (median distance at the same times)."""
+    d = _beidou_median_m(beidou, app)
+    return d is not None and d <= agree_m
+
+
+def _contradicted(beidou: pd.DataFrame | None, app: pd.DataFrame, *, apart_m: float = 2000.0) -> bool:
+    """True when the vehicle's own BeiDou track puts it elsewhere than its app track says."""
+    d = _beidou_median_m(beidou, app)
+    return d is not None and d > apart_m
 
 
 def find_duplicated_tracks(
@@ -245,14 +270,15 @@ def find_duplicated_tracks(
     date_to: dt.date,
     *,
     res: int = 8,
-    bucket_s: float = 600.0,
     max_shift_s: float = 1800.0,
-    min_shared_cells: int = 5,
+    reach_days: int = 7,
+    min_shared_cells: int = 4,
     min_shared_share: float = 0.5,
     match_m: float = 50.0,
     min_matched_share: float = 0.8,
     max_median_m: float = 30.0,
-    hub_limit: int = 50,
+    min_matched_fixes: int = 6,
+    hub_limit: int = 200,
 ) -> list[DuplicatedTrack]:
     """Find app tracks reported for two vehicles, for waybill items despatched from ``date_from`` to ``date_to``.
 
@@ -261,35 +287,40 @@ def find_duplicated_tracks(
     session : Session
     date_from, date_to : date
         Beijing days, both included; partners may lie outside the range (the windows are extended).
-    res, bucket_s : int, float
-        Signature: H3 resolution and time bucket (s).
+    res : int
+        Signature: H3 resolution.
     max_shift_s : float
-        Largest time shift tried (s); signatures are compared within ± ``ceil(max_shift_s / bucket_s)`` buckets.
+        Search half-width (s) around the shift estimated from the shared cells.
+    reach_days : int
+        A copy may be shifted by up to this many days: items this far outside the range are compared too.
     min_shared_cells, min_shared_share : int, float
         Candidate pair: this many distinct shared cells, and this share of the smaller signature.
-    match_m, min_matched_share, max_median_m : float
-        Confirmation after the best shift: at least ``min_matched_share`` of the overlapping fixes within
-        ``match_m`` metres and a median distance of at most ``max_median_m``.
+    match_m, min_matched_share, max_median_m, min_matched_fixes : float
+        Confirmation after the best shift: at least ``min_matched_share`` of the overlapping fixes (and at least
+        ``min_matched_fixes`` of them) within ``match_m`` metres and a median distance of at most ``max_median_m``.
     hub_limit : int
-        (cell, bucket) keys shared by more trajectories than this are ignored (depots, toll gates).
+        Cells shared by more trajectories than this are ignored (depots, toll gates, motorways).
 
     Returns
     -------
     list of DuplicatedTrack
-        One per flagged item: the likely copy (the one its own BeiDou track does not back, else the one with
-        fewer fixes); both items of a pair when neither tells.
+        One per flagged item: the copy (the item reported later), citing its source; the source as well only
+        when its own BeiDou track contradicts its app track; only the source when the later item's BeiDou
+        backs it and the earlier's contradicts it.
     """
     lo, hi = day_bounds(date_from, date_to)
-    reach = WINDOW_PAD + dt.timedelta(seconds=max_shift_s)
+    reach = WINDOW_PAD + dt.timedelta(days=reach_days)
     items = _items_frame(session, lo - reach, hi + reach)
     if items.empty:
         return []
     despatch = pd.to_datetime(items["despatch_at"], utc=True)
     in_range = set(items.loc[(despatch >= lo) & (despatch < hi), "item_id"])
     app = _fixes_frame(session, items, 1)
-    sig = _signatures(app, res=res, bucket_s=bucket_s)
-    cand = _candidates(sig, items, max_shift_buckets=int(np.ceil(max_shift_s / bucket_s)),
-                       min_shared_cells=min_shared_cells, min_shared_share=min_shared_share, hub_limit=hub_limit)
+    if app.empty:
+        return []
+    sig = _signatures(app, res=res)
+    cand = _candidates(sig, items, min_shared_cells=min_shared_cells, min_shared_share=min_shared_share,
+                       hub_limit=hub_limit)
     cand = cand.loc[cand["item_id_a"].isin(in_range) | cand["item_id_b"].isin(in_range)]
     if cand.empty:
         return []
@@ -298,12 +329,20 @@ def find_duplicated_tracks(
     need = sorted(set(cand["item_id_a"]) | set(cand["item_id_b"]))
     beidou = dict(tuple(_fixes_frame(session, items.loc[items["item_id"].isin(need)], 2).groupby("item_id")))
     found: list[DuplicatedTrack] = []
-    for a_id, b_id in zip(cand["item_id_a"].tolist(), cand["item_id_b"].tolist()):
+    reported = info["send_to_pro_at"]
+    for a_id, b_id, est in zip(cand["item_id_a"].tolist(), cand["item_id_b"].tolist(), cand["shift_s"].tolist()):
         a, b = by_item[a_id], by_item[b_id]
-        m = _best_shift(a, b, max_shift_s=max_shift_s, match_m=match_m, max_step_s=900.0)
-        if m is None or m["matched"] < min_matched_share or m["median_m"] > max_median_m or m["n_valid"] < 10:
+        # Probe with the sparser track: each of a copy's (thinned) fixes lies on its source.
+        if len(a) <= len(b):
+            m = _best_shift(a, b, max_shift_s=max_shift_s, match_m=match_m, max_step_s=900.0, around_s=est)
+        else:
+            m = _best_shift(b, a, max_shift_s=max_shift_s, match_m=match_m, max_step_s=900.0, around_s=-est)
+            if m is not None:
+                m["shift_s"] = -m["shift_s"]
+        if (m is None or m["matched"] < min_matched_share or m["median_m"] > max_median_m
+                or m["n_valid"] < min_matched_fixes):
             continue
-        flagged = _pick_copy(a_id, b_id, by_item, beidou)
+        flagged = _pick_copy(a_id, b_id, by_item, beidou, reported)
         for item_id in flagged:
             other = b_id if item_id == a_id else a_id
             me, them = info.loc[item_id], info.loc[other]
@@ -316,15 +355,17 @@ def find_duplicated_tracks(
     return found
 
 
-def _pick_copy(a_id: int, b_id: int, app: dict, beidou: dict) -> list[int]:
-    backed = {i: _corroborated(beidou.get(i), app[i]) for i in (a_id, b_id)}
-    if backed[a_id] != backed[b_id]:
-        return [b_id] if backed[a_id] else [a_id]
-    n_a, n_b = len(app[a_id]), len(app[b_id])
-    # A copy is thinned: it keeps only part of the fixes it was made from.
-    if min(n_a, n_b) < 0.95 * max(n_a, n_b):
-        return [a_id] if n_a < n_b else [b_id]
-    return [a_id, b_id]
+def _pick_copy(a_id: int, b_id: int, app: dict, beidou: dict, reported: pd.Series) -> list[int]:
+    """The copy is the item reported later (then the higher id); see :func:`find_duplicated_tracks`."""
+    ra, rb = reported.get(a_id), reported.get(b_id)
+    if pd.isna(ra) or pd.isna(rb) or ra == rb:
+        later, earlier = max(a_id, b_id), min(a_id, b_id)
+    else:
+        later, earlier = (a_id, b_id) if ra > rb else (b_id, a_id)
+    earlier_contradicted = _contradicted(beidou.get(earlier), app[earlier])
+    if earlier_contradicted and _corroborated(beidou.get(later), app[later]):
+        return [earlier]
+    return [later, earlier] if earlier_contradicted else [later]
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -1,8 +1,11 @@
 """A waybill's fixes and places as the database holds them (spec/RULES.md §2), read for verification and the map.
 
 An item (one vehicle of a waybill, ``waybill_vehicle``) is checked in its window [despatch − 2 h, receipt + 2 h]
-(:func:`window`) against every fix of its plate in that window, both sources: the driver app (source 1) and
-BeiDou (source 2). Its loading and unloading places come from the item's coordinates (3 km) or, without them,
+(:func:`window`) against the fixes of its plate in that window, both sources: the driver app (source 1) as
+reported by the waybill's own operator (``position.operator_id``: another platform's app fixes for the same
+plate are that platform's business) and BeiDou (source 2, the national platform's). The periods of the same
+vehicle's other waybills that reach into the window (:func:`other_periods_for_items`) go with them: fixes
+in this item's margins that fall in those periods are not this item's (spec/RULES.md §2). Its loading and unloading places come from the item's coordinates (3 km) or, without them,
 from its divisions (the gazetteer's point and radius). One item at a time (:func:`fixes_for_item`,
 :func:`places_for_item`) or many with one query each (:func:`fixes_for_items`, :func:`places_for_items`, the
 back-fill path).
@@ -32,6 +35,8 @@ __all__ = [
     "fixes_for_item",
     "fixes_for_items",
     "get_waybill",
+    "other_periods_for_item",
+    "other_periods_for_items",
     "place_properties",
     "places_for_item",
     "places_for_items",
@@ -79,6 +84,7 @@ _FIXES_SQL = text(
     FROM position
     WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
       AND t BETWEEN :t0 AND :t1
+      AND (source <> 1 OR operator_id = (SELECT operator_id FROM waybill WHERE id = :waybill_id))
     ORDER BY source, t
     """
 )
@@ -86,11 +92,13 @@ _BULK_FIXES_SQL = text(
     """
     WITH items AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:plates AS text[]), CAST(:colors AS text[]),
-                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[])) AS i(item_id, vn, pc, t0, t1)
+                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[]), CAST(:ops AS bigint[]))
+                      AS i(item_id, vn, pc, t0, t1, op)
     )
     SELECT i.item_id, p.t, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.source, p.speed_kmh, p.shipping_note_number
     FROM items i JOIN position p
       ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.t BETWEEN i.t0 AND i.t1
+     AND (p.source <> 1 OR p.operator_id = i.op)
     WHERE p.t BETWEEN :lo AND :hi
     ORDER BY i.item_id, p.source, p.t
     """
@@ -102,13 +110,14 @@ def fixes_for_item(
 ) -> dict[int, pd.DataFrame]:
     """The plate's fixes in the item's window, one frame per source (``t, lon, lat, source, speed_reported_kmh``).
 
-    Every fix of the plate in the window counts, whichever shipping note it was sent with; the column
+    App fixes are the waybill's operator's only; BeiDou fixes are the vehicle's. Every such fix in the window
+    is returned, whichever shipping note it was sent with (margins: see :func:`other_periods_for_item`); the column
     ``shipping_note_number`` is kept so evidence can say how many were sent for this waybill.
     """
     t0, t1 = window(item)
     rows = session.execute(_FIXES_SQL, {
         "vehicle_number": item.vehicle_number, "plate_color": item.plate_color, "sources": list(sources),
-        "t0": t0, "t1": t1,
+        "t0": t0, "t1": t1, "waybill_id": item.waybill_id,
     }).all()
     return _by_source(_fixes_frame(rows), sources)
 
@@ -123,7 +132,10 @@ def fixes_for_items(session: Session, items: Sequence[WaybillVehicle]) -> dict[i
     if not items:
         return out
     windows = [window(i) for i in items]
+    ops = dict(session.execute(select(Waybill.id, Waybill.operator_id).where(
+        Waybill.id.in_({i.waybill_id for i in items}))).all())
     rows = session.execute(_BULK_FIXES_SQL, {
+        "ops": [ops.get(i.waybill_id) for i in items],
         "ids": [i.id for i in items], "plates": [i.vehicle_number for i in items],
         "colors": [i.plate_color for i in items], "t0": [w[0] for w in windows], "t1": [w[1] for w in windows],
         "lo": min(w[0] for w in windows), "hi": max(w[1] for w in windows),
@@ -135,6 +147,47 @@ def fixes_for_items(session: Session, items: Sequence[WaybillVehicle]) -> dict[i
     cuts = np.flatnonzero(np.diff(ids)) + 1
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(ids)]):
         out[int(ids[lo])] = _by_source(df.iloc[lo:hi], _SOURCES)
+    return out
+
+
+_OTHER_PERIODS_SQL = text(
+    """
+    WITH items AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:plates AS text[]), CAST(:colors AS text[]),
+                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[])) AS i(item_id, vn, pc, t0, t1)
+    )
+    SELECT i.item_id, o.despatch_at, o.receipt_at
+    FROM items i JOIN waybill_vehicle o
+      ON o.vehicle_number = i.vn AND o.plate_color = i.pc AND o.id <> i.item_id
+     AND o.despatch_at < i.t1 AND o.receipt_at > i.t0
+    JOIN waybill w ON w.id = o.waybill_id
+    WHERE NOT w.is_sandbox AND o.despatch_at < :hi AND o.receipt_at > :lo
+    ORDER BY i.item_id, o.despatch_at
+    """
+)
+
+
+def other_periods_for_item(session: Session, item: WaybillVehicle) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Transport periods [despatch, receipt] of the same vehicle's other waybill items reaching into the item's
+    window: the previous and next trips whose fixes in the margins are theirs, not this item's."""
+    return other_periods_for_items(session, [item])[item.id]
+
+
+def other_periods_for_items(
+    session: Session, items: Sequence[WaybillVehicle]
+) -> dict[int, list[tuple[dt.datetime, dt.datetime]]]:
+    """:func:`other_periods_for_item` for many items with one query: ``{item id: [(despatch, receipt), ...]}``."""
+    out: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {i.id: [] for i in items}
+    if not items:
+        return out
+    windows = [window(i) for i in items]
+    rows = session.execute(_OTHER_PERIODS_SQL, {
+        "ids": [i.id for i in items], "plates": [i.vehicle_number for i in items],
+        "colors": [i.plate_color for i in items], "t0": [w[0] for w in windows], "t1": [w[1] for w in windows],
+        "lo": min(w[0] for w in windows), "hi": max(w[1] for w in windows),
+    }).all()
+    for item_id, a, b in rows:
+        out[int(item_id)].append((a, b))
     return out
 
 

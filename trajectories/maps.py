@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from auth.scope import Scope
 from store.models import Verification
 from trajectories.columns import SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES
 from trajectories.fixes import get_waybill, place_properties, places_for_items, waybill_items, window
@@ -46,6 +47,7 @@ _GEOJSON_FIXES_SQL = text(
            || '}}' AS feature
     FROM position
     WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
+      AND operator_id IN (:operator_id, 0)  -- the waybill's platform's app fixes and the national BeiDou track
       AND t BETWEEN :t0 AND :t1
     GROUP BY source
     ORDER BY source
@@ -70,7 +72,7 @@ def _feature(geometry: str, properties: dict[str, Any]) -> str:
     return '{"type":"Feature","geometry":' + geometry + ',"properties":' + _dumps(properties) + "}"
 
 
-def trajectory_geojson_bytes(session: Session, waybill_id: int) -> bytes:
+def trajectory_geojson_bytes(session: Session, waybill_id: int, *, scope: Scope | None = None) -> bytes:
     """:func:`trajectory_geojson` as UTF-8 JSON, ready to send: the heavy parts never become Python objects.
 
     The fixes (a MultiPoint and its times per item and source) and the trajectory lines come from PostgreSQL as
@@ -100,10 +102,13 @@ def trajectory_geojson_bytes(session: Session, waybill_id: int) -> bytes:
     current = {v.waybill_vehicle_id: v for v in session.scalars(
         select(Verification).where(Verification.waybill_id == waybill_id, Verification.current.is_(True)))}
     for item in items:
-        t0, t1 = window(item)
+        # A platform sees the BeiDou track only inside its own waybill's transport period, not the margins that
+        # may hold the truck's trips for other platforms; regulators see the whole window.
+        t0, t1 = (item.despatch_at, item.receipt_at) if scope is not None and scope.operator_id is not None \
+            else window(item)
         features.extend(session.execute(_GEOJSON_FIXES_SQL, {
             "seq": item.seq, "vehicle_number": item.vehicle_number, "plate_color": item.plate_color,
-            "sources": [SOURCE_APP, SOURCE_BEIDOU], "t0": t0, "t1": t1,
+            "sources": [SOURCE_APP, SOURCE_BEIDOU], "t0": t0, "t1": t1, "operator_id": waybill.operator_id,
         }).scalars())
         loading, unloading = places[item.id]
         for kind, place in (("loading_place", loading), ("unloading_place", unloading)):
@@ -153,7 +158,7 @@ def trajectory_geojson_bytes(session: Session, waybill_id: int) -> bytes:
     return body.encode("utf-8")
 
 
-def trajectory_geojson(session: Session, waybill_id: int) -> dict[str, Any]:
+def trajectory_geojson(session: Session, waybill_id: int, *, scope: Scope | None = None) -> dict[str, Any]:
     """The waybill on a map: fixes and cleaned trajectory per item and source, stops, places, verdict, evidence.
 
     Returns
@@ -171,4 +176,4 @@ def trajectory_geojson(session: Session, waybill_id: int) -> dict[str, Any]:
     WaybillNotFoundError
         If there is no such waybill.
     """
-    return json.loads(trajectory_geojson_bytes(session, waybill_id))
+    return json.loads(trajectory_geojson_bytes(session, waybill_id, scope=scope))

@@ -1,7 +1,8 @@
 """Waybill verification against the database: read the fixes, fetch BeiDou when missing, verify, store.
 
 ``verify_waybill`` runs spec/RULES.md §2 for every vehicle item of a waybill: the item's window and places
-(:mod:`trajectories.fixes`), the plate's driver-app (source 1) and BeiDou (source 2) fixes in it, the rules of
+(:mod:`trajectories.fixes`), the plate's driver-app (source 1, the waybill's operator's) and BeiDou (source 2)
+fixes in it, the periods of the vehicle's other waybills (their fixes in the margins are not counted), the rules of
 :func:`trajectories.verify.verify`. It stores one ``trajectory`` row per source (LINESTRING M), a new current
 ``verification`` row, and an anomaly per fired rule; a re-run replaces all three and resolves anomalies that no
 longer fire, so it is idempotent. A heavy vehicle without cached BeiDou fixes gets its track fetched from the
@@ -29,6 +30,7 @@ from trajectories.fixes import (
     fixes_for_item,
     fixes_for_items,
     get_waybill,
+    other_periods_for_items,
     place_properties,
     places_for_items,
     waybill_items,
@@ -113,12 +115,14 @@ def verify_items(
         Waybill.id.in_({i.waybill_id for i in items})))}
     fixes = fixes_for_items(session, items)
     places = places_for_items(session, items)
+    others = other_periods_for_items(session, items)
     results = []
     for item in items:
         f = fixes[item.id]
         if f[SOURCE_BEIDOU].empty and national is not None and _fetched_beidou(session, item, national):
             f = {**f, SOURCE_BEIDOU: fixes_for_item(session, item, sources=(SOURCE_BEIDOU,))[SOURCE_BEIDOU]}
-        results.append(_verify_item(session, waybills[item.waybill_id], item, f, places[item.id], thresholds))
+        results.append(_verify_item(session, waybills[item.waybill_id], item, f, places[item.id], thresholds,
+                                    others[item.id]))
     return results
 
 
@@ -139,6 +143,7 @@ def _verify_item(
     fixes: dict[int, pd.DataFrame],
     places: tuple[Place, Place],
     thresholds: Thresholds | None,
+    other_periods: list | None = None,
 ) -> ItemResult:
     loading, unloading = places
     inp = VerificationInput(
@@ -146,6 +151,7 @@ def _verify_item(
         loading=loading, unloading=unloading,
         app=fixes[SOURCE_APP] if len(fixes[SOURCE_APP]) else None,
         beidou=fixes[SOURCE_BEIDOU] if len(fixes[SOURCE_BEIDOU]) else None,
+        other_periods=tuple((pd.Timestamp(a), pd.Timestamp(b)) for a, b in (other_periods or ())),
     )
     verdict = verify(inp) if thresholds is None else verify(inp, thresholds=thresholds)
     for source, name in SOURCE_NAMES.items():

@@ -2,7 +2,8 @@
 
 Verdict policy (every evaluated rule is reported, fired or not, with the numbers it compared):
 
-* ``NO_DATA`` - TRACK_MISSING: no fix from any source inside the window; nothing else is judged.
+* ``NO_DATA`` - TRACK_MISSING: no fix from any source inside the transport period [despatch, receipt];
+  nothing else is judged.
 * ``FAIL`` - a rule contradicted by the data fired: TRACK_START_MISMATCH / TRACK_END_MISMATCH
   when fixes exist around the despatch / receipt time but none is near the place,
   TRACK_IMPOSSIBLE_SPEED, TRACK_SOURCE_CONFLICT.
@@ -10,6 +11,12 @@ Verdict policy (every evaluated rule is reported, fired or not, with the numbers
   TRACK_LENGTH_IMPLAUSIBLE, and START/END mismatch when there is no fix at all within the
   time tolerance (absence, not contradiction).
 * ``PASS`` - otherwise.
+
+Window and period (spec/RULES.md §2): the window [despatch − 2 h, receipt + 2 h] is read so that the
+loading and unloading can be matched when an app starts late or a clock is off; coverage, length and speed
+are measured over the transport period only. Fixes in the margins that fall in the periods of the same
+vehicle's other waybills (``VerificationInput.other_periods``: the previous and next trip) are dropped
+before anything is judged: they never count for this waybill.
 
 Source use: start and end match if *either* source has a fix near the place; coverage counts
 the fixes of both sources together (the vehicle was observed if either saw it); length uses
@@ -148,6 +155,9 @@ class VerificationInput:
     loading, unloading : Place
     app, beidou : pandas.DataFrame or None
         Raw fixes per source (``t``, ``lon``, ``lat`` in WGS-84), None when the source has nothing.
+    other_periods : sequence of (start, end)
+        Transport periods of the same vehicle's other waybills (datetime-like or epoch seconds): fixes in
+        this waybill's margins that fall inside one of them belong to that waybill and are dropped.
     """
 
     despatch_at: Any
@@ -156,6 +166,7 @@ class VerificationInput:
     unloading: Place
     app: pd.DataFrame | None = None
     beidou: pd.DataFrame | None = None
+    other_periods: tuple = ()
 
     def window(self, thresholds: Thresholds | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The verification window [despatch − tolerance, receipt + tolerance] (UTC)."""
@@ -251,10 +262,12 @@ def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> 
     """
     ws, we = inp.window(thresholds)
     despatch_s, receipt_s = _seconds(inp.despatch_at), _seconds(inp.receipt_at)
+    others = _other_periods(inp.other_periods, despatch_s, receipt_s)
     tracks: dict[str, BuiltTrajectory] = {}
     for name in _SOURCES:
         df = getattr(inp, name)
         if df is not None:
+            df = _drop_others(df, others)
             tracks[name] = build(
                 df,
                 window_start=ws,
@@ -271,13 +284,13 @@ def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> 
     evidence.place(inp.loading, "loading", _radius(inp.loading, thresholds))
     evidence.place(inp.unloading, "unloading", _radius(inp.unloading, thresholds))
 
-    rules = [_rule_missing(tracks, tr, ws, we)]
+    rules = [_rule_missing(tracks, tr, ws, we, despatch_s, receipt_s)]
     if not rules[0].fired:
         rules += [
             _rule_place(tr, inp.loading, despatch_s, "start", thresholds, evidence),
             _rule_place(tr, inp.unloading, receipt_s, "end", thresholds, evidence),
-            _rule_coverage(tracks, tr, ws, we, thresholds, evidence),
-            _rule_speed(tracks, thresholds, evidence),
+            _rule_coverage(tracks, tr, despatch_s, receipt_s, thresholds, evidence),
+            _rule_speed(tracks, despatch_s, receipt_s, thresholds, evidence),
             _rule_length(tr, inp, despatch_s, receipt_s, thresholds),
             _rule_conflict(tr, thresholds, evidence),
         ]
@@ -315,6 +328,35 @@ class _TrackArrays:
         )
 
 
+def _other_periods(periods, despatch_s: float, receipt_s: float) -> np.ndarray:
+    """The other waybills' periods as an (n, 2) array of epoch seconds, minus this waybill's own period.
+
+    Only the parts outside [despatch, receipt] are kept: inside its own period a fix is this waybill's
+    (a vehicle on two waybills at once is TRACK_VEHICLE_OVERLAP's business, not a reason to hide fixes).
+    """
+    out = []
+    for a, b in periods:
+        a_s, b_s = _seconds(a), _seconds(b)
+        if b_s <= a_s:
+            continue
+        if a_s < despatch_s:
+            out.append((a_s, min(b_s, despatch_s)))
+        if b_s > receipt_s:
+            out.append((max(a_s, receipt_s), b_s))
+    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def _drop_others(df: pd.DataFrame, others: np.ndarray) -> pd.DataFrame:
+    """``df`` without the fixes that fall strictly inside one of ``others`` (their ends stay: hand-overs)."""
+    if others.size == 0 or len(df) == 0:
+        return df
+    t_s = K.times_us(df[T]) / 1e6
+    hidden = np.zeros(t_s.size, dtype=bool)
+    for a, b in others:
+        hidden |= (t_s > a) & (t_s < b)
+    return df.loc[~hidden].reset_index(drop=True) if hidden.any() else df
+
+
 def _radius(place: Place, th: Thresholds) -> float:
     return th.coordinates_radius_m if place.from_coordinates else float(place.radius_m)
 
@@ -336,21 +378,23 @@ def _rule(code: str, fired: bool, severity: Severity, zh: str, en: str, numbers:
 # --- rules --------------------------------------------------------------------------------------
 
 
-def _rule_missing(tracks, tr, ws: pd.Timestamp, we: pd.Timestamp) -> RuleResult:
+def _rule_missing(tracks, tr, ws: pd.Timestamp, we: pd.Timestamp, despatch_s, receipt_s) -> RuleResult:
     counts = {name: len(b.fixes) for name, b in tracks.items()}
-    fired = not tr
-    numbers = {"n_fixes": counts, "window_start": ws.isoformat(), "window_end": we.isoformat()}
+    in_period = {name: int(np.sum((a.t_s >= despatch_s) & (a.t_s <= receipt_s))) for name, a in tr.items()}
+    total = sum(in_period.values())
+    fired = total == 0
+    numbers = {"n_fixes": counts, "n_fixes_in_period": in_period, "window_start": ws.isoformat(),
+               "window_end": we.isoformat(), "period_start": _iso(despatch_s), "period_end": _iso(receipt_s)}
     if fired:
         return _rule(
             "TRACK_MISSING", True, "NO_DATA",
-            "运单时间窗内无任何来源的定位点",
-            "No fix from any source in the waybill window",
+            "运输时段（发车至收货）内无任何来源的定位点",
+            "No fix from any source in the transport period (despatch to receipt)",
             numbers,
         )  # fmt: skip
-    total = sum(counts.values())
     return _rule(
         "TRACK_MISSING", False, "NO_DATA",
-        f"时间窗内共有{total}个定位点", f"{total} fixes in the window", numbers,
+        f"运输时段内共有{total}个定位点", f"{total} fixes in the transport period", numbers,
     )  # fmt: skip
 
 
@@ -412,13 +456,24 @@ def _rule_place(tr, place: Place, at_s: float, role: str, th: Thresholds, ev: _E
     )  # fmt: skip
 
 
-def _rule_coverage(tracks, tr, ws, we, th: Thresholds, ev: _Evidence) -> RuleResult:
-    ws_s, we_s = ws.value / 1e9, we.value / 1e9
+def _period_coverage(t_s: np.ndarray, ps: float, pe: float, gap_s: float) -> tuple[float, float]:
+    """(covered share, longest gap) of [ps, pe] by the sorted fix times ``t_s``.
+
+    Steps that straddle an end of the period count for the part inside it (the fixes just outside are kept
+    for that: a short gap around despatch is no gap).
+    """
+    lo, hi = np.searchsorted(t_s, ps, side="left"), np.searchsorted(t_s, pe, side="right")
+    t = t_s[max(lo - 1, 0):hi + 1]
+    span = max(pe - ps, 1.0)
+    gid = np.zeros(t.size, dtype=np.int64)
+    period = np.array([ps]), np.array([pe])
+    return (float(K.covered_s(t, gid, 1, *period, gap_s=gap_s)[0] / span),
+            float(K.max_gap_s(t, gid, 1, *period)[0]))
+
+
+def _rule_coverage(tracks, tr, despatch_s, receipt_s, th: Thresholds, ev: _Evidence) -> RuleResult:
     merged = np.sort(np.concatenate([a.t_s for a in tr.values()]))
-    gid = np.zeros(merged.size, dtype=np.int64)
-    window = np.array([ws_s]), np.array([we_s])
-    share = float(K.covered_s(merged, gid, 1, *window, gap_s=th.gap_s)[0] / (we_s - ws_s))
-    longest = float(K.max_gap_s(merged, gid, 1, *window)[0])
+    share, longest = _period_coverage(merged, despatch_s, receipt_s, th.gap_s)
     for name, b in tracks.items():
         ev.gaps(name, b)
     numbers = {
@@ -426,21 +481,24 @@ def _rule_coverage(tracks, tr, ws, we, th: Thresholds, ev: _Evidence) -> RuleRes
         "min_coverage": th.min_coverage,
         "gap_s": th.gap_s,
         "max_gap_s": _r(longest),
-        "by_source": {name: _r(b.stats.coverage, 4) for name, b in tracks.items()},
+        "period_start": _iso(despatch_s),
+        "period_end": _iso(receipt_s),
+        "by_source": {name: _r(_period_coverage(a.t_s, despatch_s, receipt_s, th.gap_s)[0], 4)
+                      for name, a in tr.items()},
     }
     fired = share < th.min_coverage
     verb_zh = "低于" if fired else "不低于"
     verb_en = "below" if fired else "at least"
     return _rule(
         "TRACK_LOW_COVERAGE", fired, "SUSPECT",
-        f"定位覆盖率{share:.0%}，{verb_zh}{th.min_coverage:.0%}（超过{th.gap_s / 60:g}分钟的间隔不计）",
-        f"Fixes cover {share:.0%} of the window, {verb_en} {th.min_coverage:.0%} "
+        f"运输时段定位覆盖率{share:.0%}，{verb_zh}{th.min_coverage:.0%}（超过{th.gap_s / 60:g}分钟的间隔不计）",
+        f"Fixes cover {share:.0%} of the transport period, {verb_en} {th.min_coverage:.0%} "
         f"(gaps over {th.gap_s / 60:g} min uncovered)",
         numbers,
     )  # fmt: skip
 
 
-def _rule_speed(tracks, th: Thresholds, ev: _Evidence) -> RuleResult:
+def _rule_speed(tracks, despatch_s, receipt_s, th: Thresholds, ev: _Evidence) -> RuleResult:
     worst: dict | None = None
     by_source: dict[str, dict] = {}
     for name, b in tracks.items():
@@ -449,7 +507,10 @@ def _rule_speed(tracks, th: Thresholds, ev: _Evidence) -> RuleResult:
             continue
         speed = f[SPEED_KMH].to_numpy()
         dist = f[DISTANCE_M].to_numpy()
+        t_s = K.times_us(f[T]) / 1e6
+        in_period = (t_s >= despatch_s) & (t_s <= receipt_s)
         step = np.arange(len(f)) > 0
+        step[1:] &= in_period[1:] & in_period[:-1]  # both ends in the transport period
         judged = step & (dist > th.speed_min_step_m)
         over = np.flatnonzero(judged & (speed > th.max_speed_kmh))
         top = float(np.nanmax(np.where(judged, speed, np.nan))) if judged.any() else None
@@ -470,6 +531,8 @@ def _rule_speed(tracks, th: Thresholds, ev: _Evidence) -> RuleResult:
     numbers = {
         "max_speed_kmh": th.max_speed_kmh,
         "min_step_m": th.speed_min_step_m,
+        "period_start": _iso(despatch_s),
+        "period_end": _iso(receipt_s),
         "by_source": by_source,
         "worst_step": worst,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -10,7 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import CurrentUser, SessionDep
+from api.routes.exchange import read_capped
 from auth import service as auth_service
+from core import safejson
 from core.config import get_settings
 
 __all__ = ["public_router", "router"]
@@ -44,21 +47,42 @@ def _user_read(user) -> UserRead:
                     operator_id=user.operator_id, full_name=user.full_name)
 
 
+#: A login body is two short strings: larger bodies are refused unread (413), deeper JSON unparsed (422).
+LOGIN_MAX_BODY = 4 * 1024
+_LOGIN_MAX_DEPTH = 4
+
+
+def _form(body: bytes) -> dict[str, str | None]:
+    try:
+        fields = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(422, "body must be a form with username and password") from None
+    return {k: (fields.get(k) or [None])[0] for k in ("username", "password")}
+
+
+def _no_input(errors: list[dict]) -> list[dict]:
+    """Pydantic's errors without what was sent (``input``, ``ctx``): a 422 must never echo a password."""
+    return [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+
+
 @public_router.post("/login", response_model=TokenRead, summary="Log in and get a bearer token")
 async def login(request: Request, db: SessionDep) -> TokenRead:
     """Accepts JSON ``{"username", "password"}`` or an OAuth2 password form; answers a bearer token."""
+    body = await read_capped(request, LOGIN_MAX_BODY)
+    if body is None:
+        raise HTTPException(413, f"body larger than {LOGIN_MAX_BODY} bytes",
+                            headers={"Connection": "close"})
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        form = await request.form()
-        data = {"username": form.get("username"), "password": form.get("password")}
+        data = _form(body)
     else:
         try:
-            data = await request.json()
+            data = safejson.loads(body, max_depth=_LOGIN_MAX_DEPTH)
         except ValueError:
             raise HTTPException(422, "body must be JSON {username, password}") from None
     try:
         creds = LoginIn.model_validate(data)
     except ValidationError as e:
-        raise HTTPException(422, e.errors(include_url=False)) from None
+        raise HTTPException(422, _no_input(e.errors(include_url=False, include_input=False))) from None
     ip = request.client.host if request.client else None
     try:
         user = auth_service.authenticate(db_session=db, username=creds.username, password=creds.password, ip=ip)

@@ -50,7 +50,7 @@ def _waybill_or_404(db: Session, scope: Scope, waybill_id: int) -> Waybill:
 def get_trajectory(waybill_id: int, db: SessionDep, user: Reader, scope: ScopeDep) -> Response:
     _waybill_or_404(db, scope, waybill_id)
     # The body comes from the service as JSON bytes (the fixes built by PostgreSQL): sent as they are, never parsed.
-    return Response(maps.trajectory_geojson_bytes(db, waybill_id), media_type="application/geo+json")
+    return Response(maps.trajectory_geojson_bytes(db, waybill_id, scope=scope), media_type="application/geo+json")
 
 
 @router.post("/waybills/{waybill_id}/verify", response_model=VerifyOut, summary="Re-run verification now")

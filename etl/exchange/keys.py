@@ -1,7 +1,8 @@
 """The province's SM2 key pairs: generate, rotate (old and new both decrypt during an overlap), export.
 
-The private keys are what every platform's envelope is opened with; they are kept in ``province_key``
-(readable only by the database role of this service) and never logged.
+The private keys are what every platform's envelope is opened with; ``province_key`` holds them only wrapped under
+the master key kept outside the database (``core.secrets_wrap``, bound to the row's key id), and they are never
+logged.  :func:`rotate` also re-wraps every stored secret under a new master key version.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from etl.exchange import crypto
+from core import secrets_wrap
+from etl.exchange import crypto, tokens
 from store.models import ProvinceKey
 from store.models.base import utcnow
 
-__all__ = ["DEFAULT_OVERLAP", "ProvinceKeyError", "current", "decryption_keys", "ensure_current", "generate", "rotate"]
+__all__ = ["DEFAULT_OVERLAP", "ProvinceKeyError", "current", "decryption_keys", "ensure_current", "generate",
+           "private_key_hex", "rewrap_all", "rotate", "wrap_private_key"]
 
 DEFAULT_OVERLAP = dt.timedelta(days=30)
 
@@ -42,8 +45,35 @@ def ensure_current(*, db_session: Session) -> ProvinceKey:
     return current(db_session=db_session) or _new(db_session)
 
 
-def rotate(*, db_session: Session, overlap: dt.timedelta = DEFAULT_OVERLAP) -> ProvinceKey:
-    """A new current key; the old one stays usable for decryption until ``overlap`` has passed."""
+def private_key_hex(key: ProvinceKey) -> str:
+    """The clear private key of ``key`` (unwrapped now; refused if the stored value is clear or altered)."""
+    return secrets_wrap.unwrap(key.private_key_wrapped, _context(key.key_id)).decode("ascii")
+
+
+def rewrap_all(*, db_session: Session, ring: secrets_wrap.MasterKeyring | None = None) -> int:
+    """Re-wrap every stored secret (province keys, retired ones too, and the token-signing secret) under the current
+    master key version; returns how many values changed."""
+    ring = ring or secrets_wrap.keyring()
+    changed = 0
+    for key in db_session.scalars(select(ProvinceKey).order_by(ProvinceKey.id)):
+        if ring.needs_rewrap(key.private_key_wrapped):
+            clear = ring.unwrap(key.private_key_wrapped, _context(key.key_id))
+            key.private_key_wrapped = ring.wrap(clear, _context(key.key_id))
+            changed += 1
+    changed += tokens.rewrap_secret(db_session, ring)
+    db_session.flush()
+    return changed
+
+
+def rotate(*, db_session: Session, overlap: dt.timedelta = DEFAULT_OVERLAP, new_master_key: bool = True) -> ProvinceKey:
+    """A new current key; the old one stays usable for decryption until ``overlap`` has passed.
+
+    With ``new_master_key`` a new master key version is made first (key file; with ``WLHY_MASTER_KEY`` its first
+    key is the current one) and every stored secret is re-wrapped under it; older versions stay in the key file,
+    so nothing becomes unreadable if this transaction does not commit.
+    """
+    if new_master_key:
+        rewrap_all(db_session=db_session, ring=secrets_wrap.add_version())
     now = utcnow()
     for key in db_session.scalars(select(ProvinceKey).where(ProvinceKey.status == "previous")):
         key.status = "retired"
@@ -61,13 +91,24 @@ def decryption_keys(*, db_session: Session, now: dt.datetime | None = None) -> l
     rows = db_session.scalars(select(ProvinceKey).where(ProvinceKey.status.in_(("current", "previous")))).all()
     usable = [k for k in rows if k.status == "current" or (k.retire_after is None or k.retire_after > now)]
     usable.sort(key=lambda k: k.status != "current")
-    return [k.private_key_hex for k in usable]
+    return [private_key_hex(k) for k in usable]
+
+
+def wrap_private_key(key_id: str, private_hex: str) -> str:
+    """What ``province_key.private_key_wrapped`` holds for the key ``key_id`` (import of an existing key, tests)."""
+    return secrets_wrap.wrap(private_hex.encode("ascii"), _context(key_id))
+
+
+def _context(key_id: str) -> str:
+    # Bound into the wrapping (GCM associated data): a wrapped key copied to another row does not open there.
+    return f"province_key:{key_id}"
 
 
 def _new(db_session: Session) -> ProvinceKey:
     private_hex, public_hex = crypto.generate_keypair()
-    key = ProvinceKey(key_id=utcnow().strftime("%Y%m%d") + "-" + secrets.token_hex(4), public_key_hex=public_hex,
-                      private_key_hex=private_hex, status="current")
+    key_id = utcnow().strftime("%Y%m%d") + "-" + secrets.token_hex(4)
+    key = ProvinceKey(key_id=key_id, public_key_hex=public_hex, status="current",
+                      private_key_wrapped=wrap_private_key(key_id, private_hex))
     db_session.add(key)
     db_session.flush()
     return key

@@ -25,9 +25,9 @@ from store.models import Account, JointTest, Message, Operator
 from store.models.base import utcnow
 
 __all__ = [
+    "MAX_ERROR_RATE",
     "ApplicationRefused",
     "Issued",
-    "MAX_ERROR_RATE",
     "RegistryUnavailable",
     "apply",
     "joint_test_report",
@@ -169,16 +169,24 @@ def joint_test_report(db_session: Session, joint_test_id: int) -> dict[str, Any]
 
 
 def promote(db_session: Session, joint_test_id: int, *, by: int | None = None, force: bool = False) -> Account:
-    """Switch the account of a passed joint test to production (data counts in statistics from then on)."""
+    """Switch the account of a passed joint test to production (data counts in statistics from then on).
+
+    Refused while the account still has its one-time password (``must_change_password``), unless ``force``.
+    """
     report = joint_test_report(db_session, joint_test_id)
     if report is None:
         raise accounts.AccountError(f"no joint test {joint_test_id}")
+    jt = db_session.get(JointTest, joint_test_id)
+    account = db_session.get(Account, jt.account_id)
+    if account.must_change_password and not force:
+        # The one-time password works on the test channel only: in production it would lock the platform out.
+        raise accounts.AccountError(
+            f"account {account.user_name!r} still has its one-time password: the platform sets its own first "
+            f"(POST /api/v1/exchange/accounts/{account.user_name}/password, operator login)")
     if not report["passed"] and not force:
         raise accounts.AccountError(f"joint test {joint_test_id} has not passed: {report['why']}")
-    jt = db_session.get(JointTest, joint_test_id)
     jt.closed_at = jt.closed_at or utcnow()
     jt.promoted_at, jt.promoted_by = utcnow(), by
-    account = db_session.get(Account, jt.account_id)
     account.sandbox = False
     operator = db_session.get(Operator, account.operator_id)
     operator.is_sandbox = False

@@ -13,8 +13,9 @@ is answered with the outcome; a re-send of a finished message answers 3001 with 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-import json
+import logging
 import re
 import threading
 import time
@@ -24,6 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from auth import audit, throttle
+from core import safejson
+from core.config import get_settings
 from etl.exchange import accounts, crypto, keys, tokens
 from etl.intake.pipeline import (
     IntakeResult,
@@ -36,11 +40,23 @@ from etl.intake.pipeline import (
     process,
 )
 from etl.intake.results import RESULT_MESSAGES
+from etl.schemas.locations import TimeWindow, time_window
 from store.anomalies import record as record_anomaly
 from store.models import Account, Message, Operator
 from store.models.base import utcnow
 
-__all__ = ["ExchangeService", "RateLimiter", "Reply", "complete_archived"]
+__all__ = ["AUTH_MAX_BODY", "UNAUTHENTICATED_PREFIX", "ExchangeService", "RateLimiter", "Reply", "complete_archived"]
+
+log = logging.getLogger(__name__)
+
+#: ``/exchange/auth`` bodies are two short strings: anything larger is refused unread (2001).
+AUTH_MAX_BODY = 4 * 1024
+#: What the archive keeps of a message whose sender was not authenticated: the header, the SM3 digest of the whole
+#: body, and this many characters of the ciphertext (or of the unparseable body).
+UNAUTHENTICATED_PREFIX = 4 * 1024
+#: Audit actions the unauthenticated traffic's throttles count (auth.throttle.wait_s).
+LOGIN_FAILED = "exchange_login_failed"
+SEND_REFUSED = "exchange_send_refused"
 
 _HEADER_RULES: dict[str, tuple[int, str | None]] = {
     # field -> (max length, regex)
@@ -63,6 +79,7 @@ class Reply:
     body: dict[str, Any]
     status: int = 200
     message_id: int | None = None
+    retry_after_s: int | None = None  # set on a throttled answer (HTTP 429): the Retry-After header
 
 
 class RateLimiter:
@@ -89,62 +106,131 @@ class ExchangeService:
 
     session_factory: sessionmaker
     limiter: RateLimiter = field(default_factory=RateLimiter)
-    login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=0.2, burst=10))
+    #: Growing delays after failed logins, per claimed account name (existing or not) and per address, and after
+    #: refused unauthenticated sends per address; counted from the audit log (auth.throttle).
+    login_account_policy: throttle.Policy = throttle.ACCOUNT
+    login_address_policy: throttle.Policy = throttle.ADDRESS
+    send_address_policy: throttle.Policy = throttle.ADDRESS
     _secret: bytes | None = None
     _accounts: dict[int, tuple[float, Account, Operator]] = field(default_factory=dict)
     _keys: tuple[float, list[str]] | None = None
 
     # --- auth -------------------------------------------------------------------------------------------------
 
-    def auth(self, raw: bytes) -> Reply:
-        """``POST /exchange/auth``: ``{"userName","passWord"}`` → a 2-hour token in ``data``."""
+    def auth(self, raw: bytes, *, ip: str | None = None) -> Reply:
+        """``POST /exchange/auth``: ``{"userName","passWord"}`` → a 2-hour token in ``data``.
+
+        Every refusal is 2001.  Failures are audited (``exchange_login_failed``, whether the account exists or
+        not) and throttled with growing delays per account name and per address (HTTP 429, still 2001).
+        """
+        if len(raw) > AUTH_MAX_BODY:
+            return Reply({"code": 2001, "msg": f"请求过大 body larger than {AUTH_MAX_BODY} bytes"}, status=413)
         try:
-            creds = json.loads(raw)
+            creds = safejson.loads(raw, max_depth=get_settings().exchange_max_json_depth)
             user_name, password = creds["userName"], creds["passWord"]
             if not isinstance(user_name, str) or not isinstance(password, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             return Reply({"code": 2001, "msg": "请求格式错误: body must be JSON {userName, passWord}"})
+        audited_name = _audit_name(user_name)
         with self.session_factory() as session:
-            account = accounts.get_by_user_name(db_session=session, user_name=user_name)
-            if account is not None and not self.login_limiter.allow(-account.id):
-                return Reply({"code": 2001, "msg": "登录失败次数过多，请稍后再试 too many failed logins"}, status=429)
-            ok = accounts.authenticate(db_session=session, user_name=user_name, password=password)
-            if ok is None:
+            wait = max(throttle.wait_s(session, LOGIN_FAILED, self.login_account_policy, username=audited_name)
+                       if audited_name else 0,
+                       throttle.wait_s(session, LOGIN_FAILED, self.login_address_policy, ip=ip) if ip else 0)
+            if wait:  # not checked, so not a failure either: a rival can delay a login, never lock it out
+                return Reply({"code": 2001, "msg": f"登录失败次数过多，请 {wait} 秒后再试 too many failed logins; "
+                                                   f"retry in {wait} s"}, status=429, retry_after_s=wait)
+            checked = accounts.check(db_session=session, user_name=user_name, password=password)
+            if checked.account is None:
+                audit.record(session, LOGIN_FAILED, username=audited_name, ip=ip, outcome="refused",
+                             detail={"why": checked.refusal})
+                session.commit()
+                if checked.refusal == "one_time":
+                    return Reply({"code": 2001, "msg": "初始密码仅可用于测试通道，请先通过运营账号修改密码 one-time "
+                                                       "password: works on the test channel only; set your own "
+                                                       "password through your operator login first"})
                 return Reply({"code": 2001, "msg": "用户名或密码错误，或账号已停用"})
-            token = tokens.make_token(self._secret_key(session), account_id=ok.id, user_name=ok.user_name)
+            ok = checked.account
+            audit.record(session, "exchange_login", username=audited_name, ip=ip, target=f"account:{ok.id}")
+            session.commit()
+            token = tokens.make_token(self._secret_key(session), account_id=ok.id, user_name=ok.user_name,
+                                      generation=ok.token_generation or 0)
         return Reply({"code": 1001, "msg": RESULT_MESSAGES[1001], "data": token})
 
     # --- send -------------------------------------------------------------------------------------------------
 
-    def send(self, raw: bytes) -> Reply:
-        """``POST /exchange/send``: one enveloped message → its result code."""
-        with self.session_factory() as session:
-            return self._send(session, raw)
+    def send(self, raw: bytes, *, ip: str | None = None) -> Reply:
+        """``POST /exchange/send``: one enveloped message → its result code.
 
-    def _send(self, session: Session, raw: bytes) -> Reply:
+        Whatever goes wrong after the message is archived, it is finished with a result code (9001 when it is
+        our fault) before the answer goes out: no failure leaves an archived message without its code.
+        """
+        archived: list[int] = []  # ids of the archive rows this request made
+        with self.session_factory() as session:
+            try:
+                return self._send(session, raw, ip, archived)
+            except Exception as e:  # the message gets an outcome, the platform its 9001
+                session.rollback()
+                log.error("send failed after archiving %s: %s", archived, type(e).__name__)
+                for message_id in archived:
+                    again = session.get(Message, message_id, populate_existing=True)
+                    if again is not None and again.result_code is None:
+                        finish(session, again, IntakeResult(9001, RESULT_MESSAGES[9001], again.id, errors=[{
+                            "field": "", "rule": "internal", "message": type(e).__name__}]), None)
+                if not archived:
+                    raise
+                return Reply({"code": 9001, "msg": RESULT_MESSAGES[9001]}, message_id=archived[-1])
+
+    def _refused_unauthenticated(self, session: Session, ip: str | None, *, header: dict[str, Any],
+                                 raw_cols: dict[str, Any], code: int, errors: list[dict[str, str]],
+                                 archived: list[int], claimed: str | None) -> Reply:
+        """Archive (bounded) and answer a send from a sender not authenticated; audited and throttled per address."""
+        wait = throttle.wait_s(session, SEND_REFUSED, self.send_address_policy, ip=ip) if ip else 0
+        if wait:  # refused unread: nothing archived, nothing counted (a flood costs one look-up per request)
+            return Reply({"code": code, "msg": f"{RESULT_MESSAGES[code]}: too many refused messages from this "
+                                               f"address; retry in {wait} s"}, status=429, retry_after_s=wait)
+        msg = archive(session, header=_bounded_header(header), operator=None, authenticated=False, raw=raw_cols)
+        archived.append(msg.id)
+        audit.record(session, SEND_REFUSED, username=_audit_name(claimed), ip=ip, outcome="refused",
+                     target=f"message:{msg.id}", detail={"code": code})
+        return self._answer(session, msg, code, None, errors)
+
+    def _send(self, session: Session, raw: bytes, ip: str | None, archived: list[int]) -> Reply:
+        settings = get_settings()
+        if len(raw) > settings.exchange_max_body:
+            return Reply({"code": 3004, "msg": f"{RESULT_MESSAGES[3004]}: body larger than "
+                                               f"{settings.exchange_max_body} bytes"}, status=413)
         digest = hashlib.new("sm3", raw).hexdigest()
-        envelope = _parse_envelope(raw)
-        if envelope is None:
-            msg = archive(session, header={}, operator=None, authenticated=False,
-                          raw={"body": raw.decode("utf-8", "replace")[:1_000_000], "digest_sm3": digest})
-            return self._answer(session, msg, 3004, None, [{"field": "root", "rule": "format",
-                                                            "message": "envelope is not {root:{header,body}} JSON"}])
-        header, body = envelope
+        envelope = _parse_envelope(raw, settings.exchange_max_json_depth)
+        if isinstance(envelope, str):
+            return self._refused_unauthenticated(
+                session, ip, header={}, code=3004, archived=archived, claimed=None,
+                raw_cols={"body": raw[:UNAUTHENTICATED_PREFIX].decode("utf-8", "replace"), "digest_sm3": digest},
+                errors=[{"field": "root", "rule": "format", "message": envelope}])
+        header, body = _storable(envelope[0]), envelope[1]
         user_name = header.get("enterpriseSenderCode") if isinstance(header.get("enterpriseSenderCode"), str) else None
         claims = tokens.read_token(self._secret_key(session), header.get("token")
                                    if isinstance(header.get("token"), str) else None)
         known = self._account(session, claims.account_id) if claims else None
-        raw_cols = {"encrypted_code": _str_or_none(body.get("encryptedCode")),
-                    "encrypted_content": _str_or_none(body.get("encryptedContent")), "digest_sm3": digest}
-        if known is None or claims.user_name != user_name or known[0].status != "active":
-            why = ("token missing, expired or invalid" if known is None else
-                   "token belongs to another account" if claims.user_name != user_name else "account suspended")
-            msg = archive(session, header=header, operator=None, authenticated=False, raw=raw_cols)
-            return self._answer(session, msg, 2001, None, [{"field": "header.token", "rule": "auth", "message": why}])
+        raw_cols = {"encrypted_code": _storable(_str_or_none(body.get("encryptedCode"))),
+                    "encrypted_content": _storable(_str_or_none(body.get("encryptedContent"))), "digest_sm3": digest}
+        why = ("token missing, expired or invalid" if known is None else
+               "token belongs to another account" if claims.user_name != user_name else
+               "account suspended" if known[0].status != "active" else
+               "token revoked (account suspended, reset or its password changed since)"
+               if claims.generation != (known[0].token_generation or 0) else None)
+        if why is not None:
+            code_part = (raw_cols["encrypted_code"] or "")[:UNAUTHENTICATED_PREFIX]
+            content_part = (raw_cols["encrypted_content"] or "")[:max(0, UNAUTHENTICATED_PREFIX - len(code_part))]
+            bounded = {"encrypted_code": code_part or None, "encrypted_content": content_part or None,
+                       "digest_sm3": digest}
+            return self._refused_unauthenticated(
+                session, ip, header=header, raw_cols=bounded, code=2001, archived=archived, claimed=user_name,
+                errors=[{"field": "header.token", "rule": "auth", "message": why}])
         account, operator = known
         msg = archive(session, header=header, operator=operator, user_name=account.user_name, account_id=account.id,
                       is_sandbox=account.sandbox, raw=raw_cols)
+        archived.append(msg.id)
         if msg.duplicate_of is not None:
             private_keys = self._private_keys(session)  # may commit (first key ever): before any lock is taken
             result = answer_resend(session, msg, complete=lambda first: complete_archived(
@@ -199,7 +285,7 @@ class ExchangeService:
         if self._keys is None or time.monotonic() - self._keys[0] > 30:
             found = keys.decryption_keys(db_session=session)
             if not found:
-                found = [keys.ensure_current(db_session=session).private_key_hex]
+                found = [keys.private_key_hex(keys.ensure_current(db_session=session))]
                 session.commit()
             self._keys = (time.monotonic(), found)
         return self._keys[1]
@@ -222,7 +308,9 @@ def _open(header: dict[str, Any], body: dict[str, Any], private_keys: list[str],
     try:
         return crypto.open_envelope(body["encryptedCode"], body["encryptedContent"], private_keys)
     except crypto.EnvelopeCodeError as e:
-        return _Rejected(3006, [{"field": "body.encryptedCode", "rule": "decrypt", "message": str(e)}])
+        # Never how many keys the province holds, nor which one failed: only that none opened it.
+        why = "encryptedCode cannot be decrypted: no usable province key" if "province key" in str(e) else str(e)
+        return _Rejected(3006, [{"field": "body.encryptedCode", "rule": "decrypt", "message": why}])
     except crypto.EnvelopeContentError as e:
         return _Rejected(3007, [{"field": "body.encryptedContent", "rule": "decrypt", "message": str(e)}])
 
@@ -234,7 +322,16 @@ def _complete(session: Session, msg: Message, operator: Operator, header: dict[s
         return finish(session, msg, IntakeResult(opened.code, RESULT_MESSAGES[opened.code], msg.id,
                                                  errors=opened.errors), operator)
     _check_envelope_strength(session, msg, opened.c1_hex, operator)
-    return process(session, msg, operator=operator, header=header, payload=opened.payload, is_sandbox=msg.is_sandbox)
+    with time_window(_platform_window()):  # a platform's fixes: only recent days (each day is a partition)
+        return process(session, msg, operator=operator, header=header, payload=opened.payload,
+                       is_sandbox=msg.is_sandbox)
+
+
+def _platform_window() -> TimeWindow:
+    s = get_settings()
+    return TimeWindow.around(dt.datetime.now(dt.UTC), max_age=dt.timedelta(days=s.position_max_age_days),
+                             max_future=dt.timedelta(seconds=s.position_max_future_s),
+                             max_days=s.position_max_days_per_message)
 
 
 def complete_archived(
@@ -296,15 +393,52 @@ def _check_envelope_strength(session: Session, msg: Message, c1_hex: str, operat
     # committed with the message's outcome by ``finish`` (one commit per message after the archive)
 
 
-def _parse_envelope(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _parse_envelope(raw: bytes, max_depth: int) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """The envelope's header and body, or why there is none (depth checked before the parser runs)."""
     try:
-        doc = json.loads(raw)
+        doc = safejson.loads(raw, max_depth=max_depth)
+    except safejson.JsonTooDeep as e:
+        return f"envelope is not acceptable JSON: {e}"
     except ValueError:
-        return None
+        return "envelope is not {root:{header,body}} JSON"
     root = doc.get("root") if isinstance(doc, dict) else None
     if not isinstance(root, dict) or not isinstance(root.get("header"), dict) or not isinstance(root.get("body"), dict):
-        return None
+        return "envelope is not {root:{header,body}} JSON"
     return root["header"], root["body"]
+
+
+def _audit_name(name: str | None) -> str | None:
+    """A claimed account name as an audit row can hold it: no NUL, no lone surrogate, at most 64 characters."""
+    return (_storable(name.replace("\x00", "\ufffd"))[:64] or None) if name else None
+
+
+def _storable(v: Any) -> Any:
+    """``v`` with lone surrogates (``"\\ud800"`` is valid JSON, not valid UTF-8) replaced, so PostgreSQL takes it."""
+    if isinstance(v, str):
+        if v.isascii():
+            return v
+        try:
+            v.encode("utf-8")
+            return v
+        except UnicodeEncodeError:
+            return v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(v, dict):
+        return {_storable(k): _storable(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_storable(x) for x in v]
+    return v
+
+
+def _bounded_header(header: dict[str, Any]) -> dict[str, Any]:
+    """What the archive keeps of an unauthenticated sender's header: the spec's fields, each clipped."""
+    out: dict[str, Any] = {}
+    for name, (max_len, _pattern) in _HEADER_RULES.items():
+        if name == "token" or name not in header:
+            continue
+        v = header[name]
+        out[name] = v[: max(max_len, 64)] if isinstance(v, str) else (
+            v if isinstance(v, (int, float, bool)) or v is None else f"<{type(v).__name__}>")
+    return out
 
 
 def _header_problems(header: dict[str, Any], body: dict[str, Any], *,

@@ -136,9 +136,10 @@ def _archived_payload(session: Session, message_id: int | None) -> dict[str, Any
             payload = json.loads(msg.body.lstrip("\ufeff"))
         else:
             from etl.exchange import crypto
+            from etl.exchange import keys as province_keys
 
-            keys = list(session.scalars(
-                select(ProvinceKey.private_key_hex).order_by(_KEY_ORDER, ProvinceKey.id)))
+            keys = [province_keys.private_key_hex(k) for k in session.scalars(
+                select(ProvinceKey).order_by(_KEY_ORDER, ProvinceKey.id))]
             opened = crypto.open_envelope(msg.encrypted_code or "", msg.encrypted_content or "", keys)
             payload = json.loads(opened.payload.decode("utf-8-sig"))
     except Exception as exc:  # noqa: BLE001 - any failure to rebuild an archived payload is permanent

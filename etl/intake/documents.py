@@ -3,17 +3,26 @@
 Input is the validated payload as a wire-named dict (``model.model_dump(by_alias=True)``: camelCase keys, parsed
 values).  The same content sent again changes nothing; different content under the same natural key is a
 correction: the row is replaced, its version goes up and the previous version stays in ``document_version``.
+
+Ownership (DESIGN.md): every natural key includes the reporting operator and the sandbox flag, so one platform's
+document never changes another's, and joint-test data never changes production data.  A vehicle or driver is
+one shared row (一数一源) plus one *report* per platform (``vehicle_report`` / ``driver_report``, the versioned
+document): the shared row is created by the first production report, belongs to that platform for good
+(``operator_id``) and mirrors that platform's report; other platforms' reports never touch it.  Sandbox reports
+are kept as reports only, linked to no shared row.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from geo import crs, gazetteer
@@ -21,11 +30,13 @@ from geo.distance import haversine_m
 from store.models import (
     DocumentVersion,
     Driver,
+    DriverReport,
     FundFlow,
     FundFlowPayment,
     FundFlowWaybill,
     Operator,
     Vehicle,
+    VehicleReport,
     Waybill,
     WaybillDriver,
     WaybillGoods,
@@ -66,16 +77,24 @@ def upsert_document(
 
     ``payload`` is the validated, parsed form (decides the row and whether content changed); ``as_received`` is
     the JSON exactly as the platform sent it, kept in the version history (what is forwarded to the Ministry).
+    The document is ``operator``'s own: for a vehicle or driver it is ``operator``'s report (``document_id`` is
+    the report's id), and the shared vehicle / driver row changes only when ``operator`` is the platform it
+    belongs to.  ``is_sandbox`` documents are kept apart from production ones (their own rows).
     """
     try:
         handler = _HANDLERS[kind]
     except KeyError:
         raise ValueError(f"upsert_document: kind must be one of {sorted(_HANDLERS)}, got {kind!r}") from None
     digest = content_sha256(payload)
-    model, key_filter, columns, children = handler(payload, operator)
-    row = session.scalars(select(model).where(*key_filter).with_for_update()).one_or_none()
+    doc = handler(payload, operator, is_sandbox)
+    model, columns = doc.model, doc.columns
+    row = session.scalars(select(model).where(*doc.key).with_for_update()).one_or_none()
     if row is not None and row.content_sha256 == digest:
         return UpsertResult(kind, row.id, row.version, "unchanged")
+    shared, shared_is_new = None, False
+    if doc.shared is not None and not is_sandbox:
+        shared, shared_is_new = _shared_row(session, doc.shared, operator, digest, message_id)
+        columns = {**columns, doc.shared.link: shared.id}
     now = func.now()
     if row is None:
         row = model(**columns, content_sha256=digest, version=1, message_id=message_id, is_sandbox=is_sandbox)
@@ -96,8 +115,15 @@ def upsert_document(
             .values(superseded_at=now)
         )
         status = "updated"
-    if children is not None:
-        children(session, row)
+    if shared is not None and not (shared_is_new and status == "created") and shared.operator_id in (None, operator.id):
+        # The platform the shared row belongs to corrected its report: the row shows it (no other platform's does).
+        for name, value in doc.shared.attrs.items():
+            setattr(shared, name, value)
+        shared.operator_id = operator.id
+        shared.version, shared.content_sha256, shared.message_id = row.version, digest, message_id
+        shared.updated_at = now
+    if doc.children is not None:
+        doc.children(session, row)
     session.add(
         DocumentVersion(
             kind=kind, document_id=row.id, version=row.version, operator_id=operator.id, message_id=message_id,
@@ -107,6 +133,47 @@ def upsert_document(
     )
     session.flush()
     return UpsertResult(kind, row.id, row.version, status)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """The one shared row (vehicle, driver) behind a platform's report: its model, natural key, attributes."""
+
+    model: type
+    natural: dict[str, Any]
+    attrs: dict[str, Any]
+    link: str  # the report's column that points at it
+
+
+@dataclass(frozen=True)
+class _Doc:
+    model: type
+    key: tuple  # natural-key filter of the document's own row
+    columns: dict[str, Any]
+    children: Callable[[Session, Any], None] | None = None
+    shared: _Shared | None = None
+
+
+def _shared_row(session: Session, shared: _Shared, operator: Operator, digest: str,
+                message_id: int | None) -> tuple[Any, bool]:
+    """The shared row of ``shared.natural``, locked; created (belonging to ``operator``) when there is none.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` then a locking read: two platforms reporting a new vehicle at once get the
+    same row (the second waits for the first), never a unique violation.
+    """
+    model = shared.model
+    created = session.execute(
+        pg_insert(model)
+        .values(**shared.natural, **shared.attrs, operator_id=operator.id, version=1, content_sha256=digest,
+                message_id=message_id)
+        .on_conflict_do_nothing(index_elements=list(shared.natural))
+        .returning(model.id)
+    ).scalar_one_or_none()
+    row = session.scalars(
+        select(model).where(*(getattr(model, k) == v for k, v in shared.natural.items()))
+        .with_for_update(key_share=True).execution_options(populate_existing=True)
+    ).one()
+    return row, created is not None
 
 
 def upsert_operator(session: Session, record: dict[str, Any], *, is_sandbox: bool = False) -> Operator:
@@ -137,11 +204,9 @@ def upsert_operator(session: Session, record: dict[str, Any], *, is_sandbox: boo
 # --- per kind: (model, natural-key filter, column values, children writer) ---------------------------------
 
 
-def _vehicle(p: dict[str, Any], operator: Operator):
-    cols = {
-        "vehicle_number": p["vehicleNumber"],
-        "plate_color": str(p["vehiclePlateColorCode"]),
-        "operator_id": operator.id,
+def _vehicle(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
+    natural = {"vehicle_number": p["vehicleNumber"], "plate_color": str(p["vehiclePlateColorCode"])}
+    attrs = {
         "vehicle_type": p.get("vehicleType"),
         "owner": p.get("owner"),
         "use_character": p.get("useCharacter"),
@@ -156,15 +221,16 @@ def _vehicle(p: dict[str, Any], operator: Operator):
         "trailer_plate_number": p.get("trailerVehiclePlateNumber"),
         "remark": p.get("remark"),
     }
-    key = (Vehicle.vehicle_number == cols["vehicle_number"], Vehicle.plate_color == cols["plate_color"])
-    return Vehicle, key, cols, None
+    key = (VehicleReport.operator_id == operator.id, VehicleReport.vehicle_number == natural["vehicle_number"],
+           VehicleReport.plate_color == natural["plate_color"], VehicleReport.is_sandbox == is_sandbox)
+    return _Doc(VehicleReport, key, {**natural, "operator_id": operator.id, **attrs},
+                shared=_Shared(Vehicle, natural, attrs, "vehicle_id"))
 
 
-def _driver(p: dict[str, Any], operator: Operator):
-    cols = {
-        "driving_license": p["drivingLicense"],
+def _driver(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
+    natural = {"driving_license": p["drivingLicense"]}
+    attrs = {
         "name": p["driverName"],
-        "operator_id": operator.id,
         "vehicle_class": p.get("vehicleClass"),
         "issuing_organizations": p.get("issuingOrganizations"),
         "valid_from": p.get("validPeriodFrom"),
@@ -173,10 +239,13 @@ def _driver(p: dict[str, Any], operator: Operator):
         "telephone": p.get("telephone"),
         "remark": p.get("remark"),
     }
-    return Driver, (Driver.driving_license == cols["driving_license"],), cols, None
+    key = (DriverReport.operator_id == operator.id, DriverReport.driving_license == natural["driving_license"],
+           DriverReport.is_sandbox == is_sandbox)
+    return _Doc(DriverReport, key, {**natural, "operator_id": operator.id, **attrs},
+                shared=_Shared(Driver, natural, attrs, "driver_id"))
 
 
-def _waybill(p: dict[str, Any], operator: Operator):
+def _waybill(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
     consignor = p.get("consignorInfo") or {}
     consignee = p.get("consigneeInfo") or {}
     carrier = p.get("actualCarrierInfo") or {}
@@ -222,30 +291,34 @@ def _waybill(p: dict[str, Any], operator: Operator):
         Waybill.operator_id == operator.id,
         Waybill.shipping_note_number == cols["shipping_note_number"],
         Waybill.serial_number == cols["serial_number"],
+        Waybill.is_sandbox == is_sandbox,
     )
 
     def children(session: Session, row: Waybill) -> None:
         session.execute(delete(WaybillVehicle).where(WaybillVehicle.waybill_id == row.id))
         for seq, item in enumerate(items):
-            _add_waybill_vehicle(session, row, seq, item, cols)
-        # Fund flows that arrived before this waybill now find it.
+            _add_waybill_vehicle(session, row, seq, item, cols, link=not is_sandbox)
+        # Fund flows (of this operator, this mode) that arrived before this waybill now find it.
         session.execute(
             update(FundFlowWaybill)
             .where(
                 FundFlowWaybill.shipping_note_number == row.shipping_note_number,
                 FundFlowWaybill.serial_number == row.serial_number,
                 FundFlowWaybill.waybill_id.is_(None),
-                FundFlowWaybill.fund_flow_id.in_(select(FundFlow.id).where(FundFlow.operator_id == row.operator_id)),
+                FundFlowWaybill.fund_flow_id.in_(select(FundFlow.id).where(
+                    FundFlow.operator_id == row.operator_id, FundFlow.is_sandbox == is_sandbox)),
             )
             .values(waybill_id=row.id)
         )
 
-    return Waybill, key, cols, children
+    return _Doc(Waybill, key, cols, children)
 
 
-def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[str, Any], w: dict[str, Any]) -> None:
+def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[str, Any], w: dict[str, Any], *,
+                         link: bool) -> None:
     # Core inserts with sub-selects for the vehicle and driver links: three statements per vehicle item, no ORM
-    # flushes (the waybill path is the busiest document path of the intake).
+    # flushes (the waybill path is the busiest document path of the intake).  A sandbox waybill (``link`` false)
+    # links no shared vehicle or driver row.
     loading_code = _division(item.get("loadingCountrySubdivisionCode")) or w["loading_division_code"]
     receipt_code = _division(item.get("receiptCountrySubdivisionCode")) or w["receipt_division_code"]
     system = item.get("coordinateSystem") or "GCJ02"
@@ -258,7 +331,7 @@ def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[st
         vehicle_number=plate,
         plate_color=color,
         vehicle_id=select(Vehicle.id).where(Vehicle.vehicle_number == plate, Vehicle.plate_color == color)
-        .scalar_subquery(),
+        .scalar_subquery() if link else None,
         despatch_at=item.get("despatchActualDateTime") or w["despatch_at"],
         receipt_at=item.get("goodsReceiptDateTime") or w["receipt_at"],
         loading_place=item.get("placeOfLoading") or w["loading_place"],
@@ -275,7 +348,8 @@ def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[st
     if drivers:
         session.execute(insert(WaybillDriver).values([
             {"waybill_vehicle_id": wv_id, "driver_name": d["driverName"], "driving_license": d["drivingLicense"],
-             "driver_id": select(Driver.id).where(Driver.driving_license == d["drivingLicense"]).scalar_subquery()}
+             "driver_id": select(Driver.id).where(Driver.driving_license == d["drivingLicense"]).scalar_subquery()
+             if link else None}
             for d in drivers]))
     goods = item.get("goodsInfo") or []
     if goods:
@@ -286,7 +360,7 @@ def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[st
             for g in goods]))
 
 
-def _fund_flow(p: dict[str, Any], operator: Operator):
+def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
     payments = p.get("financiallist") or []
     notes = p.get("shippingNoteList") or []
     paid_at = [x["dateTime"] for x in payments if x.get("dateTime")]
@@ -302,7 +376,8 @@ def _fund_flow(p: dict[str, Any], operator: Operator):
         "total_paid": sum((Decimal(str(x["monetaryAmount"])) for x in payments), Decimal(0)),
         "last_paid_at": max(paid_at) if paid_at else None,
     }
-    key = (FundFlow.operator_id == operator.id, FundFlow.document_number == cols["document_number"])
+    key = (FundFlow.operator_id == operator.id, FundFlow.document_number == cols["document_number"],
+           FundFlow.is_sandbox == is_sandbox)
 
     def children(session: Session, row: FundFlow) -> None:
         session.execute(delete(FundFlowWaybill).where(FundFlowWaybill.fund_flow_id == row.id))
@@ -313,7 +388,7 @@ def _fund_flow(p: dict[str, Any], operator: Operator):
                  "serial_number": n["serialNumber"], "total_amount": n["totalMonetaryAmount"],
                  "waybill_id": select(Waybill.id).where(
                      Waybill.operator_id == operator.id, Waybill.shipping_note_number == n["shippingNoteNumber"],
-                     Waybill.serial_number == n["serialNumber"]).scalar_subquery()}
+                     Waybill.serial_number == n["serialNumber"], Waybill.is_sandbox == is_sandbox).scalar_subquery()}
                 for n in notes]))
         if payments:
             session.execute(insert(FundFlowPayment).values([
@@ -322,7 +397,7 @@ def _fund_flow(p: dict[str, Any], operator: Operator):
                  "sequence_code": x["sequenceCode"], "amount": x["monetaryAmount"], "paid_at": x["dateTime"]}
                 for seq, x in enumerate(payments)]))
 
-    return FundFlow, key, cols, children
+    return _Doc(FundFlow, key, cols, children)
 
 
 _HANDLERS = {"vehicle": _vehicle, "driver": _driver, "waybill": _waybill, "fund_flow": _fund_flow}

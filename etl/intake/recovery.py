@@ -36,8 +36,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from core.beijing import today as beijing_today
 from etl.exchange import keys
 from etl.exchange.service import complete_archived
+from etl.intake import partitions
 from etl.intake.pipeline import IntakeResult, finish, process, replay_result
 from etl.intake.results import RESULT_MESSAGES
 from store.db import safe_error
@@ -205,12 +207,24 @@ def run_forever(
     older_than: dt.timedelta = GRACE,
     outbox_lease: dt.timedelta = OUTBOX_LEASE,
 ) -> None:
-    """Sweep now, then every `interval_s` seconds, until `stop_event` is set (a failed sweep is logged, not fatal)."""
+    """Sweep now, then every `interval_s` seconds, until `stop_event` is set (a failed sweep is logged, not fatal).
+
+    At start and on each new Beijing day it also creates the coming days' ``position`` partitions
+    (``etl.intake.partitions.ensure_ahead``), so platform traffic never has to.
+    """
+    partitions_day = None
     while not stop_event.is_set():
         try:
             recover(session_factory, older_than=older_than, outbox_lease=outbox_lease)
         except Exception as e:  # noqa: BLE001 - the database may be restarting; try again next time
             log.warning("recovery sweep failed: %s", safe_error(e))
+        today = beijing_today()
+        if today != partitions_day and not stop_event.is_set():
+            try:
+                partitions.ensure_ahead(session_factory, today=today)
+                partitions_day = today
+            except Exception as e:  # noqa: BLE001 - tried again at the next sweep
+                log.warning("creating position partitions ahead failed: %s", safe_error(e))
         stop_event.wait(interval_s)
 
 

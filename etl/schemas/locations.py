@@ -6,6 +6,10 @@ so the list is turned into numpy columns and every check runs on whole columns.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +27,9 @@ __all__ = [
     "SPEED_COL_NAME",
     "TIME_COL_NAME",
     "LocationColumns",
+    "TimeWindow",
     "parse_locations",
+    "time_window",
 ]
 
 MAX_LOCATIONS = 10_000
@@ -48,6 +54,53 @@ _NUMERIC = (
     ("accuracy", ACCURACY_COL_NAME, False, 0.0, np.inf, "m"),
 )
 _BEIJING_OFFSET = np.timedelta64(OFFSET_S, "s")
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """When a platform's fixes may be (UTC bounds, inclusive) and how many Beijing days one message may span.
+
+    A fix dated years away is either a broken clock or an attack: each distinct day is a ``position`` partition,
+    created under one global lock, so a message of 10,000 fixes on 10,000 days would create 10,000 tables.
+    """
+
+    earliest_utc: dt.datetime
+    latest_utc: dt.datetime
+    max_days: int
+    label: str = ""  # how the window was chosen, e.g. "now − 30 days … now + 10 min"
+
+    @classmethod
+    def around(cls, now_utc: dt.datetime, *, max_age: dt.timedelta, max_future: dt.timedelta,
+               max_days: int) -> TimeWindow:
+        """[now − max_age, now + max_future], at most ``max_days`` distinct Beijing days per message."""
+        now_utc = now_utc.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+        label = f"now − {_human(max_age)} … now + {_human(max_future)}"
+        return cls(now_utc - max_age, now_utc + max_future, max_days, label)
+
+
+def _human(d: dt.timedelta) -> str:
+    s = int(d.total_seconds())
+    if s % 86400 == 0:
+        return f"{s // 86400} days"
+    if s % 60 == 0:
+        return f"{s // 60} min"
+    return f"{s} s"
+
+
+_WINDOW: contextvars.ContextVar[TimeWindow | None] = contextvars.ContextVar("wlhy_position_window", default=None)
+
+
+@contextlib.contextmanager
+def time_window(window: TimeWindow | None) -> Iterator[None]:
+    """Check fixes parsed inside this block against ``window`` (platforms' traffic: the exchange sets it).
+
+    Outside such a block no window applies (bulk loads of history, the demo's direct load, unit tests).
+    """
+    token = _WINDOW.set(window)
+    try:
+        yield
+    finally:
+        _WINDOW.reset(token)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +170,9 @@ def parse_locations(items: object) -> tuple[LocationColumns | None, list[tuple[s
         return None, _capped(np.array(bad), "", "type", "must be an object")
     errors: list[tuple[str, str, str]] = []
     time_utc = _time_column(items, errors)
+    window = _WINDOW.get()
+    if window is not None:
+        _check_window(time_utc, window, errors)
     numeric = {
         col: _numeric_column(items, key, col, req, lo, hi, unit, errors)
         for key, col, req, lo, hi, unit in _NUMERIC
@@ -170,6 +226,30 @@ def _time_column(items: list[dict], errors: list[tuple[str, str, str]]) -> np.nd
     seconds = (day - 1) * 86400 + hour * 3600 + minute * 60 + second
     local = first_of_month.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
     return np.where(real, local - _BEIJING_OFFSET, np.datetime64("NaT", "s"))
+
+
+def _wire_time(t: dt.datetime) -> str:
+    return (t + dt.timedelta(seconds=OFFSET_S)).strftime("%Y%m%d%H%M%S")
+
+
+def _check_window(time_utc: np.ndarray, window: TimeWindow, errors: list[tuple[str, str, str]]) -> None:
+    """Fixes outside the window (``range`` on ``[i].dateTime``), and too many Beijing days (``range`` on the list)."""
+    known = ~np.isnat(time_utc)
+    lo = np.datetime64(window.earliest_utc, "s")
+    hi = np.datetime64(window.latest_utc, "s")
+    outside = known & ((time_utc < lo) | (time_utc > hi))
+    if outside.any():
+        errors += _capped(
+            np.flatnonzero(outside), "dateTime", "range",
+            f"must be within [{_wire_time(window.earliest_utc)}, {_wire_time(window.latest_utc)}] Beijing time "
+            f"({window.label or 'the accepted window'})",
+        )
+    inside = known & ~outside
+    if inside.any():
+        days = np.unique((time_utc[inside] + _BEIJING_OFFSET).astype("datetime64[D]"))
+        if len(days) > window.max_days:
+            errors.append(("", "range", (f"fixes span {len(days)} Beijing days; at most {window.max_days} per "
+                                         "message (send each day's fixes in their own messages)")))
 
 
 def _numeric_column(

@@ -9,6 +9,7 @@ characters (GB 32100 / GB 11643) and division codes exist in the gazetteer.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 __all__ = [
     "CARRIER_USCI",
@@ -167,11 +168,21 @@ def driver() -> dict:
     return copy.deepcopy(_DRIVER)
 
 
-def position_batch(n: int = 3) -> dict:
-    """A batch of `n` fixes, one a second from 2024-03-15 10:00:00 Beijing time, heading east near 昆山."""
+def position_batch(n: int = 3, *, recent: bool = False) -> dict:
+    """A batch of `n` fixes, one a second from 2024-03-15 10:00:00 Beijing time, heading east near 昆山.
+
+    ``recent=True``: the fixes end two minutes ago instead (what the exchange accepts from a platform: the last
+    30 days only).
+    """
+    if recent:
+        start = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(microsecond=0, tzinfo=None)
+        start -= dt.timedelta(seconds=n + 120)
+        stamps = [(start + dt.timedelta(seconds=i)).strftime("%Y%m%d%H%M%S") for i in range(n)]
+    else:
+        stamps = [f"20240315{10 + i // 60 // 60 % 14:02d}{i // 60 % 60:02d}{i % 60:02d}" for i in range(n)]
     locations = [
         {
-            "dateTime": f"20240315{10 + i // 60 // 60 % 14:02d}{i // 60 % 60:02d}{i % 60:02d}",
+            "dateTime": stamps[i],
             "longitude": 120.9764 + i * 1e-5,
             "latitude": 31.3876,
             "speed": 62.5,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from core import safejson
+from core.config import get_settings
 from etl import codes
 from etl.schemas._fields import FIELD_ERRORS
 from etl.schemas.checksums import id_check_char, id_number_valid, usci_check_char, usci_valid
@@ -133,8 +134,10 @@ def _decode(data: bytes | str | dict) -> dict:
             raise PayloadShapeError(f"payload is not UTF-8: {exc}") from None
     if isinstance(data, str):
         try:
-            data = json.loads(data.lstrip("\ufeff"))
-        except json.JSONDecodeError as exc:
+            data = safejson.loads(data.lstrip("\ufeff"), max_depth=get_settings().exchange_max_json_depth)
+        except safejson.JsonTooDeep as exc:
+            raise PayloadShapeError(f"payload is not acceptable JSON: {exc}") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer of more digits than Python converts
             raise PayloadShapeError(f"payload is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadShapeError(f"payload must be a JSON object, got {type(data).__name__}")

@@ -37,7 +37,7 @@ from etl.schemas import IPC_TYPES
 from simulation.demo.feed import feed_documents
 from simulation.demo.files import DOCUMENT_FILES, read_jsonl
 from store.models import Account, Operator, SystemMeta
-from store.positions import SOURCE_BEIDOU, load_positions
+from store.positions import NATIONAL_PLATFORM, SOURCE_BEIDOU, load_positions
 
 __all__ = ["DEMO_META_KEY", "DOCUMENT_FILES", "ExchangeTarget", "LoadSummary", "load", "manifest_digest", "read_jsonl"]
 
@@ -123,7 +123,8 @@ def _fresh_passwords(session: Session, operators: dict[str, Operator]) -> dict[s
     out = {}
     for usci, op in operators.items():
         user_name = session.scalar(select(Account.user_name).where(Account.operator_id == op.id))
-        issued = exchange_accounts.reset(db_session=session, user_name=user_name)
+        # the demo's feed is the platform itself: its password is its own, not a one-time one (production account)
+        issued = exchange_accounts.reset(db_session=session, user_name=user_name, one_time=False)
         out[usci] = (user_name, issued.password)
     return out
 
@@ -184,6 +185,7 @@ def _load_beidou(session: Session, path: Path, bar, chunk: int) -> int:
             "vehicle_number": np.asarray(cols["vehicle_number"].to_pylist(), dtype=object),
             "plate_color": np.asarray(cols["plate_color"].to_pylist(), dtype=object),
             "source": SOURCE_BEIDOU,
+            "operator_id": NATIONAL_PLATFORM,  # the national platform's fixes: nobody's, stored once
             "lon": lon,
             "lat": lat,
             "speed_kmh": cols["speed_kmh"].to_numpy(zero_copy_only=False),

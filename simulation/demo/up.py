@@ -75,7 +75,9 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", settings.host,
          "--port", str(settings.port), "--workers", str(workers), "--log-level", "warning"],
-        env=os.environ | {"WLHY_DATABASE_URL": url},
+        # The demo province is a replay of past months: the app serving it accepts fixes of any age (production
+        # keeps the 30-day window of WLHY_POSITION_MAX_AGE_DAYS unless the operator sets it).
+        env={"WLHY_POSITION_MAX_AGE_DAYS": "3650"} | os.environ | {"WLHY_DATABASE_URL": url},
     )
     stop = threading.Event()
     try:

@@ -23,7 +23,7 @@ from simulation.generator.anomalies import (
 )
 from simulation.generator.config import ANOMALY_CODES, GeneratorConfig
 from simulation.generator.documents import build_documents, registry
-from simulation.generator.positions import app_messages, beidou_table, sample_trips
+from simulation.generator.positions import app_crs, app_messages, beidou_table, sample_trips
 from simulation.generator.schedule import ROUTE_CODES, is_heavy_tracked, plan_trips, trip_eligible
 from simulation.generator.world import build_world
 
@@ -100,6 +100,55 @@ def _trip_ref(trip: dict) -> dict:
         "serialNumber": trip["serial"],
         "vehicleNumber": trip["wire_vehicle"][0],
     }
+
+
+def _trip_profiles(world, trips: list[dict]) -> list[dict]:
+    """Per waybill item, what kind of genuine (or anomalous) trip it is: the variants the bench breaks false
+    alarms down by (``trip_profiles.jsonl``)."""
+    by_veh: dict[int, list[dict]] = {}
+    for t in trips:
+        if "source" not in t and t.get("mov") is not None:
+            by_veh.setdefault(t["veh"], []).append(t)
+    near: set[int] = set()
+    for ts in by_veh.values():
+        ts.sort(key=lambda t: t["despatch_s"])
+        for a, b in zip(ts[:-1], ts[1:]):
+            if b["despatch_s"] - a["receipt_s"] <= 6 * 3600:  # the neighbour reaches into the ±2 h margins' area
+                near.update((a["id"], b["id"]))
+    out = []
+    for t in trips:
+        if "shippingNoteNumber" not in t:
+            continue
+        app = t.get("app") is not None and t["app"].t.size > 0
+        beidou = t.get("beidou") is not None and t["beidou"].t.size > 0
+        variants = []
+        if app and int(t.get("app_interval_s") or 0) >= 300:
+            variants.append("sparse_app")
+        if app and app_crs(t["op"]) == "BD09":
+            variants.append("bd09")
+        if float(t.get("length_factor") or 0.0) > 1.4:
+            variants.append("detour")
+        if t["id"] in near:
+            variants.append("back_to_back")
+        if beidou and not app:
+            variants.append("beidou_only")
+        if beidou and app:
+            variants.append("both_sources")
+        if app and not beidou:
+            variants.append("app_only")
+        if (t["despatch_s"] + 8 * 3600) // 86400 != (t["receipt_s"] + 8 * 3600) // 86400:
+            variants.append("across_midnight")
+        if t.get("kind") in ("multi", "segment"):
+            variants.append("multi_vehicle" if t["kind"] == "multi" else "segmented")
+        out.append({
+            "operator": world.operators[t["op"]]["unifiedSocialCreditIdentifier"],
+            "key": {"shippingNoteNumber": t["shippingNoteNumber"], "serialNumber": t["serial"]},
+            "vehicleNumber": t["wire_vehicle"][0],
+            "code": t["code"],
+            "variants": variants,
+            "appIntervalS": int(t["app_interval_s"]) if app and t.get("app_interval_s") else None,
+        })
+    return out
 
 
 def _trip_truth(world, trips: list[dict], lines: dict[int, tuple[str, int]]) -> list[dict]:
@@ -231,6 +280,7 @@ def generate(config: GeneratorConfig, out_dir: Path, *, progress: bool = True) -
 
         messages = []
         app_fixes = 0
+        profiles = _trip_profiles(world, trips)
         for t in trips:
             bar.advance(task)
             if t.get("app") is None:
@@ -246,7 +296,8 @@ def generate(config: GeneratorConfig, out_dir: Path, *, progress: bool = True) -
                 ],
             }
             usci = world.operators[t["op"]]["unifiedSocialCreditIdentifier"]
-            for send_at, payload in app_messages(rng, t, header, message_min=tuple(config.app_message_min)):
+            for send_at, payload in app_messages(rng, t, header, message_min=tuple(config.app_message_min),
+                                                 crs=app_crs(t["op"])):
                 app_fixes += len(payload["locations"])
                 messages.append(
                     (
@@ -259,6 +310,9 @@ def generate(config: GeneratorConfig, out_dir: Path, *, progress: bool = True) -
         _write_lines(out_dir / "positions_app.jsonl", [m[1] for m in messages])
         files["positions_app.jsonl"] = len(messages)
         del messages
+
+        _write_lines(out_dir / "trip_profiles.jsonl", [_dumps(p) for p in profiles])
+        files["trip_profiles.jsonl"] = len(profiles)
 
         table = beidou_table(world, trips)
         pq.write_table(table, out_dir / "beidou.parquet", compression="zstd", row_group_size=1 << 20)

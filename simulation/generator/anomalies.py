@@ -17,6 +17,7 @@ import datetime as dt
 
 import numpy as np
 
+from geo.distance import haversine_m
 from simulation.generator import names
 from simulation.generator.schedule import offset_point, point_inside
 from simulation.generator.world import World, heavy, needs_certificate
@@ -247,7 +248,8 @@ def _driver_truth(world: World, drv: dict, code: str, detail: dict) -> dict:
 
 
 def _window(trip: dict) -> tuple[int, int]:
-    return trip["despatch_s"] - 7200, trip["receipt_s"] + 7200
+    """The trip's transport period [despatch, receipt]: coverage is measured over it (RULES.md §2)."""
+    return trip["despatch_s"], trip["receipt_s"]
 
 
 def assign_trip_anomalies(
@@ -343,28 +345,18 @@ def assign_trip_anomalies(
 
 
 def _set_low_coverage(rng: np.random.Generator, trip: dict) -> None:
+    """Remove one block of 30-50 % of the transport period (at least 31 min) from every source."""
     w0, w1 = _window(trip)
-    window_s = w1 - w0
-    target = float(rng.uniform(0.25, 0.5)) * window_s
-    b0, b1 = trip["despatch_s"] + 900, trip["receipt_s"] - 900
-    drop = []
-    g_b = min(target, b1 - b0)
-    if g_b >= 1800:
-        start = int(rng.integers(b0, b1 - int(g_b) + 1))
-        drop.append((start, start + int(g_b)))
-    else:
-        g_b = 0
-    rest = target - g_b
-    if rest > 0:
-        half = max(rest / 2, 2100)
-        drop.append((w0 - 600, int(w0 + half)))
-        drop.append((int(w1 - half), w1 + 600))
+    period_s = w1 - w0
+    target = min(max(float(rng.uniform(0.3, 0.5)) * period_s, 1860.0), period_s - 600.0)
+    b0, b1 = w0 + 300, w1 - 300
+    start = int(rng.integers(b0, max(b1 - int(target), b0 + 1)))
+    drop = [(start, start + int(target))]
     trip["effects"] = {"drop": drop}
-    missing = sum(min(b, w1) - max(a, w0) for a, b in drop)
     trip["detail"] = {
-        "windowS": window_s,
-        "removedS": int(missing),
-        "removedShare": round(missing / window_s, 3),
+        "periodS": period_s,
+        "removedS": int(target),
+        "removedShare": round(target / period_s, 3),
     }
 
 
@@ -377,15 +369,30 @@ def _perpendicular(trip: dict, distance_m: float, rng: np.random.Generator) -> t
 
 
 def _set_teleport(rng: np.random.Generator, trip: dict, tracked: bool) -> None:
-    # BeiDou: 3-10 min (6-20 fixes); app-only: 20-35 min so that several 1-5 min fixes fall inside.
-    dur_s = int(rng.integers(3, 11) * 60) if tracked else int(rng.integers(20, 36) * 60)
+    """BeiDou glitch (3-10 min) or a location-spoofing app that moves several consecutive fixes 10-60 km away."""
+    spoof = (not tracked) or rng.random() < 0.5
+    if spoof:
+        step = int(trip.get("app_interval_s") or 300)
+        dur_s = int(max(3.5 * 1.2 * step, rng.integers(20, 36) * 60))
+        dist = float(rng.uniform(10000, 60000))
+    else:
+        dur_s = int(rng.integers(3, 11) * 60)
+        dist = float(rng.uniform(8000, 25000))
     lo, hi = trip["despatch_s"] + 1200, trip["receipt_s"] - 1200 - dur_s
     t0 = int(rng.integers(lo, max(hi, lo + 1)))
-    dist = float(rng.uniform(8000, 25000))
     dx, dy = _perpendicular(trip, dist, rng)
-    source = "beidou" if tracked else "app"
+    source = "app" if spoof else "beidou"
     trip["effects"] = {f"shifts_{source}": [{"t0": t0, "t1": t0 + dur_s, "dx_m": dx, "dy_m": dy}]}
-    trip["detail"] = {"source": source, "jumpM": round(dist), "durationS": dur_s, "from": t0}
+    trip["detail"] = {"source": source, "jumpM": round(dist), "durationS": dur_s, "from": t0,
+                      "variant": "spoofing_app" if spoof else "beidou_glitch"}
+    also = []
+    chord = float(haversine_m(*trip["load_pt"], *trip["unload_pt"]))
+    if (trip["mov"].length_m + 2 * dist) > 2.8 * max(chord, 1.0):
+        also.append("TRACK_LENGTH_IMPLAUSIBLE")
+    if spoof and tracked:
+        also.append("TRACK_SOURCE_CONFLICT")
+    if also:
+        trip["detail"]["alsoExpected"] = also
 
 
 def _set_conflict(rng: np.random.Generator, trip: dict) -> None:
@@ -406,7 +413,7 @@ def _set_conflict(rng: np.random.Generator, trip: dict) -> None:
 def _vehicle_busy(trips: list[dict]) -> dict[int, list[tuple[int, int]]]:
     busy: dict[int, list[tuple[int, int]]] = {}
     for t in trips:
-        busy.setdefault(t["veh"], []).append((t["mov"].start_s, t["mov"].end_s))
+        busy.setdefault(t["veh"], []).append((t["despatch_s"], t["receipt_s"]))
     return busy
 
 
@@ -460,10 +467,23 @@ def _make_extra(rng, world: World, trips: list[dict], code: str, src: dict, busy
             "alsoExpected": ["TRACK_START_MISMATCH", "TRACK_END_MISMATCH", "TRACK_LOW_COVERAGE"],
         }
         return base
-    # TRACK_DUPLICATED: another vehicle "reports" the source's app track a few minutes later.
-    shift_s = int(rng.integers(3, 21)) * 60 * (1 if rng.random() < 0.5 else -1)
+    # TRACK_DUPLICATED: another vehicle (preferably of another platform) "reports" the source's app track
+    # minutes, hours or days later (and reports it later), thinned and with
+    # fresh GPS noise.
+    variant = ("minutes", "hours", "days")[int(rng.integers(3))]
+    sign = 1  # the copy is made (and reported) after its source: RULES.md §1 flags the later one
+    if variant == "minutes":
+        shift_s = int(rng.integers(3, 21)) * 60 * sign
+    elif variant == "hours":
+        shift_s = int(rng.integers(60, 12 * 60 + 1)) * 60 * sign
+    else:
+        shift_s = int(rng.integers(1, 4)) * 86400 + int(rng.integers(-180, 181)) * 60
+        shift_s *= sign
     mov = src["mov"].shifted(shift_s)
-    a, b = mov.start_s - 8 * 3600, mov.end_s + 8 * 3600
+    if mov.start_s < world.start_s or mov.end_s > world.end_s:
+        variant, shift_s = "minutes", int(rng.integers(3, 21)) * 60 * sign
+        mov = src["mov"].shifted(shift_s)
+    a, b = mov.despatch_s - 3 * 3600, mov.receipt_s + 3 * 3600
     cand = [
         v["_idx"]
         for v in world.vehicles
@@ -472,14 +492,17 @@ def _make_extra(rng, world: World, trips: list[dict], code: str, src: dict, busy
         and "_taint_from_s" not in world.drivers[v["_driver"]]
         and _free(busy, v["_idx"], a, b)
     ]
-    # Prefer vehicles the national platform does not track: their only track is the forged one.
+    # Prefer vehicles the national platform does not track (their only track is the forged one), and
+    # another platform's.
     light = [i for i in cand if not heavy(world.vehicles[i])]
     cand = light or cand
+    other_op = [i for i in cand if world.vehicles[i]["_op"] != src["op"]]
+    cand = other_op or cand
     if not cand:
         return None
     veh = int(cand[rng.integers(len(cand))])
     v = world.vehicles[veh]
-    busy.setdefault(veh, []).append((mov.start_s, mov.end_s))
+    busy.setdefault(veh, []).append((mov.despatch_s, mov.receipt_s))
     keep = float(rng.uniform(0.7, 0.9))
     base.update(
         veh=veh,
@@ -491,5 +514,9 @@ def _make_extra(rng, world: World, trips: list[dict], code: str, src: dict, busy
         load_pt=offset_point(*src["load_pt"], 50.0, 0.0),
         effects={"copy_app_from": src["id"], "copy_keep": keep, "copy_shift_s": shift_s},
     )
-    base["detail"] = {"copiedFrom": src["id"], "shiftS": shift_s, "keptShare": round(keep, 2)}
+    base["detail"] = {"copiedFrom": src["id"], "shiftS": shift_s, "keptShare": round(keep, 2),
+                      "variant": variant, "otherPlatform": bool(v["_op"] != src["op"])}
+    if heavy(v):  # its own BeiDou track (elsewhere) contradicts the forged one
+        base["detail"]["alsoExpected"] = ["TRACK_SOURCE_CONFLICT", "TRACK_START_MISMATCH", "TRACK_END_MISMATCH",
+                                          "TRACK_IMPOSSIBLE_SPEED", "TRACK_LENGTH_IMPLAUSIBLE"]
     return base

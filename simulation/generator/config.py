@@ -88,7 +88,8 @@ class GeneratorConfig(BaseModel):
     beidou_interval_s : int
         Sampling interval of the national platform's BeiDou tracks, seconds.
     app_interval_s : tuple[int, int]
-        Range of the driver app's sampling interval, seconds (drawn per trip).
+        Range of the driver app's sampling interval, seconds (drawn per trip; 30 s-12 min). The app reports
+        only while the waybill is open: a fix at despatch, every interval, a fix at receipt.
     app_message_min : tuple[int, int]
         Range of how many minutes of fixes the app buffers into one WLHY_WZ1001 message (drawn per trip); the
         default keeps a month of history to a few messages per trip, so the demo loads in minutes.
@@ -112,7 +113,7 @@ class GeneratorConfig(BaseModel):
     start: dt.date = dt.date(2026, 10, 1)
     waybills: int = Field(20000, ge=1)
     beidou_interval_s: int = Field(30, ge=1)
-    app_interval_s: tuple[int, int] = (60, 300)
+    app_interval_s: tuple[int, int] = (30, 720)
     app_message_min: tuple[int, int] = (240, 480)
     anomaly_rates: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ANOMALY_RATES))
     out_of_province_share: float = Field(0.15, ge=0, le=1)

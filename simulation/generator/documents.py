@@ -252,6 +252,10 @@ class _Builder:
         despatch_s, receipt_s = t["despatch_s"], t["receipt_s"]
         consignment_s = min(content["consignment_s"], despatch_s - 1800)
         send_s = receipt_s + int(self.rng.integers(600, 8 * 3600))
+        copied = t.get("effects", {}).get("copy_app_from")
+        if copied is not None and "send_s" in self.trips[copied]:
+            # A copied track's waybill is reported after its source's (RULES.md §1: the later one is the copy).
+            send_s = min(max(send_s, self.trips[copied]["send_s"] + 600), receipt_s + 23 * 3600)
         send_to_pro_s = send_s - int(self.rng.integers(0, 60))
         code, detail = t["code"], t["detail"]
         if code == "INTAKE_LATE" and detail["variant"] == "waybill":

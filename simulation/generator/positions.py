@@ -1,4 +1,10 @@
-"""Sample every trip's movement as BeiDou (WGS-84, 30 s) and driver-app (GCJ-02, 1-5 min) fixes.
+"""Sample every trip's movement as BeiDou (WGS-84, 30 s) and driver-app (GCJ-02 or BD-09, 30 s-12 min) fixes.
+
+Like a real fleet: BeiDou exists for heavy vehicles in the national platform only and runs continuously,
+also between trips (each trip's BeiDou runs from the hand-over with the vehicle's previous trip to the one
+with its next: halfway between a receipt and the next approach); the driver app reports only while the
+waybill is open (a fix at despatch, one every 30 s-12 min, one at receipt), in GCJ-02 or BD-09 depending on
+the platform's app (:func:`app_crs`). Some BeiDou-tracked trips have no app at all.
 
 BeiDou fixes go to one columnar table (``beidou.parquet``); app fixes become WLHY_WZ1001 messages
 of at most 10,000 locations, one "start" message up to despatch, "send" messages every 1-2 hours
@@ -11,12 +17,55 @@ import numpy as np
 import pyarrow as pa
 
 from etl.adapters.records import TRACK_PARQUET_COLUMNS
-from geo.crs import wgs84_to_gcj02
+from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from geo.distance import haversine_m
 from simulation.generator.timefmt import wire_datetime, wire_datetimes
 from simulation.generator.tracks import Samples, local_to_lonlat, lonlat_to_local, sample_movement
 from simulation.generator.world import World
 
-__all__ = ["BEIDOU_COLUMNS", "app_messages", "beidou_table", "sample_trips"]
+__all__ = ["BEIDOU_COLUMNS", "NO_APP_SHARE", "app_crs", "app_messages", "beidou_table", "beidou_windows",
+           "sample_trips"]
+
+#: Share of BeiDou-tracked trips whose driver never opens the app (BeiDou only).
+NO_APP_SHARE = 0.1
+
+
+def app_crs(op: int) -> str:
+    """The coordinate system of operator ``op``'s driver app: every third platform's app speaks BD-09."""
+    return "BD09" if op % 3 == 2 else "GCJ02"
+
+
+def beidou_windows(trips: list[dict]) -> dict[int, tuple[int, int]]:
+    """Each planned trip's BeiDou sampling window: continuous per vehicle, cut at the hand-overs.
+
+    Extra trips (``"source"`` in the trip: copies, overlaps, duplicates) are not in the vehicle's schedule.
+    """
+    by_veh: dict[int, list[dict]] = {}
+    for t in trips:
+        if "source" not in t and t.get("mov") is not None:
+            by_veh.setdefault(t["veh"], []).append(t)
+    out: dict[int, tuple[int, int]] = {}
+    for ts in by_veh.values():
+        ts.sort(key=lambda t: t["mov"].despatch_s)
+        starts = [ts[0]["mov"].start_s]
+        ends = []
+        for a, b in zip(ts[:-1], ts[1:]):
+            ma, mb = a["mov"], b["mov"]
+            leave = int(mb.prof_t[1])  # b leaves its depot (= a's unloading point when back to back)
+            here = local_to_lonlat(ma.path_x[-1], ma.path_y[-1], ma.lon0, ma.lat0)
+            there = local_to_lonlat(mb.path_x[0], mb.path_y[0], mb.lon0, mb.lat0)
+            if haversine_m(float(here[0]), float(here[1]), float(there[0]), float(there[1])) <= 1000.0:
+                cut = max(ma.receipt_s, (ma.receipt_s + leave) // 2)
+                ends.append(cut)
+                starts.append(cut)
+            else:
+                # The truck got to its next depot some other way (not simulated): the terminal is off meanwhile.
+                ends.append(min(ma.end_s, ma.receipt_s + 1800))
+                starts.append(max(ends[-1] + 1, min(mb.start_s, leave - 1800)))
+        ends.append(ts[-1]["mov"].end_s)
+        for t, a, b in zip(ts, starts, ends):
+            out[t["id"]] = (a, max(b, a + 1))
+    return out
 
 #: Column names of ``beidou.parquet`` (what the national-platform simulator loads).
 BEIDOU_COLUMNS = TRACK_PARQUET_COLUMNS
@@ -33,6 +82,8 @@ def sample_trips(
     once per trip (progress reporting).
     """
     cfg = world.config
+    windows = beidou_windows(trips)
+    copied = {t["effects"]["copy_app_from"] for t in trips if "copy_app_from" in t.get("effects", {})}
     for trip in trips:
         if on_trip is not None:
             on_trip()
@@ -44,7 +95,7 @@ def sample_trips(
         drop = eff.get("drop", [])
         # No random signal loss on top of a track anomaly: it could swallow the injected segment.
         gap = 0.0 if (drop or "shifts_app" in eff or "shifts_beidou" in eff) else 1.0
-        if trip["id"] in tracked:
+        if trip["id"] in tracked and trip["id"] in windows:
             trip["beidou"] = sample_movement(
                 rng,
                 mov,
@@ -56,21 +107,25 @@ def sample_trips(
                 duplicate_rate=0.002,
                 drop=drop,
                 shifts=eff.get("shifts_beidou", []),
+                window=windows[trip["id"]],
             )
         if "copy_app_from" in eff:
             trip["app"] = _copy(
                 rng, trips[eff["copy_app_from"]]["app"], eff["copy_shift_s"], eff["copy_keep"], mov
             )
             continue
-        window = (
-            mov.despatch_s - int(rng.integers(105, 119)) * 60,
-            mov.receipt_s + int(rng.integers(105, 119)) * 60,
-        )
+        if trip["beidou"] is not None and trip.get("app_off_u", 1.0) < NO_APP_SHARE and not _needs_app(eff) and trip["id"] not in copied:
+            trip["no_app"] = True
+            continue
+        # The app reports only while the waybill is open: from despatch to receipt.
+        window = (mov.despatch_s, mov.receipt_s)
+        base = int(trip.get("app_interval_s") or rng.integers(cfg.app_interval_s[0], cfg.app_interval_s[1] + 1))
         trip["app"] = sample_movement(
             rng,
             mov,
             source="app",
-            interval_s=tuple(cfg.app_interval_s),
+            interval_s=(base, base),
+            with_ends=True,
             noise_m=float(rng.uniform(4, 10)),
             outlier_rate=0.003,
             gap_prob=0.1 * gap,
@@ -79,6 +134,10 @@ def sample_trips(
             shifts=eff.get("shifts_app", []),
             window=window,
         )
+
+
+def _needs_app(eff: dict) -> bool:
+    return bool(eff.get("shifts_app") or "copy_app_from" in eff)
 
 
 def _copy(rng: np.random.Generator, src: Samples | None, shift_s: int, keep: float, mov) -> Samples | None:
@@ -140,7 +199,8 @@ def beidou_table(world: World, trips: list[dict]) -> pa.Table:
 
 
 def app_messages(
-    rng: np.random.Generator, trip: dict, header: dict, *, message_min: tuple[int, int] = (240, 480)
+    rng: np.random.Generator, trip: dict, header: dict, *, message_min: tuple[int, int] = (240, 480),
+    crs: str = "GCJ02",
 ) -> list[tuple[str, dict]]:
     """Split a trip's app fixes into WLHY_WZ1001 payloads; return ``(sendAt, payload)`` pairs.
 
@@ -151,11 +211,13 @@ def app_messages(
         A sampled trip (``trip["app"]``).
     header : dict
         vehicleNumber, vehiclePlateColorCode, driverName, drivingLicense, shippingNoteInfos.
+    crs : {"GCJ02", "BD09"}
+        The app's coordinate system (:func:`app_crs`).
     """
     s: Samples | None = trip.get("app")
     if s is None or s.t.size == 0:
         return []
-    glon, glat = wgs84_to_gcj02(s.lon, s.lat)
+    glon, glat = wgs84_to_bd09(s.lon, s.lat) if crs == "BD09" else wgs84_to_gcj02(s.lon, s.lat)
     stamps = wire_datetimes(s.t)
     idx = np.arange(s.t.size)
     # A few fixes arrive out of order (the SDK flushes its buffer after a reconnect).
@@ -201,7 +263,7 @@ def app_messages(
         out.append(
             (
                 wire_datetime(send_s),
-                {**header, "event": event, "coordinateSystem": "GCJ02", "locations": locs},
+                {**header, "event": event, "coordinateSystem": crs, "locations": locs},
             )
         )
     return out

@@ -1,8 +1,11 @@
 """Plan the period's trips: which vehicle carries which shipment, where, and when.
 
 Each trip is one waybill document (one shippingNoteNumber + serialNumber, one ``vehicleInfo``
-item). Vehicles are scheduled greedily, earliest-free first, per operator, so that a vehicle's
-sampling windows never overlap and the repositioning between two trips is slower than 50 km/h.
+item). Vehicles are scheduled greedily, earliest-free first, per operator, like a real fleet: a
+vehicle's transport periods never overlap, and most trips follow the previous one back to back (the
+next load 30 min-4 h after the last receipt, usually close to where it ended, reached by an empty
+repositioning drive from the last unloading point); otherwise the vehicle rests for a while.
+Genuine routes are 1.1-1.4x the straight line, some detour up to 2.5x.
 The route-changing anomalies (start/end mismatch, implausible length) are decided here because
 they shape the movement; the rest are applied later to finished trips.
 """
@@ -21,7 +24,10 @@ __all__ = ["ROUTE_CODES", "is_heavy_tracked", "offset_point", "plan_trips", "poi
 
 #: Anomalies that change the planned movement.
 ROUTE_CODES = ("TRACK_START_MISMATCH", "TRACK_END_MISMATCH", "TRACK_LENGTH_IMPLAUSIBLE")
-_BUSY_PER_TRIP_S = 10.5 * 3600
+_BUSY_PER_TRIP_S = 6.5 * 3600
+_BACK_TO_BACK_SHARE = 0.6  # share of trips that follow the vehicle's previous one within 30 min-4 h
+_DETOUR_SHARE = 0.2  # share of genuine routes that detour: 1.4-2.5x the straight line
+_MAX_REPOSITION_M = 150000.0  # further than this, the truck is assumed to have come by other means
 _MIN_CHORD_M = 30000.0
 _MAX_CHORD_M = 400000.0
 _COORDS_RADIUS_M = 3000.0  # RULES.md §2: 3 km around platform-given coordinates
@@ -120,6 +126,11 @@ def _mismatch_movement(rng, world: World, trip: dict, code: str, despatch_s: int
     other = trip["unload_pt"] if end == "load" else trip["load_pt"]
     side = 1.0 if rng.random() < 0.5 else -1.0
     delta_m = max(1500.0, 0.1 * ref_r) + rng.uniform(0.0, 2500.0)
+    variant = "just_outside"
+    if trip["coords"] and rng.random() < 0.5:
+        # 10-20 km off the given coordinates: inside the same division, plainly not the named yard.
+        variant, delta_m = "10_20_km", rng.uniform(10000.0, 20000.0) - ref_r
+    cap_m = max(12000.0, delta_m)
     for _ in range(8):
         side = -side  # try both sides of the route before moving further out
         # Perpendicular to the route, so the truck does not drive through the named place either.
@@ -148,9 +159,10 @@ def _mismatch_movement(rng, world: World, trip: dict, code: str, despatch_s: int
                 "actualPoint": [round(actual[0], 6), round(actual[1], 6)],
                 "distanceFromNamedM": round(ref_r + delta_m),
                 "reference": "extension coordinates" if trip["coords"] else "division point",
+                "variant": variant,
             }
             return mov
-        delta_m = min(delta_m * 1.25, 12000.0)  # stay "just outside": never more than 12 km beyond
+        delta_m = min(delta_m * 1.25, cap_m)  # stay close: never more than 12 km (or the variant's) beyond
     return None
 
 
@@ -160,12 +172,15 @@ class _Planner:
         cfg = world.config
         self.n_docs = n_docs
         period_s = world.end_s - world.start_s
-        self.idle_mean_s = max(900.0, 0.7 * (cfg.vehicles * period_s / max(n_docs, 1) - _BUSY_PER_TRIP_S))
+        cycle_s = cfg.vehicles * period_s / max(n_docs, 1)
+        b2b_s = _BACK_TO_BACK_SHARE * 8100 + (1 - _BACK_TO_BACK_SHARE) * 4 * 3600  # mean fixed idle per trip
+        self.idle_mean_s = max(900.0, 0.7 * (cycle_s - _BUSY_PER_TRIP_S - b2b_s) / (1 - _BACK_TO_BACK_SHARE))
         self.heaps: list[list] = [[] for _ in world.operators]
         self.loc: dict[int, tuple[float, float]] = {}
         for v in world.vehicles:
             p = v["_place"]
-            free = world.start_s - 5400 + int(rng.exponential(min(self.idle_mean_s, 86400)))
+            spread_s = max(900.0, 0.7 * (cycle_s - 10.5 * 3600))  # the first trips' spread over the period
+            free = world.start_s - 5400 + int(rng.exponential(min(spread_s, 86400)))
             heapq.heappush(self.heaps[v["_op"]], (free, v["_idx"]))
             self.loc[v["_idx"]] = (float(world.places.lon[p]), float(world.places.lat[p]))
         slots = {}
@@ -179,15 +194,23 @@ class _Planner:
         self.trips: list[dict] = []
         self.group = 0
         self.no_idle = False
+        self.moved: set[int] = set()  # vehicles that have made a trip (their location is a real unloading)
 
     def _pop(self, op: int, n: int) -> list[tuple[int, int]]:
         return [heapq.heappop(self.heaps[op]) for _ in range(min(n, len(self.heaps[op])))]
 
     def _despatch_after(self, free_s: int, veh: int, depot) -> int:
+        """Despatch of the vehicle's next trip: ``free_s`` is its last receipt, ``depot`` where it starts from."""
         here = self.loc[veh]
-        reposition_s = float(haversine_m(here[0], here[1], depot[0], depot[1])) / (50 / 3.6)
-        idle_s = 0.0 if self.no_idle else self.rng.exponential(self.idle_mean_s)
-        return int(free_s + reposition_s + 4 * 3600 + idle_s)
+        # The approach drive from the depot runs at 25-40 km/h over 1.15x the distance: budget for the slowest.
+        reposition_s = 1.2 * float(haversine_m(here[0], here[1], depot[0], depot[1])) / (25 / 3.6)
+        # The first trip's start is spread already (the vehicle's initial free time).
+        if self.no_idle or veh not in self.moved or self.rng.random() < _BACK_TO_BACK_SHARE:
+            idle_s = self.rng.uniform(1800, 4 * 3600)  # back to back: the next load 30 min-4 h later
+        else:
+            idle_s = 4 * 3600 + self.rng.exponential(self.idle_mean_s)
+        # + 90 min: the longest loading dwell before despatch (tracks.build_movement).
+        return int(free_s + reposition_s + idle_s + 90 * 60)
 
     def _new_trip(self, op, veh, load, unload, kind, serial, amount, *, load_pt=None) -> dict:
         rng, pl, w = self.rng, self.world.places, self.world
@@ -211,6 +234,9 @@ class _Planner:
             "coords": bool(rng.random() < cfg.extension_coords_share),
             "load_pt": load_pt or point_inside(rng, pl, load),
             "unload_pt": point_inside(rng, pl, unload),
+            # The driver app's sampling interval for this trip (30 s-12 min by default).
+            "app_interval_s": int(rng.integers(cfg.app_interval_s[0], cfg.app_interval_s[1] + 1)),
+            "app_off_u": float(rng.random()),  # < 0.1 on a BeiDou-tracked vehicle: no app at all
         }
         # A platform's geocoder lands 30-300 m from where the truck actually loads.
         trip["claim_load_pt"] = offset_point(
@@ -224,9 +250,13 @@ class _Planner:
     def _finish(self, trip: dict, free_s: int, code: str | None = None) -> bool:
         """Build the movement (with a route anomaly if `code`), check it fits the period, record it."""
         rng, w = self.rng, self.world
-        # The truck waits a few km away, still inside the loading division, before driving in to load.
+        # The truck waits a few km away, still inside the loading division, before driving in to load...
         depot_m = min(rng.uniform(3000, 8000), rng.uniform(0.3, 0.6) * float(w.places.radius_m[trip["load"]]))
         depot = offset_point(*trip["load_pt"], depot_m, rng.uniform(0, 2 * np.pi))
+        # ... unless it comes straight from its last unloading point (empty repositioning).
+        here = self.loc[trip["veh"]]
+        if trip["veh"] in self.moved and haversine_m(here[0], here[1], *trip["load_pt"]) < _MAX_REPOSITION_M:
+            depot = here
         despatch_s = max(self._despatch_after(free_s, trip["veh"], depot), trip.pop("_not_before", 0))
 
         def movement(length_factor: float):
@@ -252,7 +282,10 @@ class _Planner:
             }
         if mov is None:
             code = None
-            mov = movement(rng.uniform(1.1, 1.4))
+            detour = rng.random() < _DETOUR_SHARE
+            factor = rng.uniform(1.4, 2.5) if detour else rng.uniform(1.1, 1.4)
+            trip["length_factor"] = round(float(factor), 3)
+            mov = movement(factor)
         if mov.end_s > w.end_s:
             return False
         trip["code"] = code
@@ -265,8 +298,9 @@ class _Planner:
     def _release(self, op: int, veh: int, trip: dict | None) -> None:
         if trip is None:
             return  # the vehicle's next trip would not fit in the period: it retires
-        heapq.heappush(self.heaps[op], (trip["mov"].end_s, veh))
+        heapq.heappush(self.heaps[op], (trip["receipt_s"], veh))
         self.loc[veh] = trip["unload_pt"]
+        self.moved.add(veh)
 
     def run(self) -> list[dict]:
         rng, w = self.rng, self.world

@@ -319,6 +319,7 @@ def sample_movement(
     drop: list[tuple[int, int]] = (),
     shifts: list[dict] = (),
     window: tuple[int, int] | None = None,
+    with_ends: bool = False,
 ) -> Samples:
     """Sample a movement as one source would report it.
 
@@ -344,6 +345,8 @@ def sample_movement(
         Displacements {t0, t1, dx_m, dy_m, ramp_s} (teleport, source conflict).
     window : (int, int), optional
         Sampling window; the movement's own window by default.
+    with_ends : bool
+        Also report a fix at both ends of the window (a driver app's "start" and "stop").
 
     Returns
     -------
@@ -359,11 +362,16 @@ def sample_movement(
         steps = np.maximum(np.round(base * rng.uniform(0.8, 1.2, n)), 1).astype(np.int64)
         t = start_s + np.cumsum(steps)
         t = t[t < end_s]
+    if with_ends:
+        t = np.unique(np.concatenate([[start_s], t, [end_s]]).astype(np.int64))
     keep = np.ones(t.size, dtype=bool)
     if rng.random() < gap_prob and t.size > 10:
-        gap_s = int(rng.integers(5, 26)) * 60
+        # A tunnel or a dead zone: fix to fix, the hole stays under 30 min (RULES.md §2: not a coverage gap).
+        step_max = interval_s if isinstance(interval_s, int) else 1.2 * base
+        gap_s = int(min(int(rng.integers(5, 26)) * 60, 1740 - 2 * step_max))
         g0 = int(rng.integers(start_s, max(end_s - gap_s, start_s + 1)))
-        keep &= ~((t >= g0) & (t < g0 + gap_s))
+        if gap_s > 0:
+            keep &= ~((t >= g0) & (t < g0 + gap_s))
     for d0, d1 in drop:
         keep &= ~((t >= d0) & (t < d1))
     t = t[keep]

@@ -1,7 +1,16 @@
 """All mapped tables; importing this module registers every table on ``Base.metadata``."""
 
 from store.models.base import Base
-from store.models.basedata import Account, DocumentVersion, Driver, Operator, ProvinceKey, Vehicle
+from store.models.basedata import (
+    Account,
+    DocumentVersion,
+    Driver,
+    DriverReport,
+    Operator,
+    ProvinceKey,
+    Vehicle,
+    VehicleReport,
+)
 from store.models.business import (
     FundFlow,
     FundFlowPayment,
@@ -28,9 +37,44 @@ from store.models.people import ROLES, AppUser, AuditChainHead, AuditLog, UserSe
 from store.models.thematic import DensityDaily, IndicatorValue, OdFlow, Score, StatDaily
 
 __all__ = [
-    "Account", "Alarm", "AlarmEvent", "Anomaly", "Appeal", "AppUser", "AuditChainHead", "AuditLog", "Base", "DensityDaily",
-    "DocumentVersion", "Driver", "ExchangeError", "FundFlow", "FundFlowPayment", "FundFlowWaybill", "IndicatorValue", "JointTest",
-    "Job", "Message", "OdFlow", "Operator", "Outbox", "Position", "ProvinceKey", "ROLES", "Rectification",
-    "Score", "StatDaily", "SystemMeta", "Trajectory", "UserSession", "Vehicle", "Verification", "Waybill", "WaybillDriver",
-    "WaybillGoods", "WaybillVehicle",
+    "ROLES",
+    "Account",
+    "Alarm",
+    "AlarmEvent",
+    "Anomaly",
+    "AppUser",
+    "Appeal",
+    "AuditChainHead",
+    "AuditLog",
+    "Base",
+    "DensityDaily",
+    "DocumentVersion",
+    "Driver",
+    "DriverReport",
+    "ExchangeError",
+    "FundFlow",
+    "FundFlowPayment",
+    "FundFlowWaybill",
+    "IndicatorValue",
+    "Job",
+    "JointTest",
+    "Message",
+    "OdFlow",
+    "Operator",
+    "Outbox",
+    "Position",
+    "ProvinceKey",
+    "Rectification",
+    "Score",
+    "StatDaily",
+    "SystemMeta",
+    "Trajectory",
+    "UserSession",
+    "Vehicle",
+    "VehicleReport",
+    "Verification",
+    "Waybill",
+    "WaybillDriver",
+    "WaybillGoods",
+    "WaybillVehicle",
 ]

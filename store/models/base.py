@@ -24,7 +24,7 @@ Money = Numeric(18, 3)
 
 def utcnow() -> dt.datetime:
     """Aware UTC now (never naive datetimes)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Base(DeclarativeBase):

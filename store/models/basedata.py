@@ -26,7 +26,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, VersionedDocument, created_at_col, first_seen_col, pk_col
 
-__all__ = ["Account", "Driver", "DocumentVersion", "Operator", "ProvinceKey", "Vehicle", "DOCUMENT_KINDS"]
+__all__ = [
+    "DOCUMENT_KINDS",
+    "Account",
+    "DocumentVersion",
+    "Driver",
+    "DriverReport",
+    "Operator",
+    "ProvinceKey",
+    "Vehicle",
+    "VehicleReport",
+]
 
 DOCUMENT_KINDS = ("operator", "vehicle", "driver", "waybill", "fund_flow")
 
@@ -63,6 +73,8 @@ class Account(Base):
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     sandbox: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    #: Bound into every exchange token; suspend, reset and a password change bump it (migration 0007).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = created_at_col()
     updated_at: Mapped[dt.datetime] = created_at_col()
 
@@ -76,22 +88,16 @@ class ProvinceKey(Base):
     id: Mapped[int] = pk_col()
     key_id: Mapped[str] = mapped_column(String(32), unique=True)
     public_key_hex: Mapped[str] = mapped_column(String(130))
-    private_key_hex: Mapped[str] = mapped_column(String(64))
+    private_key_wrapped: Mapped[str] = mapped_column(Text)
+    """The private key wrapped under the master key (``core.secrets_wrap``; etl.exchange.keys wraps and opens it)."""
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = created_at_col()
     retire_after: Mapped[dt.datetime | None]
 
 
-class Vehicle(VersionedDocument, Base):
-    """A vehicle (WLHY_CL1001), one row per (plate number, plate colour)."""
+class _VehicleFields:
+    """What a platform reports about a vehicle (WLHY_CL1001), shared by the vehicle and each platform's report."""
 
-    __tablename__ = "vehicle"
-    __table_args__ = (Index("uq_vehicle_plate", "vehicle_number", "plate_color", unique=True),)
-
-    id: Mapped[int] = pk_col()
-    vehicle_number: Mapped[str] = mapped_column(String(35))
-    plate_color: Mapped[str] = mapped_column(String(2))
-    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("operator.id"), index=True)
     vehicle_type: Mapped[str | None] = mapped_column(String(3))
     owner: Mapped[str | None] = mapped_column(String(128))
     use_character: Mapped[str | None] = mapped_column(String(20))
@@ -105,18 +111,53 @@ class Vehicle(VersionedDocument, Base):
     road_transport_certificate_number: Mapped[str | None] = mapped_column(String(20))
     trailer_plate_number: Mapped[str | None] = mapped_column(String(35))
     remark: Mapped[str | None] = mapped_column(String(256))
+
+
+class Vehicle(_VehicleFields, VersionedDocument, Base):
+    """A vehicle, one row per (plate number, plate colour) however many platforms report it (一数一源).
+
+    What each platform reports is its own :class:`VehicleReport`. ``operator_id`` is the first production
+    platform that reported the vehicle (it never changes hands); the attribute and version columns mirror *that*
+    platform's latest report, for display. Another platform's report never changes this row. Sandbox (joint-test)
+    reports never create or change a vehicle row.
+    """
+
+    __tablename__ = "vehicle"
+    __table_args__ = (Index("uq_vehicle_plate", "vehicle_number", "plate_color", unique=True),)
+
+    id: Mapped[int] = pk_col()
+    vehicle_number: Mapped[str] = mapped_column(String(35))
+    plate_color: Mapped[str] = mapped_column(String(2))
+    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("operator.id"), index=True)
     created_at: Mapped[dt.datetime] = first_seen_col()
 
 
-class Driver(VersionedDocument, Base):
-    """A driver (WLHY_JSY1001), one row per ID number (``drivingLicense`` on the wire)."""
+class VehicleReport(_VehicleFields, VersionedDocument, Base):
+    """One platform's report of one vehicle: its latest version (history in ``document_version``, kind
+    ``vehicle``, ``document_id`` = this row's id); natural key (operator, plate, colour, sandbox).
 
-    __tablename__ = "driver"
+    A production report links the shared :class:`Vehicle` (``vehicle_id``); a sandbox report links nothing.
+    """
+
+    __tablename__ = "vehicle_report"
+    __table_args__ = (
+        Index("uq_vehicle_report_key", "operator_id", "vehicle_number", "plate_color", "is_sandbox", unique=True),
+        Index("ix_vehicle_report_vehicle", "vehicle_id"),
+        CheckConstraint("is_sandbox = (vehicle_id IS NULL)", name="sandbox_unlinked"),
+    )
 
     id: Mapped[int] = pk_col()
-    driving_license: Mapped[str] = mapped_column(String(18), unique=True)
+    vehicle_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("vehicle.id"))
+    operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("operator.id"))
+    vehicle_number: Mapped[str] = mapped_column(String(35))
+    plate_color: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[dt.datetime] = first_seen_col()
+
+
+class _DriverFields:
+    """What a platform reports about a driver (WLHY_JSY1001), shared by the driver and each platform's report."""
+
     name: Mapped[str] = mapped_column(String(30))
-    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("operator.id"), index=True)
     vehicle_class: Mapped[str | None] = mapped_column(String(20))
     issuing_organizations: Mapped[str | None] = mapped_column(String(128))
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
@@ -124,11 +165,47 @@ class Driver(VersionedDocument, Base):
     qualification_certificate: Mapped[str | None] = mapped_column(String(19))
     telephone: Mapped[str | None] = mapped_column(String(18))
     remark: Mapped[str | None] = mapped_column(String(256))
+
+
+class Driver(_DriverFields, VersionedDocument, Base):
+    """A driver, one row per ID number (``drivingLicense`` on the wire) however many platforms report them.
+
+    As :class:`Vehicle`: ``operator_id`` is the first production platform that reported the driver, the other
+    columns mirror its latest report; each platform's own report is a :class:`DriverReport`.
+    """
+
+    __tablename__ = "driver"
+
+    id: Mapped[int] = pk_col()
+    driving_license: Mapped[str] = mapped_column(String(18), unique=True)
+    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("operator.id"), index=True)
+    created_at: Mapped[dt.datetime] = first_seen_col()
+
+
+class DriverReport(_DriverFields, VersionedDocument, Base):
+    """One platform's report of one driver (history in ``document_version``, kind ``driver``, ``document_id`` =
+    this row's id); natural key (operator, ID number, sandbox). Production reports link the :class:`Driver`."""
+
+    __tablename__ = "driver_report"
+    __table_args__ = (
+        Index("uq_driver_report_key", "operator_id", "driving_license", "is_sandbox", unique=True),
+        Index("ix_driver_report_driver", "driver_id"),
+        CheckConstraint("is_sandbox = (driver_id IS NULL)", name="sandbox_unlinked"),
+    )
+
+    id: Mapped[int] = pk_col()
+    driver_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("driver.id"))
+    operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("operator.id"))
+    driving_license: Mapped[str] = mapped_column(String(18))
     created_at: Mapped[dt.datetime] = first_seen_col()
 
 
 class DocumentVersion(Base):
-    """Every accepted version of every document; the current one has ``superseded_at`` NULL."""
+    """Every accepted version of every document; the current one has ``superseded_at`` NULL.
+
+    ``document_id`` is the waybill's or fund flow's id, and for a vehicle or driver the id of the reporting
+    platform's :class:`VehicleReport` / :class:`DriverReport` (each platform's versions are its own).
+    """
 
     __tablename__ = "document_version"
     __table_args__ = (

@@ -10,6 +10,7 @@ from sqlalchemy import (
     REAL,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 # position.source: 1 = the platform's driver app (WLHY_WZ1001), 2 = BeiDou track from the national platform.
+# position.operator_id: the reporting platform of an app fix; 0 for BeiDou (the national platform's, no operator's).
 
 
 def _point() -> Geometry:
@@ -43,11 +45,15 @@ def _point() -> Geometry:
 
 
 class Waybill(VersionedDocument, Base):
-    """An electronic waybill (WLHY_YD1001); natural key (operator, shippingNoteNumber, serialNumber)."""
+    """An electronic waybill (WLHY_YD1001); natural key (operator, shippingNoteNumber, serialNumber, sandbox).
+
+    Another platform's waybill with the same numbers is another row; a sandbox (joint-test) waybill never
+    replaces or is replaced by the production one.
+    """
 
     __tablename__ = "waybill"
     __table_args__ = (
-        Index("uq_waybill_key", "operator_id", "shipping_note_number", "serial_number", unique=True),
+        Index("uq_waybill_key", "operator_id", "shipping_note_number", "serial_number", "is_sandbox", unique=True),
         Index("ix_waybill_despatch", "despatch_at"),
         Index("ix_waybill_receipt", "receipt_at"),
         Index("ix_waybill_loading_division", "loading_division_code"),
@@ -153,11 +159,11 @@ class WaybillGoods(Base):
 
 
 class FundFlow(VersionedDocument, Base):
-    """A fund-flow record (WLHY_ZJ1001); natural key (operator, documentNumber)."""
+    """A fund-flow record (WLHY_ZJ1001); natural key (operator, documentNumber, sandbox)."""
 
     __tablename__ = "fund_flow"
     __table_args__ = (
-        Index("uq_fund_flow_key", "operator_id", "document_number", unique=True),
+        Index("uq_fund_flow_key", "operator_id", "document_number", "is_sandbox", unique=True),
         Index("ix_fund_flow_plate", "vehicle_number", "plate_color"),
     )
 
@@ -208,15 +214,19 @@ class FundFlowPayment(Base):
 
 
 class Position(Base):
-    """One GPS fix, partitioned by Beijing day on ``t``; natural key (vehicle, t, source).
+    """One GPS fix, partitioned by Beijing day on ``t``; natural key (vehicle, source, reporting operator, t).
 
+    ``operator_id`` is the platform that sent an app fix (source 1) and 0 for a BeiDou fix (source 2, from the
+    national platform, nobody's), checked by ``ck_position_owner``: two platforms' fixes of one vehicle at one
+    time are two rows, and a BeiDou fix is stored once. Sandbox (joint-test) fixes are never stored here.
     Partitions (``position_pYYYYMMDD``) are created on demand by ``store.positions.ensure_partitions``.
     Coordinates are WGS-84 whatever the platform declared (kept in ``declared_crs``).
     """
 
     __tablename__ = "position"
     __table_args__ = (
-        PrimaryKeyConstraint("vehicle_number", "plate_color", "source", "t", name="pk_position"),
+        PrimaryKeyConstraint("vehicle_number", "plate_color", "source", "operator_id", "t", name="pk_position"),
+        CheckConstraint("(source = 2) = (operator_id = 0)", name="owner"),
         Index("ix_position_geom", "geom", postgresql_using="gist"),
         Index("ix_position_note", "shipping_note_number", postgresql_where="shipping_note_number IS NOT NULL"),
         {"postgresql_partition_by": "RANGE (t)"},
@@ -233,7 +243,7 @@ class Position(Base):
     altitude_m: Mapped[float | None] = mapped_column(REAL)
     accuracy_m: Mapped[float | None] = mapped_column(REAL)
     driving_license: Mapped[str | None] = mapped_column(String(18))
-    operator_id: Mapped[int | None] = mapped_column(BigInteger)
+    operator_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
     shipping_note_number: Mapped[str | None] = mapped_column(String(20))
     serial_number: Mapped[str | None] = mapped_column(String(4))
     declared_crs: Mapped[int | None] = mapped_column(SmallInteger)  # index into geo.crs.SYSTEMS

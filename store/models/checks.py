@@ -23,8 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from store.models.base import Base, created_at_col, pk_col
 
 __all__ = [
-    "ANOMALY_STATUSES",
     "ALARM_STATUSES",
+    "ANOMALY_STATUSES",
+    "VERDICTS",
     "Alarm",
     "AlarmEvent",
     "Anomaly",
@@ -32,7 +33,6 @@ __all__ = [
     "Job",
     "Rectification",
     "Trajectory",
-    "VERDICTS",
     "Verification",
 ]
 

@@ -67,6 +67,9 @@ class AuditLog(Base):
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_action", "action"),
         Index("ix_audit_log_chain_seq", "chain_seq", unique=True),
+        # the login throttles' counts (auth.throttle.wait_s), migration 0007
+        Index("ix_audit_log_action_ip_at", "action", "ip", "at"),
+        Index("ix_audit_log_action_username_at", "action", "username", "at"),
     )
 
     id: Mapped[int] = pk_col()

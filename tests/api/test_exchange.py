@@ -31,7 +31,8 @@ def _new_account(engine, *, sandbox=False, usci=None):
     with Session(engine) as s:
         op = upsert_operator(s, {"unifiedSocialCreditIdentifier": usci or samples.PLATFORM_USCI,
                                  "name": "安徽某某网络货运有限公司", "countrySubdivisionCode": "340104"})
-        issued = accounts.issue(db_session=s, operator=op, sandbox=sandbox, user_name=f"acct-{uuid.uuid4().hex[:8]}")
+        issued = accounts.issue(db_session=s, operator=op, sandbox=sandbox, user_name=f"acct-{uuid.uuid4().hex[:8]}",
+                                one_time=False)
         s.commit()
         return issued.account.user_name, issued.password, op.id
 
@@ -92,7 +93,7 @@ def test_suspended_account_cannot_log_in_and_its_token_stops_working(http, engin
 
 @pytest.mark.parametrize("ipc_type,make", [
     ("WLHY_CL1001", samples.vehicle), ("WLHY_JSY1001", samples.driver), ("WLHY_YD1001", samples.waybill),
-    ("WLHY_ZJ1001", samples.fund_flow), ("WLHY_WZ1001", samples.position_batch),
+    ("WLHY_ZJ1001", samples.fund_flow), ("WLHY_WZ1001", lambda: samples.position_batch(recent=True)),
 ])
 def test_each_type_is_accepted_through_the_envelope(client, engine, ipc_type, make):
     ref = uuid.uuid4().hex
@@ -136,7 +137,7 @@ def test_same_document_under_a_new_reference_is_idempotent(client, engine):
 
 
 def test_ten_thousand_fixes_in_one_message(client, engine):
-    batch = samples.position_batch(10_000)
+    batch = samples.position_batch(10_000, recent=True)
     batch["vehicleNumber"] = "皖Z" + uuid.uuid4().hex[:5].upper()
     assert client.send("WLHY_WZ1001", batch)["code"] == 1001
     with Session(engine) as s:

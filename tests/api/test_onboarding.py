@@ -124,7 +124,7 @@ def test_joint_test_report_then_promotion(live, http, staff, registry, engine):
     wb["shippingNoteNumber"] = "YD" + uuid.uuid4().hex[:10]
     for ipc, payload in [("WLHY_CL1001", samples.vehicle()), ("WLHY_JSY1001", samples.driver()),
                          ("WLHY_YD1001", wb), ("WLHY_ZJ1001", samples.fund_flow()),
-                         ("WLHY_WZ1001", samples.position_batch())]:
+                         ("WLHY_WZ1001", samples.position_batch(recent=True))]:
         assert client.send(ipc, payload)["code"] == 1001
     client.weak = crypto.PUBLISHED_WEAK_EPHEMERAL_PRIVATE_HEX
     assert client.send("WLHY_CL1001", samples.vehicle(), weak=True)["code"] == 1001

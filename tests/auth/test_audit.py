@@ -16,8 +16,8 @@ from tests.conftest import make_database
 
 @pytest.fixture
 def eng(pg_admin_dsn):
-    # Own database: these tests tamper with the log on purpose.
-    e = create_engine(make_database(pg_admin_dsn))
+    # Own database, as the superuser: these tests tamper with the log on purpose (disabling its triggers).
+    e = create_engine(make_database(pg_admin_dsn, role="admin"))
     yield e
     e.dispose()
 

@@ -15,7 +15,7 @@ from store.models import Outbox
 from tests.etl.forwarder.conftest import MINISTRY_PASSWORD, MINISTRY_USER
 
 GROUPS = ("db", "demo", "serve", "users", "keys", "accounts", "client", "simulators", "verify", "worker", "forward",
-          "audit")
+          "audit", "rules")
 
 runner = CliRunner()
 
@@ -106,7 +106,7 @@ def test_audit_verify_says_intact_then_finds_an_edited_row(monkeypatch, pg_admin
     from auth import audit
     from tests.conftest import make_database
 
-    url = make_database(pg_admin_dsn)
+    url = make_database(pg_admin_dsn, role="admin")  # the test edits the log behind its triggers' back
     monkeypatch.setenv("WLHY_DATABASE_URL", url)
     get_settings.cache_clear()
     eng = create_engine(url)

@@ -9,7 +9,7 @@ from store.migrate import downgrade, upgrade
 from tests.conftest import make_database
 
 EXPECTED_TABLES = {
-    "operator", "vehicle", "driver", "account", "app_user", "province_key", "document_version",
+    "operator", "vehicle", "vehicle_report", "driver", "driver_report", "account", "app_user", "province_key", "document_version",
     "waybill", "waybill_vehicle", "waybill_driver", "waybill_goods", "fund_flow", "fund_flow_waybill",
     "fund_flow_payment", "position", "message", "outbox", "exchange_error", "trajectory", "verification",
     "anomaly", "alarm", "alarm_event", "appeal", "rectification", "indicator_value", "score", "stat_daily",
@@ -18,7 +18,7 @@ EXPECTED_TABLES = {
 
 
 def test_up_down_up_on_empty_database(pg_admin_dsn):
-    url = make_database(pg_admin_dsn, migrate=False)
+    url = make_database(pg_admin_dsn, migrate=False, role="owner")
     eng = create_engine(url)
     try:
         upgrade(url)
@@ -61,10 +61,32 @@ def test_natural_keys_are_unique(session):
         r[0]: r[1]
         for r in session.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
     }
-    assert "UNIQUE" in idx["uq_waybill_key"] and "shipping_note_number, serial_number" in idx["uq_waybill_key"]
-    assert "UNIQUE" in idx["uq_fund_flow_key"] and "document_number" in idx["uq_fund_flow_key"]
-    assert "UNIQUE" in idx["uq_vehicle_plate"]
-    assert "UNIQUE" in idx["pk_position"] and "vehicle_number, plate_color, source, t" in idx["pk_position"]
+    # Every platform's documents are its own, and joint-test (sandbox) ones are apart from production ones.
+    assert "UNIQUE" in idx["uq_waybill_key"]
+    assert "(operator_id, shipping_note_number, serial_number, is_sandbox)" in idx["uq_waybill_key"]
+    assert "UNIQUE" in idx["uq_fund_flow_key"] and "(operator_id, document_number, is_sandbox)" in idx["uq_fund_flow_key"]
+    assert "UNIQUE" in idx["uq_vehicle_plate"]  # one vehicle (一数一源) …
+    assert "(operator_id, vehicle_number, plate_color, is_sandbox)" in idx["uq_vehicle_report_key"]  # … many reports
+    assert "(operator_id, driving_license, is_sandbox)" in idx["uq_driver_report_key"]
+    assert "UNIQUE" in idx["pk_position"]
+    assert "(vehicle_number, plate_color, source, operator_id, t)" in idx["pk_position"]
+
+
+def test_beidou_fixes_belong_to_no_operator_and_app_fixes_to_one(session):
+    """ck_position_owner: source 2 (national platform) has operator 0, source 1 (app) a real operator."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    session.execute(text("SELECT wlhy_ensure_position_partition('2026-10-01')"))
+    row = ("INSERT INTO position (t, vehicle_number, plate_color, source, operator_id, geom, h3) "
+           "VALUES ('2026-10-01 08:00+08', '皖A00001', '2', :s, :o, ST_SetSRID(ST_MakePoint(117, 31), 4326), 1)")
+    for source, operator in ((2, 7), (1, 0)):
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.execute(text(row), {"s": source, "o": operator})
+    session.execute(text(row), {"s": 2, "o": 0})
+    session.execute(text(row), {"s": 1, "o": 7})
+    session.execute(text(row), {"s": 1, "o": 8})  # another platform's fix of the same vehicle and time
+    assert session.execute(text("SELECT count(*) FROM position")).scalar_one() == 3
 
 
 def test_concurrent_writers_of_a_new_day_both_succeed(pg_admin_dsn):

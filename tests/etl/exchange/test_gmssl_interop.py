@@ -59,7 +59,7 @@ def test_gmssl_decrypts_ours(keypair, order):
 
 def test_gmssl_style_envelope_opens(keypair):
     key = b"0123456789abcdef"
-    payload = '{"shippingNoteNumber": "YD001"}'.encode()
+    payload = b'{"shippingNoteNumber": "YD001"}'
     encryptor = gmssl_sm4.CryptSM4()
     encryptor.set_key(key, gmssl_sm4.SM4_ENCRYPT)
     content = base64.b64encode(encryptor.crypt_ecb(payload)).decode()

@@ -16,7 +16,7 @@ from etl.intake import pipeline
 from etl.intake.documents import upsert_operator
 from etl.schemas import samples
 from simulation.servers.runner import MinistryAccess, serve
-from tests.conftest import make_database
+from tests.conftest import as_owner, make_database
 
 MINISTRY_USER, MINISTRY_PASSWORD = "anhui-340000", "ministry-pass"
 DOC_NAMES = {
@@ -39,7 +39,7 @@ def fw_engine(pg_admin_dsn):
 @pytest.fixture
 def factory(fw_engine):
     """A sessionmaker on an emptied database."""
-    with fw_engine.begin() as conn:
+    with as_owner(fw_engine) as conn:  # TRUNCATE is the owner's, not the app role's
         tables = conn.execute(text(
             "SELECT quote_ident(relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE nspname = 'public' AND relkind IN ('r', 'p') AND NOT relispartition "

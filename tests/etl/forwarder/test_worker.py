@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from etl.exchange import crypto
+from etl.exchange import keys as province_keys
 from etl.forwarder import (
     PayloadUnavailable,
     backlog,
@@ -302,9 +303,10 @@ def test_encrypted_position_archive_is_opened_with_a_previous_province_key(facto
     code, content = crypto.seal(plain, previous[1])
     with factory() as s:
         s.add_all([
-            ProvinceKey(key_id="k2", public_key_hex=current[1], private_key_hex=current[0], status="current"),
-            ProvinceKey(key_id="k1", public_key_hex=previous[1], private_key_hex=previous[0],
-                        status="previous"),
+            ProvinceKey(key_id="k2", public_key_hex=current[1], status="current",
+                        private_key_wrapped=province_keys.wrap_private_key("k2", current[0])),
+            ProvinceKey(key_id="k1", public_key_hex=previous[1], status="previous",
+                        private_key_wrapped=province_keys.wrap_private_key("k1", previous[0])),
         ])
         msg = Message(ipc_type="WLHY_WZ1001", encrypted_code=code, encrypted_content=content,
                       result_code=1001)

@@ -195,7 +195,7 @@ def _plan(p: int) -> list[Item]:
         docs.append(Item("WLHY_CL1001", v, v["vehicleNumber"]))
     step = len(docs) // (POSITION_MESSAGES + 1)
     for k in range(POSITION_MESSAGES, 0, -1):  # spread over the run, so kills find one being processed
-        batch = samples.position_batch(FIXES)
+        batch = samples.position_batch(FIXES, recent=True)
         batch["vehicleNumber"] = f"皖P{p}{k:04d}"
         docs.insert(k * step, Item("WLHY_WZ1001", batch, batch["vehicleNumber"]))
     return docs
@@ -286,7 +286,8 @@ def test_nothing_answered_is_lost_when_the_database_and_the_server_die(cluster, 
         public = keys.ensure_current(db_session=s).public_key_hex
         creds = []
         for _ in range(PLATFORMS + 1):
-            issued = accounts.issue(db_session=s, operator=op, sandbox=False, user_name=f"acct-{uuid.uuid4().hex[:8]}")
+            issued = accounts.issue(db_session=s, operator=op, sandbox=False, one_time=False,
+                                    user_name=f"acct-{uuid.uuid4().hex[:8]}")
             creds.append((issued.account.user_name, issued.password))
         s.commit()
 
@@ -307,7 +308,7 @@ def test_nothing_answered_is_lost_when_the_database_and_the_server_die(cluster, 
     items = [it for plan in plans for it in plan]
     one_shot = []
     for k in range(ONE_SHOT_MESSAGES):
-        batch = samples.position_batch(FIXES)
+        batch = samples.position_batch(FIXES, recent=True)
         batch["vehicleNumber"] = f"皖Q{k:05d}"
         one_shot.append(Item("WLHY_WZ1001", batch, batch["vehicleNumber"]))
     stop_at = time.monotonic() + DEADLINE_S

@@ -27,7 +27,7 @@ from etl.intake import pipeline, recovery
 from etl.intake.documents import upsert_operator
 from etl.schemas import samples
 from store.models import Anomaly, Message, Outbox, Position, Vehicle, Waybill
-from tests.conftest import make_database
+from tests.conftest import as_owner, make_database
 
 _KEEP = ("spatial_ref_sys", "alembic_version", "audit_log", "audit_chain_head")  # the audit log is append-only
 DOC_NAMES = {"WLHY_YD1001": "电子运单上传", "WLHY_CL1001": "车辆基本信息上传", "WLHY_WZ1001": "位置信息上传"}
@@ -48,7 +48,7 @@ def rec_engine(pg_admin_dsn):
 @pytest.fixture
 def factory(rec_engine):
     """A sessionmaker on an emptied database (the sweep looks at every message, so tests must not share any)."""
-    with rec_engine.begin() as conn:
+    with as_owner(rec_engine) as conn:  # TRUNCATE is the owner's, not the app role's
         tables = conn.execute(text(
             "SELECT quote_ident(relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE nspname = 'public' AND relkind IN ('r', 'p') AND NOT relispartition AND relname <> ALL(:keep)"),
@@ -63,7 +63,8 @@ class Platform:
     def __init__(self, factory):
         with factory() as s:
             op = upsert_operator(s, samples.operator())
-            issued = accounts.issue(db_session=s, operator=op, sandbox=False, user_name=f"acct-{uuid.uuid4().hex[:8]}")
+            issued = accounts.issue(db_session=s, operator=op, sandbox=False, one_time=False,
+                                    user_name=f"acct-{uuid.uuid4().hex[:8]}")
             public = keys.ensure_current(db_session=s).public_key_hex
             s.commit()
             self.operator_id = op.id
@@ -147,7 +148,7 @@ def test_a_finished_message_answers_3001_with_its_original_outcome(factory, plat
 
 def test_two_concurrent_resends_process_an_unfinished_message_once(factory, platform, monkeypatch):
     ref = uuid.uuid4().hex
-    raw = platform.envelope("WLHY_WZ1001", samples.position_batch(500), ref)
+    raw = platform.envelope("WLHY_WZ1001", samples.position_batch(500, recent=True), ref)
     crash_during_processing(platform, raw, monkeypatch)
     calls = []
     real = exchange_service.process
