@@ -23,10 +23,9 @@ Per run and summed per province.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections import defaultdict
@@ -36,12 +35,6 @@ TRACK_CODES = (
     "TRACK_MISSING", "TRACK_START_MISMATCH", "TRACK_END_MISMATCH", "TRACK_LOW_COVERAGE", "TRACK_IMPOSSIBLE_SPEED",
     "TRACK_LENGTH_IMPLAUSIBLE", "TRACK_DUPLICATED", "TRACK_SOURCE_CONFLICT", "TRACK_VEHICLE_OVERLAP",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _database(admin_dsn: str) -> str:
@@ -195,15 +188,11 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="wlhy-bench-accuracy-"))
-    cluster = None
+    stack = contextlib.ExitStack()
     try:
-        admin_dsn = os.environ.get("WLHY_TEST_ADMIN_DSN")
-        if not admin_dsn:
-            from store.cluster import Cluster
+        from store.cluster import throwaway_server
 
-            cluster = Cluster(data_dir=work / "pg", port=_free_port(), fast=True)
-            cluster.start()
-            admin_dsn = cluster.dsn()
+        admin_dsn = stack.enter_context(throwaway_server())
         everything = {}
         for province in args.provinces.split(","):
             runs = []
@@ -218,8 +207,7 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(everything, indent=1, ensure_ascii=False), encoding="utf-8")
     finally:
-        if cluster is not None:
-            cluster.stop()
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -15,10 +15,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
-import os
 import shutil
-import socket
 import statistics
 import tempfile
 import threading
@@ -29,12 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _kernel(data_dir: Path, n_ref: int) -> None:
@@ -86,6 +79,7 @@ def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int)
     from api.routes import stats, trajectories
     from auth import service as auth_service
     from simulation.demo.load import load
+    from store.cluster import free_port
     from store.models import WaybillVehicle
     from store.positions import SOURCE_APP, load_positions
     from trajectories.verification import verify_items
@@ -135,7 +129,7 @@ def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int)
     api.include_router(trajectories.router)
     api.include_router(stats.router)
     app.include_router(api)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -164,6 +158,7 @@ def _verify_and_api(data_dir: Path, admin_dsn: str, n_requests: int, n_big: int)
         eng.dispose()
 
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--waybills", type=int, default=300, help="waybills of the generated province")
@@ -176,23 +171,18 @@ def main() -> None:
     from simulation.generator.config import GeneratorConfig
 
     work = Path(tempfile.mkdtemp(prefix="wlhy-bench-verify-"))
-    cluster = None
+    stack = contextlib.ExitStack()
     try:
         cfg = GeneratorConfig.small(days=2, waybills=args.waybills, vehicles=max(60, args.waybills // 3),
                                     drivers=max(66, args.waybills // 3 + 6))
         generate(cfg, work / "province", progress=False)
         _kernel(work / "province", args.ref_trajectories)
-        admin_dsn = os.environ.get("WLHY_TEST_ADMIN_DSN")
-        if not admin_dsn:
-            from store.cluster import Cluster
+        from store.cluster import throwaway_server
 
-            cluster = Cluster(data_dir=work / "pg", port=_free_port(), fast=True)
-            cluster.start()
-            admin_dsn = cluster.dsn()
+        admin_dsn = stack.enter_context(throwaway_server())
         _verify_and_api(work / "province", admin_dsn, args.requests, args.big_waybills)
     finally:
-        if cluster is not None:
-            cluster.stop()
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

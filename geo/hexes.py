@@ -261,11 +261,5 @@ def cell_area_m2(res: int) -> float:
 
 
 def cell_edge_length_m(res: int) -> float:
-    """Average edge length of an H3 hexagon at resolution ``res``, in metres.
-
-    Examples
-    --------
-    >>> round(cell_edge_length_m(9))
-    201
-    """
+    """Average edge length of an H3 hexagon at resolution ``res``, in metres (about 201 m at 9)."""
     return float(h3.average_hexagon_edge_length(_check_res(res), unit="m"))

@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -72,6 +73,32 @@ shared_buffers = 256MB
 
 class ClusterError(RuntimeError):
     """The cluster could not be initialised, started or reached; the message says what to do."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for throwaway clusters and servers)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def throwaway_server(prefix: str = "wlhy-pg-") -> Iterator[str]:
+    """Superuser DSN of a PostGIS server for tests and benches: ``WLHY_TEST_ADMIN_DSN`` when set, else a fast
+    (fsync off) cluster in a temporary directory, stopped and removed on exit."""
+    if os.environ.get("WLHY_TEST_ADMIN_DSN"):
+        yield os.environ["WLHY_TEST_ADMIN_DSN"]
+        return
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = Cluster(data_dir=root / "data", port=free_port(), fast=True)
+    cluster.start()
+    try:
+        yield cluster.dsn()
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def pg_bindir() -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -28,14 +27,15 @@ from sqlalchemy.orm import Session
 
 from store.cluster import (
     OWNER_ROLE,
-    Cluster,
     create_migrated_database,
     ensure_database,
     ensure_roles,
     migration_url,
     role_dsn,
     sqlalchemy_url,
+    throwaway_server,
 )
+from store.cluster import free_port as _free_port  # noqa: F401 - tests import it from here
 from store.cluster import (
     process_role_passwords as _role_passwords,  # same passwords as create_migrated_database
 )
@@ -45,26 +45,11 @@ os.environ.setdefault("WLHY_MASTER_KEY_FILE", str(_KEY_DIR / "master-key.json"))
 atexit.register(shutil.rmtree, _KEY_DIR, True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def pg_admin_dsn() -> Iterator[str]:
     """libpq DSN of a superuser connection to a throwaway PostGIS server."""
-    if os.environ.get("WLHY_TEST_ADMIN_DSN"):
-        yield os.environ["WLHY_TEST_ADMIN_DSN"]
-        return
-    root = Path(tempfile.mkdtemp(prefix="wlhy-test-pg-"))
-    cluster = Cluster(data_dir=root / "data", port=_free_port(), fast=True)
-    cluster.start()
-    try:
-        yield cluster.dsn()
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_server("wlhy-test-pg-") as dsn:
+        yield dsn
 
 
 def make_database(admin_dsn: str, *, migrate: bool = True, role: str = "app") -> str:

@@ -26,19 +26,12 @@ def _row(a: AuditLog) -> dict[str, Any]:
 
 
 @router.get("", summary="Audit log, newest first (admin); format=csv for a download")
-def list_audit(
-    db: SessionDep,
-    user: Admin,
-    action: str | None = None,
-    username: str | None = None,
-    target: str | None = None,
-    outcome: Literal["ok", "refused", "failed"] | None = None,
-    since: Annotated[dt.datetime | None, Query(description="from this time (ISO 8601)")] = None,
-    until: Annotated[dt.datetime | None, Query(description="before this time (ISO 8601)")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    format: Literal["json", "csv"] = "json",
-) -> Any:
+def list_audit(db: SessionDep, user: Admin, action: str | None = None, username: str | None = None,
+               target: str | None = None, outcome: Literal["ok", "refused", "failed"] | None = None,
+               since: Annotated[dt.datetime | None, Query(description="from this time (ISO 8601)")] = None,
+               until: Annotated[dt.datetime | None, Query(description="before this time (ISO 8601)")] = None,
+               limit: Annotated[int, Query(ge=1, le=10_000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+               format: Literal["json", "csv"] = "json") -> Any:
     q = audit.query(action=action, username=username, target=target, outcome=outcome, since=since, until=until)
     p = page(db, q, order_by=[AuditLog.id.desc()], limit=limit, offset=offset)
     items = [_row(a) for a in p.items]

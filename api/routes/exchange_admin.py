@@ -19,19 +19,12 @@ Regulator = Annotated[AppUser, Depends(require_roles("admin", "province", "city"
 
 
 @router.get("/messages", summary="Inbound messages with their result codes (an operator sees its own)")
-def list_messages(
-    db: SessionDep,
-    user: Regulator,
-    scope: ScopeDep,
-    result_code: int | None = None,
-    ipc_type: str | None = None,
-    operator_id: int | None = None,
-    since: dt.datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
-    p = archive.list_messages(db_session=db, scope=scope, result_code=result_code, ipc_type=ipc_type,
-                              operator_id=operator_id, since=since, limit=limit, offset=offset)
+def list_messages(db: SessionDep, user: Regulator, scope: ScopeDep, result_code: int | None = None,
+                  ipc_type: str | None = None, operator_id: int | None = None, since: dt.datetime | None = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                  offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    f = archive.MessageFilter(result_code=result_code, ipc_type=ipc_type, operator_id=operator_id, since=since)
+    p = archive.list_messages(db_session=db, scope=scope, filters=f, limit=limit, offset=offset)
     return {"total": p.total, "limit": p.limit, "offset": p.offset, "items": [
         {"id": m.id, "receivedAt": m.received_at, "userName": m.user_name, "operatorId": m.operator_id,
          "messageReferenceNumber": m.message_reference_number, "ipcType": m.ipc_type, "resultCode": m.result_code,

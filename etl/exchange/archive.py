@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
@@ -11,25 +12,27 @@ from auth.scope import Scope
 from store.models import Message, Outbox
 from store.paging import Page, narrow, page
 
-__all__ = ["list_messages", "list_outbox"]
+__all__ = ["MessageFilter", "list_messages", "list_outbox"]
 
 
-def list_messages(
-    *,
-    db_session: Session,
-    scope: Scope,
-    result_code: int | None = None,
-    ipc_type: str | None = None,
-    operator_id: int | None = None,
-    since: dt.datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> Page[Message]:
+@dataclass(frozen=True)
+class MessageFilter:
+    """Narrowing of the archive listing; every field optional."""
+
+    result_code: int | None = None
+    ipc_type: str | None = None
+    operator_id: int | None = None
+    since: dt.datetime | None = None  # received at or after
+
+
+def list_messages(*, db_session: Session, scope: Scope, filters: MessageFilter = MessageFilter(), limit: int = 100,
+                  offset: int = 0) -> Page[Message]:
     """Inbound messages, newest first, that ``scope`` may see (an operator its own, a county its operators')."""
+    f = filters
     q = narrow(select(Message).where(scope.operator_filter(Message.operator_id)),
-               {Message.operator_id: operator_id, Message.result_code: result_code, Message.ipc_type: ipc_type})
-    if since:
-        q = q.where(Message.received_at >= since)
+               {Message.operator_id: f.operator_id, Message.result_code: f.result_code, Message.ipc_type: f.ipc_type})
+    if f.since:
+        q = q.where(Message.received_at >= f.since)
     return page(db_session, q, order_by=[Message.id.desc()], limit=limit, offset=offset)
 
 
