@@ -28,9 +28,10 @@ from etl.intake.documents import UpsertResult, upsert_document
 from etl.intake.results import ACCEPTED, RESULT_MESSAGES
 from etl.schemas import IPC_TYPES, PayloadShapeError, PositionBatch, validate_payload
 from geo import crs
+from store import jobs
 from store.anomalies import record as record_anomaly
 from store.db import safe_error
-from store.models import ExchangeError, Message, Operator, Outbox
+from store.models import ExchangeError, FundFlowWaybill, Message, Operator, Outbox
 from store.models.base import utcnow
 from store.models.exchange import REFERENCE_IN_USE
 from store.positions import SOURCE_APP, load_positions
@@ -314,10 +315,24 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
                     document_id=doc.document_id if doc else None, document_version=doc.version if doc else None,
                     ministry_reference_number=uuid.uuid4().hex,
                 ))
+                if doc is not None and spec.kind in ("waybill", "fund_flow"):
+                    _queue_document_rules(session, spec.kind, doc.document_id)
     except Exception as e:  # noqa: BLE001 - any failure of processing is a 9001 with the archive kept
         log.error("intake of message %s failed: %s", msg.id, safe_error(e))  # no payload values in logs
         return IntakeResult(9001, RESULT_MESSAGES[9001], msg.id)
     return result
+
+
+def _queue_document_rules(session: Session, kind: str, document_id: int) -> None:
+    """Queue the document rules (supervision.rules) for a new waybill version, or for the waybills a fund flow
+    pays: one small INSERT here, the checks themselves run in the worker, off the acknowledgement's path."""
+    if kind == "waybill":
+        ids = [document_id]
+    else:
+        ids = [i for i in session.scalars(select(FundFlowWaybill.waybill_id).where(
+            FundFlowWaybill.fund_flow_id == document_id, FundFlowWaybill.waybill_id.is_not(None)))]
+    if ids:
+        jobs.enqueue(session, jobs.KIND_DOCUMENT_RULES, f"{kind}:{document_id}", {"waybill_ids": ids})
 
 
 def _has_nul(payload: bytes | str | dict) -> bool:

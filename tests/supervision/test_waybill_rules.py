@@ -157,3 +157,16 @@ def test_the_queued_document_check_runs_the_rules(session, operator):
                     {"i": wid})
     fired = rules_handlers()[KIND_DOCUMENT_RULES](session, {"waybill_ids": [wid]})
     assert fired["INTAKE_LATE"] == 1 and "INTAKE_LATE" in _open(session, wid)
+
+
+def test_intake_queues_the_rules_for_a_waybill_and_for_the_waybills_a_fund_flow_pays(session, operator):
+    from store.jobs import KIND_DOCUMENT_RULES
+    from store.models import Job
+
+    wid = _waybill(session, operator)
+    _fund_flow(session, operator)
+    jobs = {j.key: j.payload for j in session.scalars(select(Job).where(Job.kind == KIND_DOCUMENT_RULES,
+                                                                         Job.status == "pending"))}
+    assert jobs[f"waybill:{wid}"] == {"waybill_ids": [wid]}
+    [paid] = [p for k, p in jobs.items() if k.startswith("fund_flow:")]
+    assert paid == {"waybill_ids": [wid]}
