@@ -8,7 +8,9 @@ from typing import Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-__all__ = ["Page", "narrow", "page"]
+from core.errors import InvalidInputError
+
+__all__ = ["Page", "narrow", "order", "page"]
 
 T = TypeVar("T")
 
@@ -40,3 +42,18 @@ def narrow(query: Select, equal: dict | None = None, *, prefix: dict | None = No
         if value:
             query = query.where(column.like(f"{value}%"))
     return query
+
+
+def order(sorts: dict, sort: str, tie) -> list:
+    """ORDER BY of a list sorted by the API name ``sort`` (``-`` in front: descending), ties broken by ``tie``
+    (descending, i.e. newest first).
+
+    Raises
+    ------
+    InvalidInputError
+        For a name not in ``sorts``.
+    """
+    key = sort.lstrip("-")
+    if key not in sorts:
+        raise InvalidInputError(f"sort must be one of {sorted(sorts)} (prefix - for descending); got {sort!r}")
+    return [sorts[key].desc() if sort.startswith("-") else sorts[key].asc(), tie.desc()]

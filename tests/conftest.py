@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from store.cluster import (
@@ -106,6 +106,17 @@ def session(engine) -> Iterator[Session]:
         yield sess
 
 
+def empty_database(app_engine, keep: tuple[str, ...] = ()) -> None:
+    """TRUNCATE every table of ``app_engine``'s database but ``keep``, PostGIS's and the append-only audit log."""
+    keep = ("spatial_ref_sys", "alembic_version", "audit_log", "audit_chain_head", *keep)
+    with as_owner(app_engine) as conn:  # TRUNCATE is the owner's, not the app role's
+        tables = conn.execute(text(
+            "SELECT quote_ident(relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE nspname = 'public' AND relkind IN ('r', 'p') AND NOT relispartition AND relname <> ALL(:keep)"),
+            {"keep": list(keep)}).scalars().all()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
 @contextmanager
 def as_owner(app_engine) -> Iterator:
     """A connection (in a transaction) to ``app_engine``'s database as the schema owner: for test set-up the app
@@ -116,3 +127,14 @@ def as_owner(app_engine) -> Iterator:
             yield conn
     finally:
         eng.dispose()
+
+
+@pytest.fixture
+def operator(session):
+    """The sample platform (etl.schemas.samples.operator), in the rolled-back session."""
+    from etl.intake.documents import upsert_operator
+    from etl.schemas import samples
+
+    op = upsert_operator(session, samples.operator())
+    session.flush()
+    return op

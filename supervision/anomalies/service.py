@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 
 from auth.scope import Scope
 from core.beijing import day_bounds
-from core.errors import InvalidInputError
 from store.models import Anomaly, Operator
-from store.paging import Page, narrow, page
+from store.paging import Page, narrow, order, page
 
 __all__ = ["AnomalyFilter", "counts", "get", "list_anomalies"]
 
@@ -62,11 +61,8 @@ def list_anomalies(*, db_session: Session, scope: Scope, filters: AnomalyFilter 
     InvalidInputError
         For an unknown sort column.
     """
-    key = sort.lstrip("-")
-    if key not in SORTS:
-        raise InvalidInputError(f"sort must be one of {sorted(SORTS)} (prefix - for descending); got {sort!r}")
-    column = SORTS[key].desc() if sort.startswith("-") else SORTS[key].asc()
-    return page(db_session, _query(scope, filters), order_by=[column, Anomaly.id.desc()], limit=limit, offset=offset)
+    return page(db_session, _query(scope, filters), order_by=order(SORTS, sort, Anomaly.id), limit=limit,
+                offset=offset)
 
 
 def counts(*, db_session: Session, scope: Scope, filters: AnomalyFilter = AnomalyFilter()) -> dict[str, dict]:

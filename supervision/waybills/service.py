@@ -18,7 +18,6 @@ from auth import audit
 from auth.masking import mask
 from auth.scope import Scope
 from core.beijing import day_bounds
-from core.errors import InvalidInputError
 from store.models import (
     Anomaly,
     FundFlow,
@@ -31,7 +30,7 @@ from store.models import (
     WaybillGoods,
     WaybillVehicle,
 )
-from store.paging import Page, narrow, page
+from store.paging import Page, narrow, order, page
 
 __all__ = ["FundFlowFilter", "WaybillFilter", "fund_flow_detail", "list_fund_flows", "list_waybills",
            "waybill_detail"]
@@ -68,13 +67,6 @@ class FundFlowFilter:
     date_to: dt.date | None = None
 
 
-def _order(sorts: dict, sort: str, tie) -> list:
-    key = sort.lstrip("-")
-    if key not in sorts:
-        raise InvalidInputError(f"sort must be one of {sorted(sorts)} (prefix - for descending); got {sort!r}")
-    return [sorts[key].desc() if sort.startswith("-") else sorts[key].asc(), tie.desc()]
-
-
 def _dates(q: Select, column, first: dt.date | None, last: dt.date | None) -> Select:
     if not (first or last):
         return q
@@ -101,7 +93,7 @@ def list_waybills(*, db_session: Session, scope: Scope, filters: WaybillFilter =
     if f.division:
         q = q.where(_in_division(Waybill.operator_id, f.division))
     q = _dates(q, Waybill.despatch_at, f.date_from, f.date_to)
-    return page(db_session, q, order_by=_order(WAYBILL_SORTS, sort, Waybill.id), limit=limit, offset=offset)
+    return page(db_session, q, order_by=order(WAYBILL_SORTS, sort, Waybill.id), limit=limit, offset=offset)
 
 
 def _visible_waybill(db_session: Session, scope: Scope, waybill_id: int) -> Waybill | None:
@@ -182,7 +174,7 @@ def list_fund_flows(*, db_session: Session, scope: Scope, filters: FundFlowFilte
         q = q.where(FundFlow.id.in_(select(FundFlowWaybill.fund_flow_id).where(
             FundFlowWaybill.shipping_note_number == f.shipping_note_number)))
     q = _dates(q, FundFlow.send_to_pro_at, f.date_from, f.date_to)
-    return page(db_session, q, order_by=_order(FUND_FLOW_SORTS, sort, FundFlow.id), limit=limit, offset=offset)
+    return page(db_session, q, order_by=order(FUND_FLOW_SORTS, sort, FundFlow.id), limit=limit, offset=offset)
 
 
 def fund_flow_detail(*, db_session: Session, scope: Scope, fund_flow_id: int, ip: str | None = None

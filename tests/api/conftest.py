@@ -71,3 +71,10 @@ def make_user(engine):
         return username, password
 
     return make
+
+
+def login_as(http, make_user, role: str, **kw) -> tuple[str, dict[str, str]]:
+    """A new committed user of ``role``, logged in over HTTP: (username, Authorization headers)."""
+    username, password = make_user(role, **kw)
+    token = http.post("/api/v1/auth/login", json={"username": username, "password": password}).json()["access_token"]
+    return username, {"Authorization": f"Bearer {token}"}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from store.anomalies import record
 from store.models import Operator
+from tests.api.conftest import login_as
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +33,7 @@ def ledger(engine):
 
 
 def _login(http, make_user, role, **kw):
-    username, password = make_user(role, **kw)
-    token = http.post("/api/v1/auth/login", json={"username": username, "password": password}).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return login_as(http, make_user, role, **kw)[1]
 
 
 def _mine(http, headers, ledger, **params):

@@ -5,11 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-
-def _login(http, make_user, role, **kw):
-    username, password = make_user(role, **kw)
-    r = http.post("/api/v1/auth/login", json={"username": username, "password": password})
-    return username, {"Authorization": f"Bearer {r.json()['access_token']}"}
+from tests.api.conftest import login_as as _login
 
 
 def test_admin_reads_logins_and_failures_others_are_refused(http, make_user):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.models import Message, Operator
+from tests.api.conftest import login_as
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,7 @@ def two_counties(engine):
 
 
 def _login(http, make_user, role, **kw):
-    username, password = make_user(role, **kw)
-    token = http.post("/api/v1/auth/login", json={"username": username, "password": password}).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return login_as(http, make_user, role, **kw)[1]
 
 
 def _seen(http, headers, tag, **params):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from etl.intake.pipeline import receive
 from etl.schemas import samples
 from store.models import AuditLog, Operator
+from tests.api.conftest import login_as as _login
 from tests.etl.intake.test_pipeline import DOC_NAMES
 
 
@@ -41,11 +42,6 @@ def documents(engine):
         s.commit()
         return {"operator": op.id, "note": note, "flow": f"FF{tag}"}
 
-
-def _login(http, make_user, role, **kw):
-    username, password = make_user(role, **kw)
-    token = http.post("/api/v1/auth/login", json={"username": username, "password": password}).json()["access_token"]
-    return username, {"Authorization": f"Bearer {token}"}
 
 
 def _find(http, headers, documents):

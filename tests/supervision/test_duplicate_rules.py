@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from etl.schemas import samples
 from store.models import Anomaly, Operator, Waybill
 from supervision.rules.duplicates import check_duplicates
-from tests.supervision.test_waybill_rules import _open, _send, _waybill, operator  # noqa: F401 - fixture
+from tests.supervision.test_waybill_rules import _open, _send, _waybill
 
 
 def test_same_trip_under_another_number_flags_the_later_one(session, operator):

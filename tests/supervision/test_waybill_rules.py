@@ -12,20 +12,12 @@ import pytest
 from sqlalchemy import select, text
 
 from etl.intake import pipeline
-from etl.intake.documents import upsert_operator
 from etl.schemas import samples
 from store.models import Anomaly, Waybill
 from supervision.rules.waybills import check_waybills
 from tests.etl.intake.test_pipeline import DOC_NAMES
 
 NOW = dt.datetime(2024, 3, 20, tzinfo=dt.timezone.utc)  # a few days after the sample's receipt
-
-
-@pytest.fixture
-def operator(session):
-    op = upsert_operator(session, samples.operator())
-    session.flush()
-    return op
 
 
 def _send(session, operator, ipc, payload):

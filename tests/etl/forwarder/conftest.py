@@ -6,7 +6,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from core.config import Settings
@@ -16,7 +16,7 @@ from etl.intake import pipeline
 from etl.intake.documents import upsert_operator
 from etl.schemas import samples
 from simulation.servers.runner import MinistryAccess, serve
-from tests.conftest import as_owner, make_database
+from tests.conftest import empty_database, make_database
 
 MINISTRY_USER, MINISTRY_PASSWORD = "anhui-340000", "ministry-pass"
 DOC_NAMES = {
@@ -26,7 +26,6 @@ DOC_NAMES = {
     "WLHY_JSY1001": "驾驶员基本信息上传",
     "WLHY_WZ1001": "位置信息上传",
 }
-_KEEP = ("spatial_ref_sys", "alembic_version", "audit_log", "audit_chain_head")  # the audit log is append-only
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +38,7 @@ def fw_engine(pg_admin_dsn):
 @pytest.fixture
 def factory(fw_engine):
     """A sessionmaker on an emptied database."""
-    with as_owner(fw_engine) as conn:  # TRUNCATE is the owner's, not the app role's
-        tables = conn.execute(text(
-            "SELECT quote_ident(relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE nspname = 'public' AND relkind IN ('r', 'p') AND NOT relispartition "
-            "AND relname <> ALL(:keep)"),
-            {"keep": list(_KEEP)}).scalars().all()
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    empty_database(fw_engine)
     return sessionmaker(fw_engine, expire_on_commit=False)
 
 

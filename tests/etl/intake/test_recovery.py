@@ -27,9 +27,8 @@ from etl.intake import pipeline, recovery
 from etl.intake.documents import upsert_operator
 from etl.schemas import samples
 from store.models import Anomaly, Message, Outbox, Position, Vehicle, Waybill
-from tests.conftest import as_owner, make_database
+from tests.conftest import empty_database, make_database
 
-_KEEP = ("spatial_ref_sys", "alembic_version", "audit_log", "audit_chain_head")  # the audit log is append-only
 DOC_NAMES = {"WLHY_YD1001": "电子运单上传", "WLHY_CL1001": "车辆基本信息上传", "WLHY_WZ1001": "位置信息上传"}
 NOW = dt.timedelta(0)  # older_than for "every unfinished message, however young"
 
@@ -48,12 +47,7 @@ def rec_engine(pg_admin_dsn):
 @pytest.fixture
 def factory(rec_engine):
     """A sessionmaker on an emptied database (the sweep looks at every message, so tests must not share any)."""
-    with as_owner(rec_engine) as conn:  # TRUNCATE is the owner's, not the app role's
-        tables = conn.execute(text(
-            "SELECT quote_ident(relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE nspname = 'public' AND relkind IN ('r', 'p') AND NOT relispartition AND relname <> ALL(:keep)"),
-            {"keep": list(_KEEP)}).scalars().all()
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    empty_database(rec_engine)
     return sessionmaker(rec_engine, expire_on_commit=False)
 
 

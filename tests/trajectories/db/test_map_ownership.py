@@ -11,7 +11,7 @@ from sqlalchemy import select
 from auth.scope import Scope
 from store.models import AppUser, Operator, Waybill, WaybillVehicle
 from store.positions import NATIONAL_PLATFORM, SOURCE_APP, SOURCE_BEIDOU, load_positions
-from tests.supervision.test_waybill_rules import _waybill, operator  # noqa: F401 - fixture
+from tests.supervision.test_waybill_rules import _waybill
 from trajectories.maps import trajectory_geojson
 
 
