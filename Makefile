@@ -9,8 +9,9 @@ bootstrap:
 demo: bootstrap
 	.venv/bin/wlhy demo up
 
-## test: the same bootstrap, the layer contract of DESIGN.md (import-linter), then the whole test suite against a
+## test: the same bootstrap (plus headless Chromium for the dashboard's browser tests), the layer contract of DESIGN.md (import-linter), then the whole test suite against a
 ## throwaway PostGIS cluster
-test: bootstrap
+test:
+	@bash scripts/bootstrap.sh --browser
 	.venv/bin/lint-imports
 	.venv/bin/pytest

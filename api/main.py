@@ -10,17 +10,21 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from api import errors
+from api import errors, web
 from api.deps import get_current_user
 from api.routes import (
+    alarms,
     anomalies,
+    appeals,
     audit,
     auth,
     basedata,
+    config,
     exchange,
     exchange_accounts,
     exchange_admin,
     onboarding,
+    rankings,
     stats,
     trajectories,
     waybills,
@@ -52,6 +56,7 @@ def create_app(url: str | None = None) -> FastAPI:
         title="省级网络货运信息监测系统 · Provincial network-freight monitoring",
         version="0.1.0",
         description="People-facing API (`/api/v1`, bearer token from `POST /api/v1/auth/login`).",
+        docs_url=None, redoc_url=None,  # /docs from local files (api.web): no CDN
     )
     engine = get_engine(url or database_url())
     app.state.session_factory = sessionmaker(engine, expire_on_commit=False)
@@ -61,10 +66,11 @@ def create_app(url: str | None = None) -> FastAPI:
     app.state.national = NationalPlatformClient.from_settings()
     errors.install(app)
 
-    api_public = APIRouter(prefix="/api/v1")
+    # errors.RESPONSES: the one documented error shape ({"detail": …}) of every /api/v1 route, attached once here.
+    api_public = APIRouter(prefix="/api/v1", responses=errors.RESPONSES)
     api_public.include_router(auth.public_router)
     # Every other /api/v1 route sits behind the bearer token, enforced once here.
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)], responses=errors.RESPONSES)
     api.include_router(auth.router)
     api.include_router(onboarding.router)
     api.include_router(exchange_admin.router)
@@ -75,9 +81,14 @@ def create_app(url: str | None = None) -> FastAPI:
     api.include_router(anomalies.router)
     api.include_router(waybills.router)
     api.include_router(basedata.router)
+    api.include_router(config.router)
+    api.include_router(rankings.router)
+    api.include_router(alarms.router)
+    api.include_router(appeals.router)
     app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)
+    web.install(app)  # /docs (local Swagger UI) and the dashboard at /dashboard
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     def healthz() -> JSONResponse:

@@ -15,7 +15,10 @@ back-fill (per-waybill rules plus the cross-waybill rules), and compares the TRA
 Per run and summed per province.
 
     .venv/bin/python bench/accuracy.py [--provinces 340000,320000] [--seeds 1,2] [--waybills 600] [--days 3]
-                                       [--rate 0.03]
+                                       [--rate 0.03] [--misses]
+
+``--misses`` also prints every missed label and every false positive per code, with the generator's detail
+and the numbers the rule compared (to tell a wrong rule from a wrong truth).
 
 ``WLHY_TEST_ADMIN_DSN`` (a superuser libpq DSN) uses an existing server instead of a throwaway cluster.
 """
@@ -43,8 +46,11 @@ def _database(admin_dsn: str) -> str:
     return create_migrated_database(admin_dsn, "wlhy_bench_accuracy_" + uuid.uuid4().hex[:8])
 
 
-def evaluate(url: str, data_dir: Path) -> dict:
-    """Compare the database's TRACK_* anomalies with the ground truth; return the figures."""
+def evaluate(url: str, data_dir: Path, *, misses: bool = False) -> dict:
+    """Compare the database's TRACK_* anomalies with the ground truth; return the figures.
+
+    With ``misses``, print each missed label and each false positive with the truth's detail and the rule's
+    numbers."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
 
@@ -60,6 +66,16 @@ def evaluate(url: str, data_dir: Path) -> dict:
                                 "AND status = 'open'")):
             flagged[r.code].add(r.document_id)
         verified = {r[0] for r in s.execute(text("SELECT DISTINCT waybill_id FROM verification WHERE current"))}
+        detail = {}
+        if misses:
+            numbers = defaultdict(dict)
+            for r in s.execute(text("SELECT waybill_id, rules FROM verification WHERE current")):
+                for rule in r.rules:
+                    numbers[r.waybill_id][rule["code"]] = rule
+            for r in s.execute(text("SELECT code, document_id, evidence FROM anomaly WHERE code LIKE 'TRACK_%' "
+                                    "AND status = 'open'")):
+                numbers[r.document_id].setdefault("anomaly:" + r.code, r.evidence)
+            detail = numbers
     eng.dispose()
     variants: dict[int, set[str]] = defaultdict(set)
     profiles = data_dir / "trip_profiles.jsonl"
@@ -90,6 +106,8 @@ def evaluate(url: str, data_dir: Path) -> dict:
                       "recall": tp / len(labelled[code]) if labelled[code] else None,
                       "precision": tp / (tp + fp) if tp + fp else None}
     clean = verified - any_label
+    if misses:
+        _print_misses(truth, ids, labelled, also, flagged, detail, variants)
     any_track = set().union(*flagged.values()) if flagged else set()
     by_variant = {}
     for name in sorted({v for vs in variants.values() for v in vs}):
@@ -101,6 +119,27 @@ def evaluate(url: str, data_dir: Path) -> dict:
     return {"codes": rows, "clean": len(clean), "false_alarms": len(clean & any_track),
             "false_alarm_rate": len(clean & any_track) / len(clean) if clean else None,
             "verified": len(verified), "by_variant": by_variant, "false_alarm_codes": dict(fa_codes)}
+
+
+def _print_misses(truth, ids, labelled, also, flagged, detail, variants) -> None:
+    by_wid = defaultdict(list)
+    for g in truth:
+        if g["kind"] == "waybill":
+            wid = ids.get((g["operator"], g["key"]["shippingNoteNumber"], g["key"]["serialNumber"]))
+            if wid is not None:
+                by_wid[wid].append({"code": g["code"], **g.get("detail", {})})
+
+    def show(kind, code, wid):
+        d = detail.get(wid, {})
+        rule = d.get(code) or d.get("anomaly:" + code)
+        numbers = rule.get("numbers", rule) if isinstance(rule, dict) else rule
+        print(f"  {kind} {code} waybill {wid} truth={by_wid.get(wid)} variants={sorted(variants.get(wid, ()))}")
+        print(f"      rule={json.dumps(numbers, ensure_ascii=False, default=str)[:900]}")
+    for code in TRACK_CODES:
+        for wid in sorted(labelled[code] - flagged[code]):
+            show("MISS", code, wid)
+        for wid in sorted(flagged[code] - labelled[code] - also[code]):
+            show("FP", code, wid)
 
 
 def _fmt(v) -> str:
@@ -171,7 +210,7 @@ def run_one(province: str, seed: int, args, admin_dsn: str, work: Path) -> dict:
     eng.dispose()
     verify_range(url, cfg.start - dt.timedelta(days=1), cfg.start + dt.timedelta(days=cfg.days),
                  scheduler=None if args.scheduler == "local" else args.scheduler, progress=False)
-    res = evaluate(url, out)
+    res = evaluate(url, out, misses=args.misses)
     shutil.rmtree(out, ignore_errors=True)
     return res
 
@@ -184,6 +223,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--rate", type=float, default=0.03, help="rate of every anomaly code")
     parser.add_argument("--scheduler", default="inline", help="'inline', a Dask address, or 'local'")
+    parser.add_argument("--misses", action="store_true", help="print every missed label and false positive")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
 

@@ -1,11 +1,15 @@
-"""The exchange end to end: SM crypto (gmssl vs the hot path), fixes/s and waybills/s through /exchange/send.
+"""The exchange end to end: SM crypto, fixes/s and document messages/s through /exchange/send, forwarding.
 
 The server runs as in production (``uvicorn --workers <cores>``) against a scratch database on the local cluster
 (or ``WLHY_DATABASE_URL``'s server). Envelopes are sealed before the clock starts, so the figures are the
 server's; clients are threads posting concurrently. The same rows are then written by raw binary COPY into the
 same indexed ``position`` table, in the same run, for the ratio.
 
-    .venv/bin/python bench/exchange.py [--clients 4] [--messages 24] [--waybills 2000]
+    .venv/bin/python bench/exchange.py [--clients 4] [--messages 24] [--documents 1000] [--forward-seconds 60]
+
+Prints fixes/s through the exchange and the same rows by raw COPY (goal ≥ 0.5×), messages/s per document kind
+(vehicles, drivers, waybills, fund flows; goal ≥ 400 with 2 workers), then documents/s the Ministry forwarder
+delivers from the outbox the run filled.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from etl.exchange import accounts, keys
 from etl.exchange.client import ExchangeClient
 from etl.intake.documents import upsert_operator
 from etl.schemas import samples, usci_check_char
+from etl.schemas.checksums import id_check_char
 from store.cluster import create_migrated_database
 from store.db import get_engine, local_cluster, psycopg_dsn
 from store.positions import SOURCE_BEIDOU
@@ -131,7 +136,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--messages", type=int, default=24, help="10,000-fix messages")
-    p.add_argument("--waybills", type=int, default=2000)
+    p.add_argument("--documents", type=int, default=1000, help="messages of each document kind")
+    p.add_argument("--forward-seconds", type=float, default=60.0, help="longest the forwarder drain runs")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     p.add_argument("--port", type=int, default=18765)
     p.add_argument("--crypto-seconds", type=float, default=1.0)
@@ -142,12 +148,15 @@ def main() -> None:
     crypto_bench.main()
 
     url, dsn = _database()
-    user, password, public = _account(url)
+    # One platform account per client: the exchange limits each account to 200 messages/s (RateLimiter).
+    creds = [_account(url) for _ in range(args.clients)]
     base = f"http://127.0.0.1:{args.port}"
     server = _server(url, args.port, args.workers)
     try:
-        client = ExchangeClient(base, user, password, public)
-        client.login()
+        platforms = [ExchangeClient(base, user, password, public) for user, password, public in creds]
+        for c in platforms:
+            c.login()
+        client = platforms[0]
         print(f"\n== /exchange/send, uvicorn --workers {args.workers}, {args.clients} concurrent clients ==")
         payloads = [_positions_payload(i) for i in range(args.messages)]
         envs = [json.dumps(client.envelope("WLHY_WZ1001", pl), ensure_ascii=False).encode() for pl, _ in payloads]
@@ -163,17 +172,82 @@ def main() -> None:
         print(f"raw binary COPY of the same {fixes:,} rows into the same indexed table: {fixes / copy_s:,.0f} rows/s")
         print(f"ratio exchange / raw COPY: {copy_s / elapsed:.2f}  (goal ≥ 0.5)")
 
-        wb_envs = []
-        for _ in range(args.waybills):
-            wb = samples.waybill()
-            wb["shippingNoteNumber"] = "YD" + uuid.uuid4().hex[:12]
-            wb_envs.append(json.dumps(client.envelope("WLHY_YD1001", wb), ensure_ascii=False).encode())
-        elapsed, codes = _post_all(base, wb_envs, args.clients)
-        print(f"waybills: {len(wb_envs)} messages in {elapsed:.2f} s → {len(wb_envs) / elapsed:,.0f} messages/s; "
-              f"{codes.count(1001)}/{len(codes)} answered 1001")
+        # Document messages of the four kinds, each a new document (its own natural key).
+        doc_total, doc_elapsed = 0, 0.0
+        for ipc_type, make in (("WLHY_CL1001", _vehicle), ("WLHY_JSY1001", _driver), ("WLHY_YD1001", _waybill),
+                               ("WLHY_ZJ1001", _fund_flow)):
+            envs = [json.dumps(platforms[i % len(platforms)].envelope(ipc_type, make(i)), ensure_ascii=False).encode()
+                    for i in range(args.documents)]
+            elapsed, codes = _post_all(base, envs, args.clients)
+            doc_total, doc_elapsed = doc_total + len(envs), doc_elapsed + elapsed
+            print(f"{ipc_type}: {len(envs)} messages in {elapsed:.2f} s → {len(envs) / elapsed:,.0f} messages/s; "
+                  f"{codes.count(1001)}/{len(codes)} answered 1001")
+        print(f"documents (all four kinds): {doc_total / doc_elapsed:,.0f} messages/s  (goal ≥ 400)")
     finally:
         server.terminate()
         server.wait(timeout=20)
+    _forward(url, args.forward_seconds)
+
+
+def _forward(url: str, max_seconds: float) -> None:
+    """Drain the outbox the run filled to a Ministry simulator (in this process), as ``wlhy forward`` does."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import sessionmaker
+
+    from core.config import Settings
+    from etl.exchange import crypto
+    from etl.forwarder import MinistryClient
+    from etl.forwarder import worker as forwarder
+    from simulation.servers.runner import MinistryAccess, serve
+    from store.models import Outbox
+
+    private, public = crypto.generate_keypair()
+    sim = serve("ministry", ministry=MinistryAccess(private, accounts={"province": "bench"}), port=0)
+    settings = Settings(ministry_url=sim.url, ministry_user_name="province", ministry_password="bench",
+                        ministry_public_key_hex=public)
+    factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    with factory() as s:
+        due = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status.in_(forwarder.DUE)))
+    print(f"\n== forwarder → Ministry simulator (in this process), batches of {settings.ministry_batch_size}, "
+          f"{forwarder.SEND_CONCURRENCY} concurrent sends ==")
+    acked, start = 0, time.perf_counter()
+    with MinistryClient(settings) as ministry:
+        while time.perf_counter() - start < max_seconds:
+            r = forwarder.drain_once(factory, ministry, limit=200)
+            acked += r.acked
+            if r.claimed == 0 or r.unavailable:
+                break
+    elapsed = time.perf_counter() - start
+    print(f"forwarded {acked:,} of {due:,} outbox rows (documents; 10,000-fix messages count one) in {elapsed:.2f} s "
+          f"→ {acked / elapsed:,.0f} documents/s")
+    sim.stop()
+
+
+def _vehicle(i: int) -> dict:
+    v = samples.vehicle()
+    v["vehicleNumber"] = f"皖C{i:05d}"
+    return v
+
+
+def _driver(i: int) -> dict:
+    d = samples.driver()
+    body = f"340104199003{i:05d}"
+    d["drivingLicense"] = d["qualificationCertificate"] = body + id_check_char(body)
+    return d
+
+
+def _waybill(i: int) -> dict:
+    wb = samples.waybill()
+    wb["shippingNoteNumber"] = "YD" + uuid.uuid4().hex[:12]
+    return wb
+
+
+def _fund_flow(i: int) -> dict:
+    ff = samples.fund_flow()
+    ff["documentNumber"] = "ZJ" + uuid.uuid4().hex[:12]
+    for k, item in enumerate(ff["financiallist"]):
+        item["sequenceCode"] = f"{i:012d}{k:04d}"
+    return ff
 
 
 if __name__ == "__main__":

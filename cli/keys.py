@@ -1,4 +1,5 @@
-"""``wlhy keys``: the province's SM2 key pairs (generate, rotate, export the public key)."""
+"""``wlhy keys``: the province's SM2 key pairs (generate, rotate, export the public key) and the master key versions
+that wrap them (re-wrap, drop old versions). Every change is an audit row naming the local user (``cli:<name>``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import typer
 
 from cli.output import fail
 
-app = typer.Typer(help="The province's SM2 key pairs.", no_args_is_help=True)
+app = typer.Typer(help="The province's SM2 key pairs and the master key that wraps them.", no_args_is_help=True)
+
+
+def _actor() -> str:
+    """Who runs the command, for the audit log (the OS account: the CLI has no person login)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli"
 
 
 @app.command("generate")
@@ -20,7 +31,7 @@ def keys_generate() -> None:
 
     with session_scope(ensure_database()) as session:
         try:
-            key = keys.generate(db_session=session)
+            key = keys.generate(db_session=session, actor=_actor())
         except keys.ProvinceKeyError as e:
             fail(str(e))
         print(json.dumps({"keyId": key.key_id, "publicKey": key.public_key_hex}))
@@ -37,9 +48,39 @@ def keys_rotate(overlap_days: Annotated[int, typer.Option(help="days the old key
     from store.db import ensure_database, session_scope
 
     with session_scope(ensure_database()) as session:
-        key = keys.rotate(db_session=session, overlap=dt.timedelta(days=overlap_days))
+        key = keys.rotate(db_session=session, overlap=dt.timedelta(days=overlap_days), actor=_actor())
         print(json.dumps({"keyId": key.key_id, "publicKey": key.public_key_hex, "overlapDays": overlap_days,
                           "masterKeyId": secrets_wrap.keyring().current}))
+
+
+@app.command("rewrap")
+def keys_rewrap() -> None:
+    """Re-wrap every stored secret under the current master key version (e.g. after WLHY_MASTER_KEY got a new
+    first key); prints how many values changed and which versions wrap what now."""
+    from etl.exchange import keys
+    from store.db import ensure_database, session_scope
+
+    with session_scope(ensure_database()) as session:
+        changed = keys.rewrap(db_session=session, actor=_actor())
+        print(json.dumps({"rewrapped": changed, "usage": keys.master_key_usage(db_session=session)}))
+
+
+@app.command("drop-master-versions")
+def keys_drop_master_versions() -> None:
+    """Remove the old master key versions from the key file, keeping only the current one. Refused (exit 2,
+    nothing removed) while any stored secret is still wrapped under an old version: run `wlhy keys rewrap` first."""
+    from etl.exchange import keys
+    from store.db import ensure_database, session_scope
+
+    refused = None
+    with session_scope(ensure_database()) as session:
+        try:
+            dropped = keys.drop_master_versions(db_session=session, actor=_actor())
+        except keys.MasterKeyInUse as e:
+            refused = str(e)  # the refusal's audit row is committed with the session
+    if refused is not None:
+        fail(refused)
+    print(json.dumps({"dropped": dropped}))
 
 
 @app.command("export")

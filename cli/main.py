@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     accounts,
+    alarms,
     audit,
     client,
     db,
@@ -15,6 +16,7 @@ from cli import (
     rules,
     serve,
     simulators,
+    stats,
     users,
     verify,
     worker,
@@ -51,6 +53,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(client.app, name="client")
 app.add_typer(audit.app, name="audit")
 app.add_typer(rules.app, name="rules")
+app.add_typer(stats.app, name="stats")
+app.add_typer(alarms.app, name="alarms")
 
 if __name__ == "__main__":
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import typer
 from rich.table import Table
@@ -27,8 +28,13 @@ def verify(
         raise typer.BadParameter(f"dates must be YYYY-MM-DD: {e}") from None
     if d1 < d0:
         raise typer.BadParameter(f"--to ({d1}) is before --from ({d0})")
+    started = time.perf_counter()
     counts = verify_range(database_url(), d0, d1, scheduler=scheduler, progress=True, after_day=rollup_density)
+    took = time.perf_counter() - started
     table = Table("verdict / rule", "count", title=f"verification {d0} – {d1}")
     for key in ("PASS", "SUSPECT", "FAIL", "NO_DATA", "TRACK_DUPLICATED", "TRACK_VEHICLE_OVERLAP"):
         table.add_row(key, str(counts.get(key, 0)))
     console.print(table)
+    n = sum(counts.get(k, 0) for k in ("PASS", "SUSPECT", "FAIL", "NO_DATA"))
+    console.print(f"{n} waybill items in {took:.1f} s: {n / max(took, 1e-9):.1f} waybills/s "
+                  f"({scheduler or 'local Dask cluster'}, cluster start-up included)")

@@ -21,8 +21,7 @@ def worker(
     from etl.adapters import NationalPlatformClient
     from etl.intake import recovery
     from store.db import get_engine
-    from supervision.rules.jobs import rules_handlers
-    from trajectories.jobs import run_verifier
+    from supervision.jobs import run_worker
 
     factory = sessionmaker(get_engine(), expire_on_commit=False)
     stop = threading.Event()
@@ -30,9 +29,10 @@ def worker(
     console.print("verifying waybills as they complete (Ctrl-C stops)")
     try:
         with NationalPlatformClient.from_settings() as national:
-            run_verifier(factory, stop=stop, national=national, scan_every_s=scan_every_s,
-                         lookback=dt.timedelta(days=lookback_days), extra_handlers=rules_handlers(),
-                         on_queued=lambda n: n and console.print(f"queued {n} waybills for verification"))
+            # every job kind (verification, rules, alarms, ranking, statistics): composed in supervision/jobs.py
+            run_worker(factory, stop=stop, national=national, scan_every_s=scan_every_s,
+                       lookback=dt.timedelta(days=lookback_days),
+                       on_queued=lambda n: n and console.print(f"queued {n} waybills for verification"))
     except KeyboardInterrupt:
         stop.set()
     finally:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     secret_key: str = ""
     """Reserved for a signing key given from outside; nothing reads it yet."""
     demo_dir: Path = REPO_ROOT / "var" / "demo"
-    """Generator output the demo loads and the simulators are seeded from."""
+    """Generator output the demo loads and the simulators are seeded from; default ``var_dir/demo``."""
     demo_seed: int = 42
     """Seed of the generated demo province (same seed, same files)."""
 
@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     """Distinct Beijing days one WLHY_WZ1001 message may span (each day is a ``position`` partition)."""
     position_partition_days_ahead: int = 3
     """Day partitions of ``position`` created ahead of time (today … today + N) by the daily job."""
+    exchange_clock_skew_s: int = 600
+    """A message whose header ``messageSendingDateTime`` is further than this from our clock, seconds, is flagged
+    (INTAKE_TIME_ORDER evidence, a warning in ``msg``); a client on UTC is 8 h off. It is stored as sent."""
+    attachments_dir: Path | None = None
+    """Where rectification and appeal attachments are stored (content-addressed, 0600); default ``var/attachments``."""
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    """Largest attachment accepted (each file), bytes."""
+    attachment_max_files: int = 5
+    """Most attachments in one rectification or appeal."""
 
     @field_validator("database_url", "migration_database_url")
     @classmethod
@@ -132,6 +141,13 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, v: str) -> str:
         # Clients append absolute paths ("/yunzheng/v1/..."); a trailing slash would double it.
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _demo_dir_under_var_dir(self) -> Settings:
+        # WLHY_VAR_DIR alone moves the demo's data set too: a second demo never reads or writes the first's files
+        if "demo_dir" not in self.model_fields_set:
+            self.demo_dir = self.var_dir / "demo"
+        return self
 
 
 @lru_cache

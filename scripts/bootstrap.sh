@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --browser: also Debian's chromium + chromium-driver (and CJK fonts) for the dashboard's browser tests.
+BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) BROWSER=1 ;;
+    *) echo "bootstrap: unknown option $arg (known: --browser)" >&2; exit 2 ;;
+  esac
+done
+
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 
 SUDO=""
@@ -49,6 +58,15 @@ if [ -z "${WLHY_DATABASE_URL:-}" ]; then
   if [ ! -f "/usr/share/postgresql/$pgver/extension/postgis.control" ]; then
     say "installing PostGIS for PostgreSQL $pgver"
     apt_install "postgresql-$pgver-postgis-3"
+  fi
+fi
+
+# 2b. headless Chromium for tests/dashboard (as root in CI it runs with --no-sandbox --headless=new)
+if [ "$BROWSER" -eq 1 ]; then
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+     || [ ! -d /usr/share/fonts/opentype/noto ]; then
+    say "installing chromium, chromium-driver and CJK fonts (browser tests)"
+    apt_install chromium chromium-driver fonts-noto-cjk
   fi
 fi
 

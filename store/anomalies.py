@@ -9,13 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, delete, func, literal, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from store.models import Anomaly
 
-__all__ = ["ANOMALY_TYPES", "GROUPS", "AnomalyType", "record", "resolve"]
+__all__ = ["ANOMALY_TYPES", "GROUPS", "PENDING", "AnomalyType", "mark_pending", "mark_pending_many", "record", "resolve",
+           "set_appeal_status"]
 
 # group code -> (Chinese name of seed §2(二)3, English)
 GROUPS: dict[str, tuple[str, str]] = {
@@ -142,6 +143,99 @@ def resolve(
     session.execute(
         update(Anomaly)
         .where(Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
-               Anomaly.code.in_(sorted(firing)), Anomaly.status == "resolved")
+               Anomaly.code.in_(sorted(firing)), Anomaly.status.in_(("resolved", PENDING)))
         .values(status="open", resolved_at=None)
+    )
+    if stale:
+        _settle_pending(session, document_kind, document_key, stale)
+
+
+#: Status of a rule that could not be decided yet (an outside registry was down): "not checked yet".
+PENDING = "pending_check"
+
+
+def mark_pending(
+    session: Session,
+    code: str,
+    *,
+    document_kind: str,
+    document_key: str,
+    operator_id: int | None,
+    reason_zh: str,
+    reason_en: str,
+    document_id: int | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> bool:
+    """Mark ``code`` on one document as not checked yet (status ``pending_check``); returns whether it did.
+
+    An anomaly already decided and standing (open, appealed, upheld, overturned) is left as it is: its last
+    decision holds until the rule can run again. A resolved one becomes pending and remembers its resolution, so
+    that :func:`resolve` puts it back when the retry finds the rule still not firing; a pending marker that was
+    never an anomaly is removed then. :func:`record` + :func:`resolve` turn a pending marker into an open anomaly.
+    """
+    return mark_pending_many(session, [dict(
+        code=code, document_kind=document_kind, document_key=document_key, operator_id=operator_id,
+        reason_zh=reason_zh, reason_en=reason_en, document_id=document_id, evidence=evidence)]) == 1
+
+
+def mark_pending_many(session: Session, markers: list[dict[str, Any]]) -> int:
+    """:func:`mark_pending` for many (code, document) pairs in one statement (a batch the registry could not
+    answer for); each marker has ``mark_pending``'s keyword arguments and ``code``. Returns how many were marked."""
+    rows = []
+    for m in markers:
+        kind = ANOMALY_TYPES.get(m["code"])
+        if kind is None:
+            raise ValueError(f"unknown anomaly code {m['code']!r}; known: {sorted(ANOMALY_TYPES)}")
+        rows.append(dict(code=m["code"], group_code=kind.group, severity="info", operator_id=m.get("operator_id"),
+                         document_kind=m["document_kind"], document_id=m.get("document_id"),
+                         document_key=m["document_key"], status=PENDING, reason_zh=m["reason_zh"],
+                         reason_en=m["reason_en"], evidence=m.get("evidence") or {}))
+    if not rows:
+        return 0
+    stmt = insert(Anomaly).values(rows)
+    previous = case(
+        (Anomaly.status == "resolved", func.jsonb_build_object(
+            "previous", func.jsonb_build_object("reason_zh", Anomaly.reason_zh, "reason_en", Anomaly.reason_en,
+                                                "evidence", Anomaly.evidence, "severity", Anomaly.severity))),
+        (Anomaly.evidence.has_key("previous"),
+         func.jsonb_build_object("previous", Anomaly.evidence["previous"])),
+        else_=literal({}, Anomaly.evidence.type),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["code", "document_kind", "document_key"],
+        set_={"status": PENDING, "reason_zh": stmt.excluded.reason_zh, "reason_en": stmt.excluded.reason_en,
+              "document_id": stmt.excluded.document_id, "severity": "info",
+              "evidence": stmt.excluded.evidence.op("||")(previous)},
+        where=Anomaly.status.in_(("resolved", PENDING)),
+    ).returning(Anomaly.id)
+    return len(session.execute(stmt).scalars().all())
+
+
+def _settle_pending(session: Session, document_kind: str, document_key: str, codes: list[str]) -> None:
+    """The rule ran and did not fire: a pending marker that was a resolved anomaly is resolved again (its
+    earlier reasons back), one that never was an anomaly goes."""
+    where = (Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
+             Anomaly.code.in_(codes), Anomaly.status == PENDING)
+    prev = Anomaly.evidence["previous"]
+    session.execute(
+        update(Anomaly).where(*where, Anomaly.resolved_at.is_not(None), Anomaly.evidence.has_key("previous"))
+        .values(status="resolved", reason_zh=prev["reason_zh"].astext, reason_en=prev["reason_en"].astext,
+                severity=func.coalesce(prev["severity"].astext, "warning"), evidence=prev["evidence"])
+    )
+    session.execute(delete(Anomaly).where(*where))
+
+
+#: What an appeal does to its anomaly: filed → ``appealed``; decided → ``upheld`` or ``overturned`` (resolved_at set:
+#: it no longer counts in indicators and alarm rates); withdrawn / not decided → back to ``open``.
+APPEAL_STATUSES = ("appealed", "upheld", "overturned", "open")
+
+
+def set_appeal_status(session: Session, anomaly_id: int, status: str) -> None:
+    """Set an anomaly's status from its appeal (supervision.appeals): ``appealed``, ``upheld``, ``overturned`` or
+    ``open``. Re-runs of the rule keep it (``resolve`` touches only ``open`` and ``resolved`` rows)."""
+    if status not in APPEAL_STATUSES:
+        raise ValueError(f"appeal status must be one of {APPEAL_STATUSES}, got {status!r}")
+    session.execute(
+        update(Anomaly).where(Anomaly.id == anomaly_id)
+        .values(status=status, resolved_at=dt.datetime.now(dt.UTC) if status == "overturned" else None)
     )

@@ -32,11 +32,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.db import safe_error
 from store.models import Job
 
-__all__ = ["KIND_DOCUMENT_RULES", "ClaimedJob", "Handler", "Worker", "claim", "enqueue", "worker_name"]
+__all__ = ["KIND_DOCUMENT_RULES", "KIND_RANKING", "KIND_STATISTICS",
+           "ClaimedJob", "Handler", "Worker", "claim", "enqueue",
+           "worker_name"]
 
 #: Kinds enqueued by a layer below the one that handles them are named here, the one place both can see:
 #: intake queues the document rules of supervision for each accepted waybill (payload ``{"waybill_ids": […]}``).
 KIND_DOCUMENT_RULES = "document_rules"
+#: Triggers on ``waybill`` and ``verification`` (migration 0013) queue the statistics roll-up of the operator × days
+#: they marked in ``stat_dirty`` (key ``statistics:dirty``; supervision.statistics.jobs handles it).
+KIND_STATISTICS = "statistics"
+#: Triggers on ``anomaly``, ``waybill`` and ``verification`` (migration 0012) queue the recomputation of the indicators
+#: of the operator × days they marked in ``rank_dirty`` (key ``ranking:dirty``; supervision.indicators.jobs handles it).
+KIND_RANKING = "ranking"
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: 
     here (``wlhy verify`` passes the density roll-up) without this layer importing them.
     """
     from trajectories.crosscheck import crosscheck_range
+    from trajectories.signatures import index_items
     from trajectories.verification import verify_items
 
     engine = create_engine(url, poolclass=NullPool)
@@ -51,6 +52,8 @@ def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: 
                 .order_by(WaybillVehicle.id)).all()
             for k in range(0, len(ids), chunk):
                 counts.update(r.verdict for r in verify_items(s, list(ids[k:k + chunk])))
+                # The live worker looks new tracks up in this index: back-filled tracks belong in it too.
+                index_items(s, list(ids[k:k + chunk]))
                 s.commit()
             if crosscheck:
                 counts.update(crosscheck_range(s, day, day))

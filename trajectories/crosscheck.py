@@ -21,6 +21,7 @@ fixes in the same window (:func:`trajectories.fixes.window`).
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +35,18 @@ from geo.distance import haversine_m
 from geo.hexes import parent_cells
 from store.anomalies import record
 from store.models import WaybillVehicle
-from trajectories.fixes import WINDOW_PAD, fixes_for_item, places_for_item
+from trajectories.fixes import COORDINATE_RADIUS_M, WINDOW_PAD, fixes_for_item, places_for_item
 from trajectories.verification import document_key
+from trajectories.verify import place_distance_m
 
 __all__ = [
     "DuplicatedTrack",
     "VehicleOverlap",
+    "confirm_pairs",
     "crosscheck_range",
     "find_duplicated_tracks",
     "find_vehicle_overlaps",
+    "find_vehicle_overlaps_for_items",
     "record_findings",
 ]
 
@@ -230,7 +234,14 @@ def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m
     s0 = coarse[np.argmax(matched * (n_valid >= 0.5 * n_valid.max()))]
     fine = np.arange(s0 - 30, s0 + 31, 1.0)
     d, n_valid, matched = score(fine)
-    k = int(np.argmax(matched + n_valid / (n_valid.max() + 1) * 1e-3))
+    # Several shifts a second or two apart match every fix within match_m: the true one is the closest fit
+    # (a 2 s error is 30 m at 60 km/h, as much as the whole median allowance), so ties go to the least median.
+    with warnings.catch_warnings():  # rows without a valid fix: all-NaN medians, ranked last
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.where(n_valid > 0, np.nanmedian(np.where(np.isfinite(d), d, np.nan), axis=1), np.inf)
+    best = matched + n_valid / (n_valid.max() + 1) * 1e-3
+    top = np.flatnonzero(best >= best.max() - 1e-12)
+    k = int(top[np.argmin(median[top])])
     row = d[k][np.isfinite(d[k])]
     if row.size == 0:
         return None
@@ -325,9 +336,23 @@ def find_duplicated_tracks(
     if cand.empty:
         return []
     by_item = dict(tuple(app.groupby("item_id")))
-    info = items.set_index("item_id")
     need = sorted(set(cand["item_id_a"]) | set(cand["item_id_b"]))
     beidou = dict(tuple(_fixes_frame(session, items.loc[items["item_id"].isin(need)], 2).groupby("item_id")))
+    return confirm_pairs(cand, items, by_item, beidou, max_shift_s=max_shift_s, match_m=match_m,
+                         min_matched_share=min_matched_share, max_median_m=max_median_m,
+                         min_matched_fixes=min_matched_fixes)
+
+
+def confirm_pairs(cand: pd.DataFrame, items: pd.DataFrame, by_item: dict, beidou: dict, *, max_shift_s: float = 1800.0,
+                  match_m: float = 50.0, min_matched_share: float = 0.8, max_median_m: float = 30.0,
+                  min_matched_fixes: int = 6) -> list[DuplicatedTrack]:
+    """Confirm candidate pairs (``item_id_a, item_id_b, shift_s``) point to point and pick the copy of each.
+
+    Shared by the back-fill (:func:`find_duplicated_tracks`) and the live check (:mod:`trajectories.signatures`):
+    ``items`` as :func:`_items_frame`, ``by_item`` / ``beidou`` each item's app / BeiDou fixes of its transport
+    period (``t_s, lon, lat``). See :func:`find_duplicated_tracks` for the thresholds.
+    """
+    info = items.drop_duplicates("item_id").set_index("item_id")
     found: list[DuplicatedTrack] = []
     reported = info["send_to_pro_at"]
     for a_id, b_id, est in zip(cand["item_id_a"].tolist(), cand["item_id_b"].tolist(), cand["shift_s"].tolist()):
@@ -429,6 +454,47 @@ def find_vehicle_overlaps(
     lo, hi = day_bounds(date_from, date_to)
     rows = session.execute(_OVERLAP_SQL, {"lo": lo, "hi": hi, "tol_s": tolerance.total_seconds(),
                                           "apart_m": different_route_m}).all()
+    return _overlap_findings(session, rows)
+
+
+_ITEM_OVERLAP_SQL = text(
+    """
+    SELECT a.id AS a_id, a.waybill_id AS a_wid, a.seq AS a_seq, wa.operator_id AS a_op,
+           b.id AS b_id, b.waybill_id AS b_wid, b.seq AS b_seq, wb.operator_id AS b_op, a.vehicle_number,
+           extract(epoch FROM least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at))
+               AS overlap_s,
+           ST_DistanceSphere(a.loading_geom, b.loading_geom) AS loading_apart_m,
+           ST_DistanceSphere(a.receipt_geom, b.receipt_geom) AS unloading_apart_m
+    FROM waybill_vehicle a
+    JOIN waybill_vehicle b ON b.vehicle_number = a.vehicle_number AND b.plate_color = a.plate_color
+                          AND b.id <> a.id AND b.waybill_id <> a.waybill_id
+    JOIN waybill wa ON wa.id = a.waybill_id
+    JOIN waybill wb ON wb.id = b.waybill_id
+    WHERE a.id = ANY(:ids) AND NOT (b.id = ANY(:ids) AND b.id < a.id)
+      AND NOT wa.is_sandbox AND NOT wb.is_sandbox
+      AND least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at) > make_interval(secs => :tol_s)
+      AND (ST_DistanceSphere(a.loading_geom, b.loading_geom) > :apart_m
+           OR ST_DistanceSphere(a.receipt_geom, b.receipt_geom) > :apart_m)
+    """
+)
+
+
+def find_vehicle_overlaps_for_items(
+    session: Session,
+    item_ids: list[int],
+    *,
+    tolerance: dt.timedelta = dt.timedelta(minutes=10),
+    different_route_m: float = 10_000.0,
+) -> list[VehicleOverlap]:
+    """:func:`find_vehicle_overlaps` for the given waybill items against every other (the live check)."""
+    if not item_ids:
+        return []
+    rows = session.execute(_ITEM_OVERLAP_SQL, {"ids": list(item_ids), "tol_s": tolerance.total_seconds(),
+                                               "apart_m": different_route_m}).all()
+    return _overlap_findings(session, rows)
+
+
+def _overlap_findings(session: Session, rows) -> list[VehicleOverlap]:
     found: list[VehicleOverlap] = []
     support: dict[int, bool] = {}
     for r in rows:
@@ -459,9 +525,12 @@ def _route_supported(session: Session, item, fixes_for_item) -> bool:
     lon, lat = fixes["lon"].to_numpy(dtype=float), fixes["lat"].to_numpy(dtype=float)
 
     def near(place, at) -> bool:
-        when = (t >= pd.Timestamp(at) - WINDOW_PAD) & (t <= pd.Timestamp(at) + WINDOW_PAD)
-        d = haversine_m(lon, lat, place.lon, place.lat)
-        return bool(np.any(when.to_numpy() & (d <= place.radius_m)))
+        # The same place matching as TRACK_START/END_MISMATCH: a division's outline plus its buffer, or a circle.
+        when = ((t >= pd.Timestamp(at) - WINDOW_PAD) & (t <= pd.Timestamp(at) + WINDOW_PAD)).to_numpy()
+        if not when.any():
+            return False
+        radius = COORDINATE_RADIUS_M if place.from_coordinates else place.radius_m
+        return bool(np.any(place_distance_m(place, lon[when], lat[when]) <= radius))
 
     return near(loading, item.despatch_at) and near(unloading, item.receipt_at)
 

@@ -6,7 +6,8 @@ reported by the waybill's own operator (``position.operator_id``: another platfo
 plate are that platform's business) and BeiDou (source 2, the national platform's). The periods of the same
 vehicle's other waybills that reach into the window (:func:`other_periods_for_items`) go with them: fixes
 in this item's margins that fall in those periods are not this item's (spec/RULES.md §2). Its loading and unloading places come from the item's coordinates (3 km) or, without them,
-from its divisions (the gazetteer's point and radius). One item at a time (:func:`fixes_for_item`,
+from its divisions: the division's real outline (:mod:`geo.outlines`) grown by :data:`DIVISION_BUFFER_M`, or the
+gazetteer's point and radius for a division without an outline. One item at a time (:func:`fixes_for_item`,
 :func:`places_for_item`) or many with one query each (:func:`fixes_for_items`, :func:`places_for_items`, the
 back-fill path).
 """
@@ -22,13 +23,14 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geo import gazetteer
+from geo import gazetteer, outlines
 from store.models import Waybill, WaybillVehicle
 from trajectories.columns import LAT, LON, SOURCE, SOURCE_APP, SOURCE_BEIDOU, SPEED_REPORTED, T
 from trajectories.verify import Place
 
 __all__ = [
     "COORDINATE_RADIUS_M",
+    "DIVISION_BUFFER_M",
     "UNKNOWN_DIVISION_RADIUS_M",
     "WINDOW_PAD",
     "WaybillNotFoundError",
@@ -46,6 +48,9 @@ __all__ = [
 
 WINDOW_PAD = dt.timedelta(hours=2)
 COORDINATE_RADIUS_M = 3000.0
+# Buffer around a division's outline: the outlines are simplified (up to ~430 m off, neighbours' edges up to
+# twice that) and a yard on the border road is still that division's.
+DIVISION_BUFFER_M = 2000.0
 # Used when a division code is not in the gazetteer at all (a county radius is ~20-40 km).
 UNKNOWN_DIVISION_RADIUS_M = 30000.0
 
@@ -72,15 +77,21 @@ def waybill_items(session: Session, waybill_id: int) -> list[WaybillVehicle]:
 
 
 def window(item: WaybillVehicle) -> tuple[dt.datetime, dt.datetime]:
-    """The item's verification window: [despatch − :data:`WINDOW_PAD`, receipt + :data:`WINDOW_PAD`]."""
-    return item.despatch_at - WINDOW_PAD, item.receipt_at + WINDOW_PAD
+    """The item's verification window: [despatch − :data:`WINDOW_PAD`, receipt + :data:`WINDOW_PAD`].
+
+    A receipt before the despatch (INTAKE_TIME_ORDER's business) is read as the two times swapped, as
+    :func:`trajectories.verify.verify` does.
+    """
+    first, last = sorted((item.despatch_at, item.receipt_at))
+    return first - WINDOW_PAD, last + WINDOW_PAD
 
 
 # --- fixes ----------------------------------------------------------------------------------------------------
 
 _FIXES_SQL = text(
     """
-    SELECT t, ST_X(geom) AS lon, ST_Y(geom) AS lat, source, speed_kmh, shipping_note_number
+    SELECT CAST(round(extract(epoch FROM t) * 1000000) AS bigint) AS t_us, ST_X(geom) AS lon, ST_Y(geom) AS lat,
+           source, speed_kmh, shipping_note_number
     FROM position
     WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
       AND t BETWEEN :t0 AND :t1
@@ -95,7 +106,8 @@ _BULK_FIXES_SQL = text(
                              CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[]), CAST(:ops AS bigint[]))
                       AS i(item_id, vn, pc, t0, t1, op)
     )
-    SELECT i.item_id, p.t, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.source, p.speed_kmh, p.shipping_note_number
+    SELECT i.item_id, CAST(round(extract(epoch FROM p.t) * 1000000) AS bigint) AS t_us, ST_X(p.geom) AS lon,
+           ST_Y(p.geom) AS lat, p.source, p.speed_kmh, p.shipping_note_number
     FROM items i JOIN position p
       ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.t BETWEEN i.t0 AND i.t1
      AND (p.source <> 1 OR p.operator_id = i.op)
@@ -198,9 +210,10 @@ def _by_source(df: pd.DataFrame, sources: tuple[int, ...]) -> dict[int, pd.DataF
 
 def _fixes_frame(rows: list) -> pd.DataFrame:
     # Column-wise from the row tuples: DataFrame(rows) probes every Row object and is ~10x slower.
+    # Times come as integer epoch microseconds: building timestamps from datetime objects was the slow part.
     cols = list(zip(*rows)) if rows else [()] * 6
     return pd.DataFrame({
-        T: pd.to_datetime(pd.Series(cols[0], dtype=object), utc=True).astype("datetime64[us, UTC]"),
+        T: pd.DatetimeIndex(np.asarray(cols[0], dtype=np.int64).view("datetime64[us]")).tz_localize("UTC"),
         LON: np.asarray(cols[1], dtype=np.float64),
         LAT: np.asarray(cols[2], dtype=np.float64),
         SOURCE: np.asarray(cols[3], dtype=np.int16),
@@ -229,7 +242,8 @@ def places_for_items(session: Session, items: Sequence[WaybillVehicle]) -> dict[
     """Every item's (loading, unloading) places with one query: ``{item id: (loading, unloading)}``.
 
     A place is the item's point with :data:`COORDINATE_RADIUS_M` when the platform gave coordinates, else its
-    division's point and radius from the gazetteer (:data:`UNKNOWN_DIVISION_RADIUS_M` for an unknown code).
+    division's outline grown by :data:`DIVISION_BUFFER_M` (``Place.outline``), else (no outline) the division's
+    point and radius from the gazetteer (:data:`UNKNOWN_DIVISION_RADIUS_M` for an unknown code).
     """
     by_id = {i.id: i for i in items}
     return {r.id: _places_of(by_id[r.id], r) for r in session.execute(_PLACES_SQL, {"ids": list(by_id)})}
@@ -246,15 +260,20 @@ def _place(lon: float | None, lat: float | None, code: str, from_coordinates: bo
     if lon is None or lat is None:
         lon, lat = (division.lon, division.lat) if division is not None else (float("nan"), float("nan"))
         from_coordinates = False
+    with_outline = False
     if from_coordinates:
         radius = COORDINATE_RADIUS_M
+    elif code and outlines.has_outline(code):
+        radius, with_outline = DIVISION_BUFFER_M, True
     else:
         radius = float(division.radius_m) if division is not None else UNKNOWN_DIVISION_RADIUS_M
     return Place(lon=float(lon), lat=float(lat), radius_m=radius, from_coordinates=from_coordinates,
-                 division_code=code)
+                 division_code=code, outline=with_outline)
 
 
 def place_properties(place: Place) -> dict[str, Any]:
-    """A place as JSON properties (``lon, lat, radiusM, fromCoordinates, divisionCode``): evidence and the map."""
+    """A place as JSON properties (``lon, lat, radiusM, fromCoordinates, divisionCode, outline``): evidence and
+    the map (``outline``: matched against the division's outline grown by ``radiusM``)."""
     return {"lon": place.lon, "lat": place.lat, "radiusM": place.radius_m,
-            "fromCoordinates": bool(place.from_coordinates), "divisionCode": place.division_code}
+            "fromCoordinates": bool(place.from_coordinates), "divisionCode": place.division_code,
+            "outline": bool(place.outline)}

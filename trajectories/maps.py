@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,26 @@ def _circle(lon: float, lat: float, radius_m: float, n: int = 48) -> list[list[f
     ring = np.column_stack([np.degrees(lon2), np.degrees(lat2)]).round(6)
     ring[-1] = ring[0]
     return ring.tolist()
+
+
+def _place_geometry(place) -> dict[str, Any]:
+    """The place as matched: its division's outline (the buffer is ``radiusM`` in the properties), or a circle."""
+    if place.outline and place.division_code:
+        geom = _outline_geojson(place.division_code)
+        if geom is not None:
+            return geom
+    return {"type": "Polygon", "coordinates": [_circle(place.lon, place.lat, place.radius_m)]}
+
+
+@lru_cache(maxsize=512)
+def _outline_geojson(code: str) -> dict[str, Any] | None:
+    # Cached per division: a county outline has thousands of vertices and the map is asked for often.
+    import shapely
+
+    from geo import outlines
+
+    geom = outlines.outline(code)
+    return None if geom is None else json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-5)))
 
 
 # The fixes of one item, one GeoJSON Feature per source, built as JSON text by PostgreSQL: reading 10,000 rows into
@@ -113,9 +134,7 @@ def trajectory_geojson_bytes(session: Session, waybill_id: int, *, scope: Scope 
         loading, unloading = places[item.id]
         for kind, place in (("loading_place", loading), ("unloading_place", unloading)):
             if np.isfinite(place.lon) and np.isfinite(place.lat):
-                features.append(_dumps({"type": "Feature",
-                                        "geometry": {"type": "Polygon", "coordinates": [_circle(place.lon, place.lat,
-                                                                                                place.radius_m)]},
+                features.append(_dumps({"type": "Feature", "geometry": _place_geometry(place),
                                         "properties": {"kind": kind, "seq": item.seq, **place_properties(place)}}))
         ver = current.get(item.id)
         verifications.append({

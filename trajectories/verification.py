@@ -12,20 +12,21 @@ national platform first (:mod:`etl.beidou`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from etl.beidou import fetch_beidou, is_heavy
 from store.anomalies import record, resolve
-from store.models import Trajectory, Verification, Waybill, WaybillVehicle
-from trajectories.build import BuiltTrajectory, linestring_m_wkt
-from trajectories.columns import SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES
+from store.models import Verification, Waybill, WaybillVehicle
+from trajectories.build import BuiltTrajectory
+from trajectories.columns import LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES, T
+from trajectories.errors import TrajectoryError
 from trajectories.fixes import (
     fixes_for_item,
     fixes_for_items,
@@ -36,7 +37,8 @@ from trajectories.fixes import (
     waybill_items,
     window,
 )
-from trajectories.verify import RULE_CODES, Place, Thresholds, VerificationInput, verify
+from trajectories import _kernels as K
+from trajectories.verify import RULE_CODES, Place, Thresholds, VerificationInput, _isos, verify
 
 if TYPE_CHECKING:
     from etl.adapters.national import NationalPlatformClient
@@ -116,14 +118,13 @@ def verify_items(
     fixes = fixes_for_items(session, items)
     places = places_for_items(session, items)
     others = other_periods_for_items(session, items)
-    results = []
+    done: list[_Done] = []
     for item in items:
         f = fixes[item.id]
         if f[SOURCE_BEIDOU].empty and national is not None and _fetched_beidou(session, item, national):
             f = {**f, SOURCE_BEIDOU: fixes_for_item(session, item, sources=(SOURCE_BEIDOU,))[SOURCE_BEIDOU]}
-        results.append(_verify_item(session, waybills[item.waybill_id], item, f, places[item.id], thresholds,
-                                    others[item.id]))
-    return results
+        done.append(_check_item(waybills[item.waybill_id], item, f, places[item.id], thresholds, others[item.id]))
+    return _store(session, done)
 
 
 def _fetched_beidou(session: Session, item: WaybillVehicle, national: NationalPlatformClient) -> int:
@@ -136,15 +137,25 @@ def _fetched_beidou(session: Session, item: WaybillVehicle, national: NationalPl
                         start=start, end=end, national=national)
 
 
-def _verify_item(
-    session: Session,
+@dataclass
+class _Done:
+    """One item verified, waiting to be stored with the rest of its batch."""
+
+    waybill: Waybill
+    item: WaybillVehicle
+    fixes: dict[int, pd.DataFrame]
+    places: tuple[Place, Place]
+    verdict: Any
+
+
+def _check_item(
     waybill: Waybill,
     item: WaybillVehicle,
     fixes: dict[int, pd.DataFrame],
     places: tuple[Place, Place],
     thresholds: Thresholds | None,
     other_periods: list | None = None,
-) -> ItemResult:
+) -> _Done:
     loading, unloading = places
     inp = VerificationInput(
         despatch_at=pd.Timestamp(item.despatch_at), receipt_at=pd.Timestamp(item.receipt_at),
@@ -154,40 +165,117 @@ def _verify_item(
         other_periods=tuple((pd.Timestamp(a), pd.Timestamp(b)) for a, b in (other_periods or ())),
     )
     verdict = verify(inp) if thresholds is None else verify(inp, thresholds=thresholds)
-    for source, name in SOURCE_NAMES.items():
-        _store_trajectory(session, waybill.id, item.id, source, verdict.tracks.get(name), fixes[source],
-                          waybill.shipping_note_number)
+    return _Done(waybill, item, fixes, places, verdict)
 
+
+_TRAJECTORY_UPSERT_SQL = text(
+    """
+    INSERT INTO trajectory (waybill_id, waybill_vehicle_id, source, geom, n_fixes, started_at, ended_at, length_m,
+                            coverage, max_gap_s, max_speed_kmh, h3_path, stats, built_at)
+    VALUES (:waybill_id, :waybill_vehicle_id, :source,
+            -- LINESTRING M (lon lat epoch_s) from the coordinate arrays: no WKT text to format and parse
+            CASE WHEN cardinality(CAST(:lon AS float8[])) >= 2 THEN ST_SetSRID(ST_MakeLine(ARRAY(
+                SELECT ST_MakePointM(u.x, u.y, u.m)
+                FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[]), CAST(:m AS float8[])) WITH ORDINALITY
+                     AS u(x, y, m, k) ORDER BY u.k)), 4326) END,
+            :n_fixes, :started_at,
+            :ended_at, :length_m, :coverage, :max_gap_s, :max_speed_kmh, CAST(:h3_path AS bigint[]),
+            CAST(:stats AS jsonb), :built_at)
+    ON CONFLICT (waybill_vehicle_id, source) DO UPDATE SET
+        waybill_id = excluded.waybill_id, geom = excluded.geom, n_fixes = excluded.n_fixes,
+        started_at = excluded.started_at, ended_at = excluded.ended_at, length_m = excluded.length_m,
+        coverage = excluded.coverage, max_gap_s = excluded.max_gap_s, max_speed_kmh = excluded.max_speed_kmh,
+        h3_path = excluded.h3_path, stats = excluded.stats, built_at = excluded.built_at
+    """
+)
+_TRAJECTORY_DELETE_SQL = text(
+    """
+    DELETE FROM trajectory t USING unnest(CAST(:items AS bigint[]), CAST(:sources AS smallint[])) AS d(item, source)
+    WHERE t.waybill_vehicle_id = d.item AND t.source = d.source
+    """
+)
+_VERIFICATION_INSERT_SQL = text(
+    """
+    INSERT INTO verification (waybill_id, waybill_vehicle_id, verdict, rules, evidence, current)
+    SELECT * FROM unnest(CAST(:waybill_ids AS bigint[]), CAST(:item_ids AS bigint[]), CAST(:verdicts AS varchar[]),
+                         CAST(:rules AS jsonb[]), CAST(:evidence AS jsonb[]), CAST(:current AS boolean[]))
+    RETURNING id, waybill_vehicle_id
+    """
+)
+# Documents of the batch that already hold one of this verification's anomalies: only they need a resolve().
+_HELD_SQL = text(
+    "SELECT DISTINCT document_key FROM anomaly WHERE document_kind = 'waybill' AND document_key = ANY(:keys) "
+    "AND code = ANY(:codes)"
+)
+
+
+def _store(session: Session, done: list[_Done]) -> list[ItemResult]:
+    """Store a batch's trajectories, verifications and anomalies with a few statements for the whole batch.
+
+    The verdicts' own writes are batched (one upsert of the trajectories, one UPDATE and one INSERT of the
+    verifications); anomalies go through :func:`store.anomalies.record` for the rules that fired, and
+    :func:`store.anomalies.resolve` only for documents that hold one of these rules' anomalies already (a first
+    verification has nothing to resolve).
+    """
+    if not done:
+        return []
+    now = dt.datetime.now(dt.timezone.utc)
+    upserts, gone_items, gone_sources = [], [], []
+    for d in done:
+        for source, name in SOURCE_NAMES.items():
+            row = _trajectory_row(d.waybill, d.item, source, d.verdict.tracks.get(name), d.fixes[source], now)
+            if row is None:
+                gone_items.append(d.item.id)
+                gone_sources.append(source)
+            else:
+                upserts.append(row)
+    if gone_items:
+        session.execute(_TRAJECTORY_DELETE_SQL, {"items": gone_items, "sources": gone_sources})
+    if upserts:
+        session.execute(_TRAJECTORY_UPSERT_SQL, upserts)
+
+    item_ids = [d.item.id for d in done]
     session.execute(update(Verification).where(
-        Verification.waybill_vehicle_id == item.id, Verification.current.is_(True)).values(current=False))
-    rules = [_rule_dict(r) for r in verdict.rules]
-    # The tracks themselves live in `trajectory`; the verification keeps what the rules found.
-    features = [f for f in verdict.evidence.get("features", []) if f["properties"].get("kind") != "track"]
-    evidence = {"type": "FeatureCollection", "features": _jsonable(features),
-                "places": {"loading": place_properties(loading), "unloading": place_properties(unloading)},
-                "stats": {k: _jsonable(v.to_dict()) for k, v in verdict.stats.items()}}
-    ver = Verification(waybill_id=waybill.id, waybill_vehicle_id=item.id, verdict=verdict.verdict, rules=rules,
-                       evidence=evidence, current=True)
-    session.add(ver)
-    session.flush()
+        Verification.waybill_vehicle_id.in_(item_ids), Verification.current.is_(True)).values(current=False))
+    rules, evidence = [], []
+    for d in done:
+        loading, unloading = d.places
+        rules.append(json.dumps([_rule_dict(r) for r in d.verdict.rules], ensure_ascii=False))
+        # The tracks themselves live in `trajectory`; the verification keeps what the rules found.
+        features = [f for f in d.verdict.evidence.get("features", []) if f["properties"].get("kind") != "track"]
+        evidence.append(json.dumps({
+            "type": "FeatureCollection", "features": _jsonable(features),
+            "places": {"loading": place_properties(loading), "unloading": place_properties(unloading)},
+            "stats": {k: _jsonable(v.to_dict()) for k, v in d.verdict.stats.items()}}, ensure_ascii=False))
+    ver_ids = dict((item, vid) for vid, item in session.execute(_VERIFICATION_INSERT_SQL, {
+        "waybill_ids": [d.waybill.id for d in done], "item_ids": item_ids,
+        "verdicts": [d.verdict.verdict for d in done], "rules": rules, "evidence": evidence,
+        "current": [True] * len(done),
+    }).all())
 
-    key = document_key(waybill.id, item.seq)
-    fired = [r for r in verdict.rules if r.fired]
-    anomaly_ids = [
-        record(session, r.code, document_kind="waybill", document_key=key, operator_id=waybill.operator_id,
-               document_id=waybill.id, reason_zh=r.reason_zh, reason_en=r.reason_en,
-               severity=_severity(r.severity),
-               evidence={"numbers": _jsonable(r.numbers), "verificationId": ver.id, "seq": item.seq})
-        for r in fired
-    ]
-    # Only this verification's own rules: the cross-waybill ones (crosscheck.py) are left alone here.
-    resolve(session, document_kind="waybill", document_key=key, codes=RULE_CODES,
-            still_firing={r.code for r in fired})
-    return ItemResult(
-        waybill_id=waybill.id, waybill_vehicle_id=item.id, seq=item.seq, verdict=verdict.verdict,
-        fired=[r.code for r in fired], verification_id=ver.id, anomaly_ids=anomaly_ids,
-        n_fixes={SOURCE_NAMES[s]: int(len(f)) for s, f in fixes.items()},
-    )
+    keys = [document_key(d.waybill.id, d.item.seq) for d in done]
+    held = set(session.scalars(_HELD_SQL, {"keys": keys, "codes": list(RULE_CODES)}).all())
+    results = []
+    for d, key in zip(done, keys):
+        fired = [r for r in d.verdict.rules if r.fired]
+        ver_id = ver_ids[d.item.id]
+        anomaly_ids = [
+            record(session, r.code, document_kind="waybill", document_key=key, operator_id=d.waybill.operator_id,
+                   document_id=d.waybill.id, reason_zh=r.reason_zh, reason_en=r.reason_en,
+                   severity=_severity(r.severity),
+                   evidence={"numbers": _jsonable(r.numbers), "verificationId": ver_id, "seq": d.item.seq})
+            for r in fired
+        ]
+        if key in held:
+            # Only this verification's own rules: the cross-waybill ones (crosscheck.py) are left alone here.
+            resolve(session, document_kind="waybill", document_key=key, codes=RULE_CODES,
+                    still_firing={r.code for r in fired})
+        results.append(ItemResult(
+            waybill_id=d.waybill.id, waybill_vehicle_id=d.item.id, seq=d.item.seq, verdict=d.verdict.verdict,
+            fired=[r.code for r in fired], verification_id=ver_id, anomaly_ids=anomaly_ids,
+            n_fixes={SOURCE_NAMES[s]: int(len(f)) for s, f in d.fixes.items()},
+        ))
+    return results
 
 
 def _severity(rule_severity: str) -> str:
@@ -195,41 +283,67 @@ def _severity(rule_severity: str) -> str:
     return "warning" if rule_severity == "SUSPECT" else "severe"
 
 
-def _store_trajectory(
-    session: Session, waybill_id: int, item_id: int, source: int, built: BuiltTrajectory | None, raw: pd.DataFrame,
-    shipping_note_number: str,
-) -> None:
+def _trajectory_row(
+    waybill: Waybill, item: WaybillVehicle, source: int, built: BuiltTrajectory | None, raw: pd.DataFrame,
+    now: dt.datetime,
+) -> dict[str, Any] | None:
+    """The ``trajectory`` row of one item and source as bind parameters; None when there is no track."""
     if built is None or built.stats.n_fixes == 0:
-        session.execute(delete(Trajectory).where(Trajectory.waybill_vehicle_id == item_id,
-                                                 Trajectory.source == source))
-        return
+        return None
     s = built.stats
-    wkt = linestring_m_wkt(built.fixes)
     stats = _jsonable(s.to_dict())
     stats["clean"] = _jsonable({k: getattr(built.clean_report, k) for k in
                                 ("n_in", "n_out", "invalid", "duplicates", "out_of_order", "spikes", "jumps")})
-    stats["stops"] = _stops_list(built.stops)
-    stats["gaps"] = _jsonable(built.gaps.to_dict("records"))
+    stats["stops"] = _records(built.stops)
+    stats["gaps"] = _records(built.gaps)
     notes = raw["shipping_note_number"].to_numpy() if "shipping_note_number" in raw else np.array([])
-    stats["fixes_for_this_waybill"] = int(np.sum(notes == shipping_note_number))
-    values = dict(
-        waybill_id=waybill_id, waybill_vehicle_id=item_id, source=source,
-        geom=func.ST_GeomFromText(wkt, 4326) if wkt else None,
+    stats["fixes_for_this_waybill"] = int(np.sum(notes == waybill.shipping_note_number))
+    lon, lat, m = _linestring_m(built.fixes)
+    return dict(
+        waybill_id=waybill.id, waybill_vehicle_id=item.id, source=source, lon=lon, lat=lat, m=m,
         n_fixes=s.n_fixes, started_at=_py_time(s.started_at), ended_at=_py_time(s.ended_at),
         length_m=_num(s.length_m), coverage=_num(s.coverage), max_gap_s=_num(s.max_gap_s),
-        max_speed_kmh=_num(s.max_speed_kmh), h3_path=[int(c) for c in built.h3_path], stats=stats,
-        built_at=dt.datetime.now(dt.timezone.utc),
+        max_speed_kmh=_num(s.max_speed_kmh), h3_path=[int(c) for c in built.h3_path],
+        stats=json.dumps(stats, ensure_ascii=False), built_at=now,
     )
-    stmt = insert(Trajectory).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["waybill_vehicle_id", "source"],
-        set_={k: stmt.excluded[k] for k in values if k not in ("waybill_vehicle_id", "source")},
-    )
-    session.execute(stmt)
+
+
+def _linestring_m(fixes: pd.DataFrame) -> tuple[list[float], list[float], list[float]]:
+    """The vertices of :func:`trajectories.build.linestring_m_wkt` as arrays (empty below two fixes)."""
+    if len(fixes) < 2:
+        return [], [], []
+    t_us = K.times_us(fixes[T])
+    if not np.all(np.diff(t_us) > 0):
+        raise TrajectoryError("a LINESTRING M needs strictly increasing times; clean() the fixes first")
+    return (np.round(fixes[LON].to_numpy(dtype=np.float64), 7).tolist(),
+            np.round(fixes[LAT].to_numpy(dtype=np.float64), 7).tolist(), (t_us / 1e6).tolist())
 
 
 def _stops_list(stops: pd.DataFrame) -> list[dict[str, Any]]:
-    return _jsonable(stops.to_dict("records")) if len(stops) else []
+    return _records(stops)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """``_jsonable(df.to_dict("records"))``, column by column: ``to_dict`` boxes every cell and was a third of
+    the storage time. Times become ISO strings as ``Timestamp.isoformat()`` prints them, NaN/NaT None."""
+    if len(df) == 0:
+        return []
+    cols: dict[str, list] = {}
+    for name in df.columns:
+        col = df[name]
+        if isinstance(col.dtype, pd.DatetimeTZDtype) or np.issubdtype(col.dtype, np.datetime64):
+            missing = col.isna().to_numpy()
+            text = _isos(K.times_us(col.fillna(pd.Timestamp(0, tz="UTC")) if missing.any() else col, name=str(name)))
+            cols[str(name)] = [None if m else t for t, m in zip(text, missing.tolist())]
+        elif np.issubdtype(col.dtype, np.floating):
+            v = col.to_numpy(dtype=np.float64)
+            cols[str(name)] = [x if np.isfinite(x) else None for x in v.tolist()]
+        elif np.issubdtype(col.dtype, np.integer) or np.issubdtype(col.dtype, np.bool_):
+            cols[str(name)] = col.to_numpy().tolist()
+        else:
+            cols[str(name)] = [_jsonable(x) for x in col.tolist()]
+    names = list(cols)
+    return [dict(zip(names, row)) for row in zip(*cols.values())]
 
 
 def _py_time(value: Any) -> dt.datetime | None:

@@ -48,6 +48,7 @@ __all__ = [
     "Thresholds",
     "Verdict",
     "VerificationInput",
+    "place_distance_m",
     "verify",
 ]
 
@@ -83,6 +84,10 @@ class Place:
         True when the platform gave coordinates, False when the point is the division's.
     division_code : str or None
         Administrative division code (GB/T 2260) the place came from.
+    outline : bool
+        True when the place is the division's real outline (:mod:`geo.outlines`) grown by ``radius_m`` (the
+        buffer) rather than a circle of ``radius_m`` around (lon, lat); (lon, lat) stays the division's point
+        (straight-line distances, the map's label).
     """
 
     lon: float
@@ -90,6 +95,7 @@ class Place:
     radius_m: float
     from_coordinates: bool
     division_code: str | None = None
+    outline: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,9 +177,20 @@ class VerificationInput:
     def window(self, thresholds: Thresholds | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The verification window [despatch − tolerance, receipt + tolerance] (UTC)."""
         margin = (thresholds or Thresholds()).time_tolerance_s
-        start = pd.Timestamp(_seconds(self.despatch_at) - margin, unit="s", tz="UTC")
-        end = pd.Timestamp(_seconds(self.receipt_at) + margin, unit="s", tz="UTC")
+        first, last = _period(self)
+        start = pd.Timestamp(first - margin, unit="s", tz="UTC")
+        end = pd.Timestamp(last + margin, unit="s", tz="UTC")
         return start, end
+
+
+def _period(inp: VerificationInput) -> tuple[float, float]:
+    """(despatch, receipt) in epoch seconds; a receipt before the despatch is read as the two swapped.
+
+    The document's time order is INTAKE_TIME_ORDER's rule; the track is judged over the span the two
+    instants delimit (loading at the earlier one), not an empty period that would make every fix "missing".
+    """
+    a, b = _seconds(inp.despatch_at), _seconds(inp.receipt_at)
+    return (a, b) if a <= b else (b, a)
 
 
 @dataclass(frozen=True)
@@ -261,7 +278,7 @@ def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> 
     ('PASS', [])
     """
     ws, we = inp.window(thresholds)
-    despatch_s, receipt_s = _seconds(inp.despatch_at), _seconds(inp.receipt_at)
+    despatch_s, receipt_s = _period(inp)
     others = _other_periods(inp.other_periods, despatch_s, receipt_s)
     tracks: dict[str, BuiltTrajectory] = {}
     for name in _SOURCES:
@@ -286,12 +303,14 @@ def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> 
 
     rules = [_rule_missing(tracks, tr, ws, we, despatch_s, receipt_s)]
     if not rules[0].fired:
+        start, at_start = _rule_place(tr, inp.loading, despatch_s, "start", thresholds, evidence)
+        end, at_end = _rule_place(tr, inp.unloading, receipt_s, "end", thresholds, evidence)
         rules += [
-            _rule_place(tr, inp.loading, despatch_s, "start", thresholds, evidence),
-            _rule_place(tr, inp.unloading, receipt_s, "end", thresholds, evidence),
+            start,
+            end,
             _rule_coverage(tracks, tr, despatch_s, receipt_s, thresholds, evidence),
             _rule_speed(tracks, despatch_s, receipt_s, thresholds, evidence),
-            _rule_length(tr, inp, despatch_s, receipt_s, thresholds),
+            _rule_length(tr, inp, despatch_s, receipt_s, thresholds, at_start, at_end),
             _rule_conflict(tr, thresholds, evidence),
         ]
     return Verdict(
@@ -336,7 +355,7 @@ def _other_periods(periods, despatch_s: float, receipt_s: float) -> np.ndarray:
     """
     out = []
     for a, b in periods:
-        a_s, b_s = _seconds(a), _seconds(b)
+        a_s, b_s = sorted((_seconds(a), _seconds(b)))
         if b_s <= a_s:
             continue
         if a_s < despatch_s:
@@ -355,6 +374,26 @@ def _drop_others(df: pd.DataFrame, others: np.ndarray) -> pd.DataFrame:
     for a, b in others:
         hidden |= (t_s > a) & (t_s < b)
     return df.loc[~hidden].reset_index(drop=True) if hidden.any() else df
+
+
+def place_distance_m(place: Place, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Metres from each fix to the place: to its point, or to its division's outline (0 inside) for an
+    outline place.
+
+    For an outline place, when any fix lies inside the outline the others are not measured (``inf``): a fix
+    inside matches, so their distances change nothing and the common case costs one prepared
+    point-in-polygon test per fix.
+    """
+    lon = np.asarray(lon, dtype=np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    if not place.outline or place.division_code is None:
+        return np.asarray(haversine_m(lon, lat, place.lon, place.lat), dtype=np.float64)
+    from geo import outlines  # lazy: the outlines file is read on first use
+
+    inside = np.asarray(outlines.contains(place.division_code, lon, lat), dtype=bool)
+    if inside.any():
+        return np.where(inside, 0.0, np.inf)
+    return np.asarray(outlines.distance_to_outline_m(place.division_code, lon, lat), dtype=np.float64)
 
 
 def _radius(place: Place, th: Thresholds) -> float:
@@ -398,7 +437,13 @@ def _rule_missing(tracks, tr, ws: pd.Timestamp, we: pd.Timestamp, despatch_s, re
     )  # fmt: skip
 
 
-def _rule_place(tr, place: Place, at_s: float, role: str, th: Thresholds, ev: _Evidence) -> RuleResult:
+def _rule_place(tr, place: Place, at_s: float, role: str, th: Thresholds,
+                ev: _Evidence) -> tuple[RuleResult, tuple[float, float] | None]:
+    """The start or end match, and where the vehicle was seen at the place (None unless it matched).
+
+    Among the fixes at the same (least) distance — every fix inside a division's outline is at 0 — the one
+    nearest in time to the despatch / receipt is the match.
+    """
     code = "TRACK_START_MISMATCH" if role == "start" else "TRACK_END_MISMATCH"
     radius = _radius(place, th)
     per_source: dict[str, dict] = {}
@@ -410,8 +455,9 @@ def _rule_place(tr, place: Place, at_s: float, role: str, th: Thresholds, ev: _E
             per_source[name] = {"n_fixes_in_time": 0, "nearest_m": None}
             continue
         idx = np.flatnonzero(near_time)
-        d = haversine_m(a.lon[idx], a.lat[idx], place.lon, place.lat)
-        j = int(np.argmin(d))
+        d = place_distance_m(place, a.lon[idx], a.lat[idx])
+        ties = np.flatnonzero(d == d.min())
+        j = int(ties[np.argmin(np.abs(a.t_s[idx[ties]] - at_s))]) if ties.size > 1 else int(np.argmin(d))
         k = int(idx[j])
         per_source[name] = {"n_fixes_in_time": n, "nearest_m": _r(d[j]), "nearest_at": _iso(a.t_s[k])}
         if best is None or d[j] < best[0]:
@@ -423,7 +469,7 @@ def _rule_place(tr, place: Place, at_s: float, role: str, th: Thresholds, ev: _E
         "radius_m": radius,
         "time_tolerance_s": th.time_tolerance_s,
         "place": {"lon": place.lon, "lat": place.lat, "from_coordinates": place.from_coordinates,
-                  "division_code": place.division_code},
+                  "division_code": place.division_code, "outline": place.outline},
         "at": _iso(at_s),
         "distance_m": _r(best[0]) if best else None,
         "source": best[1] if best else None,
@@ -435,25 +481,28 @@ def _rule_place(tr, place: Place, at_s: float, role: str, th: Thresholds, ev: _E
             f"{when_zh}时间前后{hours:g}小时内无定位点，无法确认到达{what_zh}",
             f"No fix within ±{hours:g} h of {when_en}: cannot confirm the {what_en}",
             numbers,
-        )  # fmt: skip
+        ), None  # fmt: skip
     dist, source, t_best, lon_best, lat_best = best
     inside = dist <= radius
     ev.matched_fix(role, source, t_best, lon_best, lat_best, dist, inside)
+    if place.outline:  # distances are to the division's outline (0 inside it)
+        what_zh = f"{what_zh}（行政区划{place.division_code}边界）"
+        what_en = f"{what_en}'s division {place.division_code} (its outline)"
     if inside:
         return _rule(
             code, False, "FAIL",
-            f"{when_zh}前后{hours:g}小时内最近定位点距{what_zh}{dist:.0f}米（半径{radius:.0f}米内）",
+            f"{when_zh}前后{hours:g}小时内最近定位点距{what_zh}{dist:.0f}米（{radius:.0f}米内）",
             f"Nearest fix within ±{hours:g} h of {when_en} is {dist:.0f} m from the {what_en} "
             f"(within {radius:.0f} m)",
             numbers,
-        )  # fmt: skip
+        ), (lon_best, lat_best)  # fmt: skip
     return _rule(
         code, True, "FAIL",
         f"{when_zh}前后{hours:g}小时内无定位点位于{what_zh}{radius:.0f}米范围内（最近{dist:.0f}米）",
         f"No fix within {radius:.0f} m of the {what_en} within ±{hours:g} h of {when_en} "
         f"(nearest {dist:.0f} m)",
         numbers,
-    )  # fmt: skip
+    ), None  # fmt: skip
 
 
 def _period_coverage(t_s: np.ndarray, ps: float, pe: float, gap_s: float) -> tuple[float, float]:
@@ -556,10 +605,20 @@ def _rule_speed(tracks, despatch_s, receipt_s, th: Thresholds, ev: _Evidence) ->
     )  # fmt: skip
 
 
-def _rule_length(tr, inp: VerificationInput, despatch_s, receipt_s, th: Thresholds) -> RuleResult:
-    straight = float(haversine_m(inp.loading.lon, inp.loading.lat, inp.unloading.lon, inp.unloading.lat))
+def _end_point(place: Place, seen: tuple[float, float] | None) -> tuple[float, float]:
+    # A division is tens of km wide: where the vehicle was seen in it at loading / unloading says more about
+    # the straight line than the division's centre does. Given coordinates are the place itself.
+    return seen if (seen is not None and place.outline) else (place.lon, place.lat)
+
+
+def _rule_length(tr, inp: VerificationInput, despatch_s, receipt_s, th: Thresholds,
+                 at_start: tuple[float, float] | None = None, at_end: tuple[float, float] | None = None) -> RuleResult:
+    a, b = _end_point(inp.loading, at_start), _end_point(inp.unloading, at_end)
+    straight = float(haversine_m(a[0], a[1], b[0], b[1]))
     numbers: dict[str, Any] = {
         "straight_m": _r(straight),
+        "straight_from": "matched_fixes" if (a, b) != ((inp.loading.lon, inp.loading.lat),
+                                                      (inp.unloading.lon, inp.unloading.lat)) else "places",
         "ratio_min": th.length_ratio_min,
         "ratio_max": th.length_ratio_max,
         "from": _iso(despatch_s),
@@ -751,7 +810,7 @@ class _Evidence:
 
     def place(self, place: Place, role: str, radius_m: float) -> None:
         self._add(
-            "Point", _pt(place.lon, place.lat), kind="place", role=role, radius_m=radius_m,
+            "Point", _pt(place.lon, place.lat), kind="place", role=role, radius_m=radius_m, outline=place.outline,
             from_coordinates=place.from_coordinates, division_code=place.division_code,
         )  # fmt: skip
 

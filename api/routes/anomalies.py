@@ -7,15 +7,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from api import openapi as docs
 from api.deps import ScopeDep, SessionDep
-from api.export import csv_response
+from api.export import csv_response, features_response
 from core.errors import NotFoundError
 from store.anomalies import ANOMALY_TYPES, GROUPS
 from store.models import Anomaly
+from supervision import geofeatures
 from supervision.anomalies import service
 from supervision.anomalies.service import AnomalyFilter
 
 __all__ = ["router"]
+
+#: every status of the ledger (store.models.ANOMALY_STATUSES), ``pending_check`` = not checked yet (registry down)
+Status = Annotated[Literal["open", "appealed", "upheld", "overturned", "resolved", "pending_check"] | None,
+                   Query(description="open, appealed, upheld, overturned, resolved, or pending_check "
+                                     "(未核验：登记系统不可用 · not checked yet, registry unavailable)")]
 
 router = APIRouter(prefix="/anomalies", tags=["anomalies (异常信息)"])
 COLUMNS = ("id", "code", "nameZh", "nameEn", "group", "groupZh", "severity", "status", "operatorId", "documentKind",
@@ -49,36 +56,43 @@ From = Annotated[dt.date | None, Query(alias="from", description="first Beijing 
 To = Annotated[dt.date | None, Query(alias="to", description="last Beijing day of detection (included)")]
 
 
-@router.get("", summary="Anomalies in your scope, newest first (format=csv for a download)")
+@router.get("", summary="Anomalies in your scope, newest first (format=csv for a download)", **docs.ANOMALIES)
 def list_anomalies(
     db: SessionDep, scope: ScopeDep, code: Code = None, group: Group = None, operator_id: int | None = None,
     document_kind: str | None = None, document_id: int | None = None,
     division: Annotated[str | None, Query(description="leading digits of the operator's division code")] = None,
-    status: Literal["open", "appealed", "upheld", "overturned", "resolved"] | None = None, severity: Literal["warning", "severe"] | None = None,
+    status: Status = None, severity: Literal["warning", "severe"] | None = None,
     date_from: From = None, date_to: To = None,
     sort: Annotated[str, Query(description=f"one of {sorted(service.SORTS)}; prefix - for descending")] = "-detectedAt",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
-    format: Literal["json", "csv"] = "json",
+    format: Annotated[Literal["json", "csv", "geojson", "geoparquet"], Query(
+        description="json, csv (UTF-8 with BOM), geojson or geoparquet (points; anomalies without a location are "
+                    "left out 无位置的异常不输出)")] = "json",
 ) -> Any:
     f = _filters(code, group, operator_id, document_kind, document_id, division, status, severity, date_from, date_to)
     p = service.list_anomalies(db_session=db, scope=scope, filters=f, sort=sort, limit=limit, offset=offset)
+    if format in ("geojson", "geoparquet"):
+        points = geofeatures.anomaly_points(db, p.items)
+        return features_response((geofeatures.feature(points[a.id], _row(a)) for a in p.items if a.id in points),
+                                 format, "anomalies")
     items = [_row(a) for a in p.items]
     if format == "csv":
         return csv_response(items, COLUMNS, "anomalies.csv")
     return {"total": p.total, "limit": p.limit, "offset": p.offset, "items": items}
 
 
-@router.get("/summary", summary="Counts of the matching anomalies by group, code and operator")
+@router.get("/summary", summary="Counts of the matching anomalies by group, code and operator",
+            **docs.ANOMALY_SUMMARY)
 def summary(
     db: SessionDep, scope: ScopeDep, code: Code = None, group: Group = None, operator_id: int | None = None,
-    division: str | None = None, status: Literal["open", "appealed", "upheld", "overturned", "resolved"] | None = None,
+    division: str | None = None, status: Status = None,
     date_from: From = None, date_to: To = None,
 ) -> dict[str, Any]:
     f = _filters(code, group, operator_id, None, None, division, status, None, date_from, date_to)
     return service.counts(db_session=db, scope=scope, filters=f)
 
 
-@router.get("/{anomaly_id}", summary="One anomaly with its evidence")
+@router.get("/{anomaly_id}", summary="One anomaly with its evidence", **docs.ANOMALY)
 def get_anomaly(anomaly_id: int, db: SessionDep, scope: ScopeDep) -> dict[str, Any]:
     a = service.get(db_session=db, scope=scope, anomaly_id=anomaly_id)
     if a is None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from api import openapi as docs
 from api.deps import SessionDep, require_roles
 from api.export import csv_response
 from auth import audit
@@ -25,7 +26,7 @@ def _row(a: AuditLog) -> dict[str, Any]:
             "target": a.target, "ip": a.ip, "outcome": a.outcome, "detail": a.detail, "chainSeq": a.chain_seq}
 
 
-@router.get("", summary="Audit log, newest first (admin); format=csv for a download")
+@router.get("", summary="Audit log, newest first (admin); format=csv for a download", **docs.AUDIT)
 def list_audit(db: SessionDep, user: Admin, action: str | None = None, username: str | None = None,
                target: str | None = None, outcome: Literal["ok", "refused", "failed"] | None = None,
                since: Annotated[dt.datetime | None, Query(description="from this time (ISO 8601)")] = None,
@@ -40,7 +41,7 @@ def list_audit(db: SessionDep, user: Admin, action: str | None = None, username:
     return {"total": p.total, "limit": p.limit, "offset": p.offset, "items": items}
 
 
-@router.get("/verify", summary="Recompute the audit log's SM3 hash chain (admin)")
+@router.get("/verify", summary="Recompute the audit log's SM3 hash chain (admin)", **docs.AUDIT_VERIFY)
 def verify_audit(db: SessionDep, user: Admin) -> dict[str, Any]:
     check = audit.verify(db)
     return {"intact": check.intact, "rows": check.rows, "brokenAt": check.broken_at, "reason": check.reason}

@@ -15,6 +15,7 @@ from api.routes.exchange import read_capped
 from auth import service as auth_service
 from core import safejson
 from core.config import get_settings
+from supervision.alarms import service as alarm_service
 
 __all__ = ["public_router", "router"]
 
@@ -40,6 +41,8 @@ class TokenRead(BaseModel):
     token_type: str = "bearer"
     expires_at: dt.datetime
     user: UserRead
+    # an operator's unacknowledged alarms (spec/RULES.md §4: shown at next login until acknowledged)
+    alarms: list[dict] = Field(default_factory=list)
 
 
 def _user_read(user) -> UserRead:
@@ -94,7 +97,9 @@ async def login(request: Request, db: SessionDep) -> TokenRead:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     issued = auth_service.issue_token(db_session=db, user=user,
                                       ttl=dt.timedelta(seconds=get_settings().token_ttl_s))
-    return TokenRead(access_token=issued.token, expires_at=issued.expires_at, user=_user_read(user))
+    operator_id = user.operator_id if user.role == "operator" else None
+    pending = alarm_service.unacknowledged(db, operator_id) if operator_id else []
+    return TokenRead(access_token=issued.token, expires_at=issued.expires_at, user=_user_read(user), alarms=pending)
 
 
 @router.get("/me", response_model=UserRead, summary="The logged-in user")

@@ -7,10 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from api import openapi as docs
 from api.deps import ScopeDep, SessionDep
-from api.export import csv_response
+from api.export import csv_response, features_response
 from core.errors import NotFoundError
 from store.models import FundFlow, Waybill
+from supervision import geofeatures
 from supervision.waybills import service
 from supervision.waybills.service import FundFlowFilter, WaybillFilter
 
@@ -60,30 +62,37 @@ def _answer(p, row, columns, filename: str, format: str) -> Any:
     return {"total": p.total, "limit": p.limit, "offset": p.offset, "items": items}
 
 
-@router.get("/waybills", summary="Waybills in your scope (format=csv for a download)")
+@router.get("/waybills", summary="Waybills in your scope (format=csv for a download)", **docs.WAYBILLS)
 def list_waybills(
     db: SessionDep, scope: ScopeDep, operator_id: int | None = None, shipping_note_number: str | None = None,
     vehicle_number: str | None = None,
     division: Annotated[str | None, Query(description="leading digits of the operator's division")] = None,
     loading_division: str | None = None, receipt_division: str | None = None, date_from: From = None,
     date_to: To = None, sort: Annotated[str, Query(description=f"one of {sorted(service.WAYBILL_SORTS)}")] =
-    "-despatchAt", limit: Limit = 100, offset: Offset = 0, format: Literal["json", "csv"] = "json",
+    "-despatchAt", limit: Limit = 100, offset: Offset = 0,
+    format: Annotated[Literal["json", "csv", "geojson", "geoparquet"], Query(
+        description="json, csv (UTF-8 with BOM), geojson or geoparquet: each waybill a line loading → unloading "
+                    "place 每张运单一条装货地→卸货地连线")] = "json",
 ) -> Any:
     f = WaybillFilter(operator_id=operator_id, shipping_note_number=shipping_note_number,
                       vehicle_number=vehicle_number, division=division, loading_division=loading_division,
                       receipt_division=receipt_division, date_from=date_from, date_to=date_to)
     p = service.list_waybills(db_session=db, scope=scope, filters=f, sort=sort, limit=limit, offset=offset)
+    if format in ("geojson", "geoparquet"):
+        lines = geofeatures.waybill_lines(db, [w.id for w in p.items])
+        return features_response((geofeatures.feature(lines.get(w.id), _waybill_row(w)) for w in p.items),
+                                 format, "waybills")
     return _answer(p, _waybill_row, WAYBILL_COLUMNS, "waybills.csv", format)
 
 
 @router.get("/waybills/{waybill_id}", summary="A waybill with vehicles, drivers, goods, places, fund flows, "
-                                               "verdicts and anomalies")
+                                               "verdicts and anomalies", **docs.WAYBILL)
 def get_waybill(waybill_id: int, db: SessionDep, scope: ScopeDep, request: Request) -> dict[str, Any]:
     return _found(service.waybill_detail(db_session=db, scope=scope, waybill_id=waybill_id, ip=_ip(request)),
                   f"no waybill {waybill_id}")
 
 
-@router.get("/fund-flows", summary="Fund flows in your scope (format=csv for a download)")
+@router.get("/fund-flows", summary="Fund flows in your scope (format=csv for a download)", **docs.FUND_FLOWS)
 def list_fund_flows(
     db: SessionDep, scope: ScopeDep, operator_id: int | None = None, document_number: str | None = None,
     vehicle_number: str | None = None, shipping_note_number: str | None = None, date_from: From = None,
@@ -96,7 +105,8 @@ def list_fund_flows(
     return _answer(p, _fund_flow_row, FUND_FLOW_COLUMNS, "fund-flows.csv", format)
 
 
-@router.get("/fund-flows/{fund_flow_id}", summary="A fund flow with its payments and the waybills it pays")
+@router.get("/fund-flows/{fund_flow_id}", summary="A fund flow with its payments and the waybills it pays",
+            **docs.FUND_FLOW)
 def get_fund_flow(fund_flow_id: int, db: SessionDep, scope: ScopeDep, request: Request) -> dict[str, Any]:
     return _found(service.fund_flow_detail(db_session=db, scope=scope, fund_flow_id=fund_flow_id, ip=_ip(request)),
                   f"no fund flow {fund_flow_id}")

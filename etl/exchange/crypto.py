@@ -164,14 +164,17 @@ def _open_code(encrypted_code: str, private_keys: Sequence[str]) -> tuple[SM2Pla
             return sm2_decrypt_bytes(data, private_key), index
         except SM2DecryptionError:
             continue
-    raise EnvelopeCodeError(
-        f"encryptedCode cannot be decrypted with any of the {len(private_keys)} province keys"
-    )
+    # Never how many keys there are (rotation windows would show): only that none opened it.
+    raise EnvelopeCodeError("encryptedCode cannot be decrypted with the province key")
 
 
 def _decode_content(encrypted_content: str) -> bytes:
     if not isinstance(encrypted_content, str):
         raise EnvelopeContentError("encryptedContent is not a string")
+    try:
+        return base64.b64decode(encrypted_content, validate=True)  # nearly always: no line breaks to strip
+    except (binascii.Error, ValueError):
+        pass
     try:
         return base64.b64decode(_BASE64_WHITESPACE.sub("", encrypted_content), validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -14,14 +14,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auth import audit
 from core import beijing
 from core.errors import InvalidInputError, UnavailableError
 from etl.adapters import YunzhengClient
 from etl.adapters.errors import AdapterError
-from etl.exchange import accounts, keys
+from etl.exchange import accounts, crypto, keys
+from etl.exchange.service import WEAK_ENVELOPE_FIX_EN, WEAK_ENVELOPE_FIX_ZH
 from etl.intake.documents import upsert_operator
 from etl.schemas import IPC_TYPES, usci_valid
-from store.models import Account, JointTest, Message, Operator
+from store.models import Account, AppUser, JointTest, Message, Operator
 from store.models.base import utcnow
 
 __all__ = [
@@ -36,8 +38,7 @@ __all__ = [
 ]
 
 MAX_ERROR_RATE = 0.01  # the Zhejiang acceptance gate: intake anomaly rate below 1 %
-_WEAK_FIX = ("每条报文使用随机生成的SM2临时密钥（k），不要使用库的默认固定值；"
-             "draw a fresh random SM2 ephemeral key for every message instead of the library's fixed default")
+_WEAK_FIX = f"{WEAK_ENVELOPE_FIX_ZH}; {WEAK_ENVELOPE_FIX_EN}"
 
 
 class ApplicationRefused(InvalidInputError):
@@ -141,7 +142,11 @@ def joint_test_report(db_session: Session, joint_test_id: int) -> dict[str, Any]
                 e["examples"].append({"messageReferenceNumber": m.message_reference_number, "msg": m.result_msg,
                                       "errors": (m.errors or [])[:5]})
         if m.weak_envelope:
-            weak.append({"messageReferenceNumber": m.message_reference_number, "c1Prefix": (m.c1_hex or "")[:34]})
+            published = crypto.is_published_weak_c1(m.c1_hex or "")
+            weak.append({"messageReferenceNumber": m.message_reference_number, "c1Prefix": (m.c1_hex or "")[:34],
+                         "resultCode": m.result_code,
+                         "why": "C1为PHP SM2库公开的固定临时公钥 C1 is the library's published fixed ephemeral point"
+                         if published else "C1与本账号其他报文重复 C1 repeats across this account's messages"})
     sent = sum(r.sent for r in per_type.values()) + other.sent
     rejected = sent - sum(r.accepted for r in per_type.values())
     error_rate = rejected / sent if sent else 1.0
@@ -190,4 +195,9 @@ def promote(db_session: Session, joint_test_id: int, *, by: int | None = None, f
     account.sandbox = False
     operator = db_session.get(Operator, account.operator_id)
     operator.is_sandbox = False
+    person = db_session.get(AppUser, by) if by is not None else None
+    audit.record(db_session, "joint_test_promote", user_id=by, username=person.username if person else None,
+                 role=person.role if person else None, target=f"joint_test:{joint_test_id}",
+                 detail={"account": account.user_name, "operatorId": account.operator_id, "forced": force,
+                         "passed": bool(report["passed"])})
     return account

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth import audit, throttle
-from core import safejson
+from core import beijing, safejson
 from core.config import get_settings
 from etl.exchange import accounts, crypto, keys, tokens
 from etl.intake.pipeline import (
@@ -293,10 +293,11 @@ class ExchangeService:
 
 @dataclass
 class _Rejected:
-    """Why an envelope cannot be opened: its result code and field errors."""
+    """Why an envelope cannot be opened: its result code, field errors, and the C1 it seems to carry."""
 
     code: int
     errors: list[dict[str, str]]
+    c1_hex: str | None = None
 
 
 def _open(header: dict[str, Any], body: dict[str, Any], private_keys: list[str], *,
@@ -304,13 +305,14 @@ def _open(header: dict[str, Any], body: dict[str, Any], private_keys: list[str],
     """Check the header fields (3004) and open the SM envelope (3006 / 3007)."""
     problems = _header_problems(header, body, token_required=token_required)
     if problems:
-        return _Rejected(3004, problems)
+        return _Rejected(3004, problems, _claimed_c1(body.get("encryptedCode")))
     try:
         return crypto.open_envelope(body["encryptedCode"], body["encryptedContent"], private_keys)
     except crypto.EnvelopeCodeError as e:
         # Never how many keys the province holds, nor which one failed: only that none opened it.
         why = "encryptedCode cannot be decrypted: no usable province key" if "province key" in str(e) else str(e)
-        return _Rejected(3006, [{"field": "body.encryptedCode", "rule": "decrypt", "message": why}])
+        return _Rejected(3006, [{"field": "body.encryptedCode", "rule": "decrypt", "message": why}],
+                         _claimed_c1(body.get("encryptedCode")))
     except crypto.EnvelopeContentError as e:
         return _Rejected(3007, [{"field": "body.encryptedContent", "rule": "decrypt", "message": str(e)}])
 
@@ -319,12 +321,17 @@ def _complete(session: Session, msg: Message, operator: Operator, header: dict[s
               opened: crypto.OpenedEnvelope | _Rejected) -> IntakeResult:
     """Record a rejected envelope, or check its strength and run the intake core; commits the outcome."""
     if isinstance(opened, _Rejected):
+        warnings = []
+        if opened.code in (3004, 3006) and opened.c1_hex and crypto.is_published_weak_c1(opened.c1_hex):
+            # Not opened, but it shows the library's published point: the client's fix is the same.
+            warnings.append(_weak_envelope(session, msg, opened.c1_hex, operator, published=True, repeated=None))
         return finish(session, msg, IntakeResult(opened.code, RESULT_MESSAGES[opened.code], msg.id,
-                                                 errors=opened.errors), operator)
-    _check_envelope_strength(session, msg, opened.c1_hex, operator)
+                                                 errors=opened.errors, warnings=warnings), operator)
+    warnings = [w for w in (_check_envelope_strength(session, msg, opened.c1_hex, operator),
+                            _check_clock(session, msg, header, operator)) if w]
     with time_window(_platform_window()):  # a platform's fixes: only recent days (each day is a partition)
         return process(session, msg, operator=operator, header=header, payload=opened.payload,
-                       is_sandbox=msg.is_sandbox)
+                       is_sandbox=msg.is_sandbox, warnings=warnings, message_columns={"c1_hex": opened.c1_hex})
 
 
 def _platform_window() -> TimeWindow:
@@ -368,29 +375,88 @@ def complete_archived(
 
 
 def _wire(result: IntakeResult) -> dict[str, Any]:
-    body = result.to_wire()
-    if result.errors and result.code != 3005:
-        body["msg"] = f"{body['msg']}: {result.errors[0]['message']}"
-    return body
+    return result.to_wire()  # msg names the first errors' fields and the warnings (pipeline.tell)
 
 
-def _check_envelope_strength(session: Session, msg: Message, c1_hex: str, operator: Operator) -> None:
+#: How a platform fixes a weak envelope (the answer's warning, the anomaly, the joint-test report).
+WEAK_ENVELOPE_FIX_ZH = ("每条报文须使用新随机生成的SM2临时密钥k（C1每次不同）；PHP SM2库默认使用源码中公开的固定k，"
+                        "任何人都能解出SM4密钥：调用加密时传入随机k或升级到随机k的版本")
+WEAK_ENVELOPE_FIX_EN = ("draw a fresh random SM2 ephemeral key k for every message (C1 differs every time); the PHP "
+                        "SM2 library's default k is published in its source, so anyone can recover the SM4 key: "
+                        "pass a random k or use a version that draws one")
+
+
+def _check_envelope_strength(session: Session, msg: Message, c1_hex: str, operator: Operator) -> str | None:
+    """Record the message's C1; a published or repeated one flags the message and the account (the warning)."""
     published = crypto.is_published_weak_c1(c1_hex)
-    repeated = session.scalar(select(Message.id).where(
+    repeated = None if published else session.scalar(select(Message.id).where(
         Message.account_id == msg.account_id, Message.c1_hex == c1_hex, Message.id != msg.id).limit(1))
-    msg.c1_hex = c1_hex
-    msg.weak_envelope = bool(published or repeated)
-    if msg.weak_envelope and not msg.is_sandbox:
-        why_en = ("C1 is the published fixed ephemeral point of a PHP SM2 library" if published
-                  else f"C1 repeats the one of message {repeated}")
+    if not (published or repeated):  # ``c1_hex`` is stored with the outcome (one UPDATE of the archive row)
+        return None
+    return _weak_envelope(session, msg, c1_hex, operator, published=published, repeated=repeated)
+
+
+def _weak_envelope(session: Session, msg: Message, c1_hex: str, operator: Operator, *, published: bool,
+                   repeated: int | None) -> str:
+    """Flag a weak envelope: the message, one SEC_WEAK_ENVELOPE per account (refreshed), the answer's warning."""
+    msg.c1_hex, msg.weak_envelope = c1_hex, True
+    why_zh = "C1为PHP SM2库公开的固定临时公钥" if published else f"C1与报文{repeated}重复"
+    why_en = ("C1 is the published fixed ephemeral point of a PHP SM2 library" if published
+              else f"C1 repeats the one of message {repeated}")
+    if not msg.is_sandbox:  # joint tests: the report names it; the ledger is production's
         record_anomaly(
-            session, "SEC_WEAK_ENVELOPE", document_kind="message", document_id=msg.id,
-            document_key=f"message:{msg.id}", operator_id=operator.id,
-            reason_zh="SM2 临时公钥C1固定或重复，对称密钥可被他人解密；请改用随机临时密钥",
-            reason_en=f"{why_en}: anyone can recover the SM4 key; use a random ephemeral key per message",
-            evidence={"c1_prefix": c1_hex[:34], "published": published, "repeats_message": repeated},
+            session, "SEC_WEAK_ENVELOPE", document_kind="account", document_id=msg.account_id,
+            document_key=f"account:{msg.account_id}", operator_id=operator.id,
+            reason_zh=f"数字信封强度不足：{why_zh}，对称密钥可被他人解密。整改：{WEAK_ENVELOPE_FIX_ZH}",
+            reason_en=f"weak SM2 envelope: {why_en}; anyone can recover the SM4 key. Fix: {WEAK_ENVELOPE_FIX_EN}",
+            evidence={"accountId": msg.account_id, "lastMessageId": msg.id,
+                      "messageReferenceNumber": msg.message_reference_number, "c1Prefix": c1_hex[:34],
+                      "published": published, "repeatsMessage": repeated,
+                      "howToFix": {"zh": WEAK_ENVELOPE_FIX_ZH, "en": WEAK_ENVELOPE_FIX_EN}},
         )
     # committed with the message's outcome by ``finish`` (one commit per message after the archive)
+    return (f"数字信封不安全（{why_zh}），请每条报文使用随机SM2临时密钥 weak SM2 envelope ({why_en}): "
+            "use a random ephemeral key per message")
+
+
+def _check_clock(session: Session, msg: Message, header: dict[str, Any], operator: Operator) -> str | None:
+    """Flag a header time further than the tolerance from our clock (INTAKE_TIME_ORDER, one per account)."""
+    text = header.get("messageSendingDateTime")
+    try:
+        sent = dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=beijing.BEIJING)
+    except (TypeError, ValueError):
+        return None  # checked as a header field already (3004)
+    received = msg.received_at or dt.datetime.now(dt.UTC)  # the archive's time: a message recovered later too
+    skew = (sent - received).total_seconds()
+    tolerance = get_settings().exchange_clock_skew_s
+    if abs(skew) <= tolerance:
+        return None
+    hours = skew / 3600
+    utc_hint = abs(skew + beijing.OFFSET_S) <= tolerance  # sent as UTC: 8 h behind Beijing time
+    hint_zh, hint_en = (("，疑似按UTC而非北京时间填写", "; it looks like UTC, not Beijing time (UTC+8)")
+                        if utc_hint else ("", ""))
+    if not msg.is_sandbox:
+        record_anomaly(
+            session, "INTAKE_TIME_ORDER", document_kind="account", document_id=msg.account_id,
+            document_key=f"clock:account:{msg.account_id}", operator_id=operator.id,
+            reason_zh=f"报文发送时间与省平台时钟相差{hours:+.1f}小时（容差{tolerance}秒）{hint_zh}；请校准客户端时钟并使用北京时间",
+            reason_en=f"messageSendingDateTime is {hours:+.1f} h from our clock (tolerance {tolerance} s){hint_en}; "
+                      "set the client's clock and send Beijing time",
+            evidence={"accountId": msg.account_id, "lastMessageId": msg.id, "messageSendingDateTime": text,
+                      "receivedAt": received.isoformat(), "skewSeconds": round(skew), "toleranceSeconds": tolerance,
+                      "looksLikeUtc": utc_hint},
+        )
+    return (f"报文发送时间与服务器时间相差{hours:+.1f}小时{hint_zh} messageSendingDateTime is {hours:+.1f} h "
+            f"from our clock{hint_en} (stored as sent)")
+
+
+def _claimed_c1(encrypted_code: Any) -> str | None:
+    """The C1 an ``encryptedCode`` seems to start with (``04`` + X + Y, with or without the ``04``), unchecked."""
+    if not isinstance(encrypted_code, str):
+        return None
+    text = encrypted_code.strip().lower()
+    c1 = text[:130] if text.startswith("04") else "04" + text[:128]
+    return c1 if len(c1) == 130 and all(ch in "0123456789abcdef" for ch in c1) else None
 
 
 def _parse_envelope(raw: bytes, max_depth: int) -> tuple[dict[str, Any], dict[str, Any]] | str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -38,8 +38,6 @@ from store.models import (
     Vehicle,
     VehicleReport,
     Waybill,
-    WaybillDriver,
-    WaybillGoods,
     WaybillVehicle,
 )
 
@@ -93,7 +91,8 @@ def upsert_document(
         return UpsertResult(kind, row.id, row.version, "unchanged")
     shared, shared_is_new = None, False
     if doc.shared is not None and not is_sandbox:
-        shared, shared_is_new = _shared_row(session, doc.shared, operator, digest, message_id)
+        shared, shared_is_new = _shared_row(session, doc.shared, operator, digest, message_id,
+                                            need_row=row is not None)
         columns = {**columns, doc.shared.link: shared.id}
     now = func.now()
     if row is None:
@@ -123,7 +122,7 @@ def upsert_document(
         shared.version, shared.content_sha256, shared.message_id = row.version, digest, message_id
         shared.updated_at = now
     if doc.children is not None:
-        doc.children(session, row)
+        doc.children(session, row, status == "created")
     session.add(
         DocumentVersion(
             kind=kind, document_id=row.id, version=row.version, operator_id=operator.id, message_id=message_id,
@@ -150,16 +149,25 @@ class _Doc:
     model: type
     key: tuple  # natural-key filter of the document's own row
     columns: dict[str, Any]
-    children: Callable[[Session, Any], None] | None = None
+    children: Callable[[Session, Any, bool], None] | None = None  # (session, row, row is new)
     shared: _Shared | None = None
 
 
+@dataclass(frozen=True)
+class _NewShared:
+    """A shared row this transaction has just created (so nobody else can see or lock it): its id is enough."""
+
+    id: int
+    operator_id: int
+
+
 def _shared_row(session: Session, shared: _Shared, operator: Operator, digest: str,
-                message_id: int | None) -> tuple[Any, bool]:
+                message_id: int | None, *, need_row: bool = True) -> tuple[Any, bool]:
     """The shared row of ``shared.natural``, locked; created (belonging to ``operator``) when there is none.
 
     ``INSERT … ON CONFLICT DO NOTHING`` then a locking read: two platforms reporting a new vehicle at once get the
-    same row (the second waits for the first), never a unique violation.
+    same row (the second waits for the first), never a unique violation.  A row just created needs no locking read
+    unless the caller will change it (``need_row``: the platform's report already existed).
     """
     model = shared.model
     created = session.execute(
@@ -169,6 +177,8 @@ def _shared_row(session: Session, shared: _Shared, operator: Operator, digest: s
         .on_conflict_do_nothing(index_elements=list(shared.natural))
         .returning(model.id)
     ).scalar_one_or_none()
+    if created is not None and not need_row:
+        return _NewShared(created, operator.id), True
     row = session.scalars(
         select(model).where(*(getattr(model, k) == v for k, v in shared.natural.items()))
         .with_for_update(key_share=True).execution_options(populate_existing=True)
@@ -294,8 +304,9 @@ def _waybill(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
         Waybill.is_sandbox == is_sandbox,
     )
 
-    def children(session: Session, row: Waybill) -> None:
-        session.execute(delete(WaybillVehicle).where(WaybillVehicle.waybill_id == row.id))
+    def children(session: Session, row: Waybill, new: bool) -> None:
+        if not new:  # a new row has no children to replace (one statement less on the busiest path)
+            session.execute(delete(WaybillVehicle).where(WaybillVehicle.waybill_id == row.id))
         for seq, item in enumerate(items):
             _add_waybill_vehicle(session, row, seq, item, cols, link=not is_sandbox)
         # Fund flows (of this operator, this mode) that arrived before this waybill now find it.
@@ -325,39 +336,56 @@ def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[st
     loading_xy = _given_point(item.get("loadingLongitude"), item.get("loadingLatitude"), system)
     receipt_xy = _given_point(item.get("receiptLongitude"), item.get("receiptLatitude"), system)
     plate, color = item["vehicleNumber"], str(item["vehiclePlateColorCode"])
-    wv_id = session.execute(insert(WaybillVehicle).values(
-        waybill_id=row.id,
-        seq=seq,
-        vehicle_number=plate,
-        plate_color=color,
-        vehicle_id=select(Vehicle.id).where(Vehicle.vehicle_number == plate, Vehicle.plate_color == color)
-        .scalar_subquery() if link else None,
-        despatch_at=item.get("despatchActualDateTime") or w["despatch_at"],
-        receipt_at=item.get("goodsReceiptDateTime") or w["receipt_at"],
-        loading_place=item.get("placeOfLoading") or w["loading_place"],
-        loading_division_code=loading_code,
-        receipt_place=item.get("goodsReceiptPlace") or w["receipt_place"],
-        receipt_division_code=receipt_code,
-        loading_geom=_ewkt(loading_xy or _division_point(loading_code)),
-        receipt_geom=_ewkt(receipt_xy or _division_point(receipt_code)),
-        places_from_coordinates=loading_xy is not None and receipt_xy is not None,
-        declared_coordinate_system=system if (loading_xy or receipt_xy) else None,
-        weight_kg=_goods_weight(item),
-    ).returning(WaybillVehicle.id)).scalar_one()
-    drivers = item.get("driver") or []
-    if drivers:
-        session.execute(insert(WaybillDriver).values([
-            {"waybill_vehicle_id": wv_id, "driver_name": d["driverName"], "driving_license": d["drivingLicense"],
-             "driver_id": select(Driver.id).where(Driver.driving_license == d["drivingLicense"]).scalar_subquery()
-             if link else None}
-            for d in drivers]))
-    goods = item.get("goodsInfo") or []
-    if goods:
-        session.execute(insert(WaybillGoods).values([
-            {"waybill_vehicle_id": wv_id, "description": g["descriptionOfGoods"],
-             "cargo_type_code": str(g["cargoTypeClassificationCode"]), "weight_kg": g["goodsItemGrossWeight"],
-             "cube_m3": g.get("cube"), "packages": g.get("totalNumberOfPackages")}
-            for g in goods]))
+    session.execute(_WAYBILL_VEHICLE_SQL, {
+        "waybill_id": row.id, "seq": seq, "plate": plate, "color": color, "link": link,
+        "despatch_at": item.get("despatchActualDateTime") or w["despatch_at"],
+        "receipt_at": item.get("goodsReceiptDateTime") or w["receipt_at"],
+        "loading_place": item.get("placeOfLoading") or w["loading_place"], "loading_division_code": loading_code,
+        "receipt_place": item.get("goodsReceiptPlace") or w["receipt_place"], "receipt_division_code": receipt_code,
+        "loading_geom": _ewkt(loading_xy or _division_point(loading_code)),
+        "receipt_geom": _ewkt(receipt_xy or _division_point(receipt_code)),
+        "from_coordinates": loading_xy is not None and receipt_xy is not None,
+        "system": system if (loading_xy or receipt_xy) else None, "weight_kg": _goods_weight(item),
+        "drivers": json.dumps([{"driver_name": d["driverName"], "driving_license": d["drivingLicense"]}
+                               for d in item.get("driver") or []], ensure_ascii=False),
+        "goods": json.dumps([{"description": g["descriptionOfGoods"],
+                              "cargo_type_code": str(g["cargoTypeClassificationCode"]),
+                              "weight_kg": str(g["goodsItemGrossWeight"]),
+                              "cube_m3": None if g.get("cube") is None else str(g["cube"]),
+                              "packages": g.get("totalNumberOfPackages")}
+                             for g in item.get("goodsInfo") or []], ensure_ascii=False),
+    })
+
+
+# One statement per vehicle item: the item, its drivers and its goods (data-modifying CTEs), the vehicle and driver
+# links by sub-select; a sandbox waybill (``link`` false) links no shared vehicle or driver row.
+_WAYBILL_VEHICLE_SQL = text("""
+WITH wv AS (
+  INSERT INTO waybill_vehicle (waybill_id, seq, vehicle_number, plate_color, vehicle_id, despatch_at, receipt_at,
+      loading_place, loading_division_code, receipt_place, receipt_division_code, loading_geom, receipt_geom,
+      places_from_coordinates, declared_coordinate_system, weight_kg)
+  VALUES (CAST(:waybill_id AS bigint), CAST(:seq AS smallint), CAST(:plate AS varchar), CAST(:color AS varchar),
+      CASE WHEN CAST(:link AS boolean) THEN (SELECT v.id FROM vehicle v
+                                              WHERE v.vehicle_number = CAST(:plate AS varchar)
+                                                AND v.plate_color = CAST(:color AS varchar)) END,
+      CAST(:despatch_at AS timestamptz), CAST(:receipt_at AS timestamptz), CAST(:loading_place AS varchar),
+      CAST(:loading_division_code AS varchar), CAST(:receipt_place AS varchar),
+      CAST(:receipt_division_code AS varchar), ST_GeomFromEWKT(CAST(:loading_geom AS text)),
+      ST_GeomFromEWKT(CAST(:receipt_geom AS text)), CAST(:from_coordinates AS boolean), CAST(:system AS varchar),
+      CAST(:weight_kg AS numeric))
+  RETURNING id),
+d AS (
+  INSERT INTO waybill_driver (waybill_vehicle_id, driver_name, driving_license, driver_id)
+  SELECT wv.id, x.driver_name, x.driving_license,
+         CASE WHEN CAST(:link AS boolean) THEN (SELECT dr.id FROM driver dr WHERE dr.driving_license = x.driving_license) END
+  FROM wv, jsonb_to_recordset(CAST(:drivers AS jsonb)) AS x(driver_name text, driving_license text)),
+g AS (
+  INSERT INTO waybill_goods (waybill_vehicle_id, description, cargo_type_code, weight_kg, cube_m3, packages)
+  SELECT wv.id, x.description, x.cargo_type_code, x.weight_kg, x.cube_m3, x.packages
+  FROM wv, jsonb_to_recordset(CAST(:goods AS jsonb))
+       AS x(description text, cargo_type_code text, weight_kg numeric, cube_m3 numeric, packages integer))
+SELECT id FROM wv
+""")
 
 
 def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
@@ -379,9 +407,10 @@ def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
     key = (FundFlow.operator_id == operator.id, FundFlow.document_number == cols["document_number"],
            FundFlow.is_sandbox == is_sandbox)
 
-    def children(session: Session, row: FundFlow) -> None:
-        session.execute(delete(FundFlowWaybill).where(FundFlowWaybill.fund_flow_id == row.id))
-        session.execute(delete(FundFlowPayment).where(FundFlowPayment.fund_flow_id == row.id))
+    def children(session: Session, row: FundFlow, new: bool) -> None:
+        if not new:  # a new row has no children to replace
+            session.execute(delete(FundFlowWaybill).where(FundFlowWaybill.fund_flow_id == row.id))
+            session.execute(delete(FundFlowPayment).where(FundFlowPayment.fund_flow_id == row.id))
         if notes:
             session.execute(insert(FundFlowWaybill).values([
                 {"fund_flow_id": row.id, "shipping_note_number": n["shippingNoteNumber"],

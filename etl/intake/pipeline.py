@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
 from sqlalchemy.orm import Session
 
 from etl.intake.documents import UpsertResult, upsert_document
@@ -48,6 +48,7 @@ __all__ = [
     "process",
     "receive",
     "replay_result",
+    "tell",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,53 @@ class IntakeResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     documents: list[UpsertResult] = field(default_factory=list)
     positions_inserted: int = 0
+    #: Told in ``msg`` whatever the code (a list sent as an object, a weak envelope, a clock far off): clients
+    #: such as the public Fujian one keep only ``msg`` of an answer.
+    warnings: list[str] = field(default_factory=list)
+    told: bool = False  # ``msg`` already names the errors and warnings (see :func:`tell`)
+    #: Archive columns ``finish`` sets with the outcome (e.g. the envelope's ``c1_hex``): one UPDATE, not two.
+    message_columns: dict[str, Any] = field(default_factory=dict)
 
     def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "msg": self.msg}
+        out: dict[str, Any] = {"code": self.code, "msg": tell(self)}
         if self.code == 3005:
             out["errors"] = self.errors
         return out
+
+
+#: How many field errors ``msg`` names (all of them are in ``errors`` and the archive).
+MSG_ERRORS = 3
+
+
+def tell(result: IntakeResult) -> str:
+    """The answer's ``msg``: the code's text, the path and reason of the first errors, then any warnings.
+
+    e.g. ``字段校验失败: vehicleInfo[0].vehicleNumber (车牌号): is required; …``.
+    """
+    if result.told:
+        return result.msg
+    parts = [result.msg]
+    if result.errors:
+        named = "; ".join(_error_text(e) for e in result.errors[:MSG_ERRORS])
+        more = len(result.errors) - MSG_ERRORS
+        parts.append(f": {named}" + (f" (+{more} more / 另有{more}项, see errors)" if more > 0 else ""))
+    if result.warnings:
+        parts.append(" | 警告 warning: " + "; ".join(result.warnings))
+    return "".join(parts)
+
+
+def _error_text(e: dict[str, str]) -> str:
+    """``field (中文名): reason`` from a FieldError dict whose message starts with the field's own label."""
+    where, why = e.get("field") or "", (e.get("message") or e.get("rule") or "")[:200]
+    if not where:
+        return why
+    last = where.rsplit(".", 1)[-1]
+    if why.startswith(last + " "):  # "vehicleNumber (车牌号) is required" → "(车牌号)", "is required"
+        why = why[len(last) + 1:]
+        if why.startswith("(") and ") " in why:
+            label, why = why.split(") ", 1)
+            return f"{where} {label}): {why}"
+    return f"{where}: {why}"
 
 
 def receive(
@@ -153,6 +195,14 @@ def archive(
     # The partial unique index on (user_name, reference) decides replays: try the insert, and only when it
     # collides look up the first arrival (saves a query on every ordinary message).
     msg = build(None)
+    if not session.in_transaction():
+        # One round trip instead of three (BEGIN, INSERT, COMMIT): the INSERT commits by itself.  The connection
+        # goes back to the pool at the commit below, which restores its isolation level for what follows.  A
+        # session bound to a connection already in a transaction (tests, callers' own) keeps that transaction.
+        try:
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        except InvalidRequestError:
+            pass
     session.add(msg)
     try:
         session.commit()
@@ -187,6 +237,12 @@ def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> 
         transaction is rolled back.
     """
     wait_s = LOCK_WAIT_S if wait_s is None else wait_s
+    # Fast path, one round trip: a message nobody else holds (nearly always: the one this request just archived).
+    msg = session.scalars(select(Message).where(Message.id == message_id).with_for_update(key_share=True,
+                                                                                          skip_locked=True)
+                          .execution_options(populate_existing=True)).one_or_none()
+    if msg is not None:
+        return msg
     session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{max(int(wait_s * 1000), 1)}ms"})
     try:
         msg = session.scalars(select(Message).where(Message.id == message_id).with_for_update(key_share=True)
@@ -242,7 +298,7 @@ def replay_result(first: Message | None, message_id: int | None) -> IntakeResult
 def outcome_of(msg: Message) -> IntakeResult:
     """The recorded outcome of a finished message, as it was answered."""
     return IntakeResult(msg.result_code, msg.result_msg or RESULT_MESSAGES.get(msg.result_code, ""), msg.id,
-                        errors=list(msg.errors or []))
+                        errors=list(msg.errors or []), told=msg.result_msg is not None)
 
 
 def _fit(column: str, v: Any) -> str | None:
@@ -263,10 +319,15 @@ def _no_nul(v: Any) -> Any:
 
 
 def process(
-    session: Session, msg: Message, *, operator: Operator, header: dict[str, Any], payload, is_sandbox: bool = False
+    session: Session, msg: Message, *, operator: Operator, header: dict[str, Any], payload, is_sandbox: bool = False,
+    warnings: list[str] | None = None, message_columns: dict[str, Any] | None = None,
 ) -> IntakeResult:
-    """Validate and store an archived message's payload; record and commit the outcome."""
-    return finish(session, msg, _process(session, msg, operator, header, payload, is_sandbox), operator)
+    """Validate and store an archived message's payload; record and commit the outcome (``warnings`` go into its
+    ``msg``, ``message_columns`` into its archive row with the outcome)."""
+    result = _process(session, msg, operator, header, payload, is_sandbox)
+    result.warnings[:0] = warnings or []
+    result.message_columns.update(message_columns or {})
+    return finish(session, msg, result, operator)
 
 
 def _process(session: Session, msg: Message, operator: Operator, header: dict[str, Any], payload,
@@ -286,10 +347,13 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
         checked = validate_payload(spec.ipc_type, payload)
     except PayloadShapeError as e:
         return _reject(msg, 3008, [{"field": "", "rule": "type", "message": str(e)}])
+    shape = [w.message for w in checked.warnings if w.rule == "shape"]
     if not checked.ok:
-        return _reject(msg, 3005, [e.to_dict() for e in checked.errors])
+        rejected = _reject(msg, 3005, [e.to_dict() for e in checked.errors])
+        rejected.warnings += shape
+        return rejected
 
-    result = IntakeResult(ACCEPTED, RESULT_MESSAGES[ACCEPTED], msg.id)
+    result = IntakeResult(ACCEPTED, RESULT_MESSAGES[ACCEPTED], msg.id, warnings=shape)
     try:
         with session.begin_nested():
             if spec.kind == "position":
@@ -317,6 +381,9 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
                 ))
                 if doc is not None and spec.kind in ("waybill", "fund_flow"):
                     _queue_document_rules(session, spec.kind, doc.document_id)
+                elif doc is not None and spec.kind in ("vehicle", "driver"):  # re-check the waybills naming it
+                    jobs.enqueue(session, jobs.KIND_DOCUMENT_RULES, f"{spec.kind}:{doc.document_id}",
+                                 {f"{spec.kind}_report_ids": [doc.document_id]})
     except Exception as e:  # noqa: BLE001 - any failure of processing is a 9001 with the archive kept
         log.error("intake of message %s failed: %s", msg.id, safe_error(e))  # no payload values in logs
         return IntakeResult(9001, RESULT_MESSAGES[9001], msg.id)
@@ -383,6 +450,9 @@ def _reject(msg: Message, code: int, errors: list[dict[str, str]]) -> IntakeResu
 
 def finish(session: Session, msg: Message, result: IntakeResult, operator: Operator | None) -> IntakeResult:
     """Record a message's outcome (result, errors, INTAKE_REJECTED) and commit."""
+    result.msg, result.told = tell(result), True  # stored as answered: a re-send's 3001 repeats it
+    for name, value in result.message_columns.items():
+        setattr(msg, name, value)
     msg.result_code = result.code
     msg.result_msg = result.msg
     msg.errors = result.errors or None

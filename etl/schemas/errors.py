@@ -20,7 +20,8 @@ __all__ = ["RULES", "FieldError", "PayloadShapeError", "SchemaError"]
 #: - ``multiplicity`` a 1..n list is empty, or a list is longer than allowed;
 #: - ``conditional``  required only in a situation (vehicle ≤ 4.5 t, segmented waybill) and missing;
 #: - ``checksum``     USCI (GB 32100) or ID number (GB 11643) check fails — reported as a warning only;
-#: - ``division``     a well-formed division code that the GB/T 2260 gazetteer does not know.
+#: - ``division``     a well-formed division code that the GB/T 2260 gazetteer does not know;
+#: - ``shape``        a list field sent as one object, accepted as a one-element list — a warning only.
 RULES: frozenset[str] = frozenset(
     {
         "required",
@@ -34,6 +35,7 @@ RULES: frozenset[str] = frozenset(
         "conditional",
         "checksum",
         "division",
+        "shape",
     }
 )
 

@@ -16,7 +16,7 @@ from etl.schemas.checksums import id_check_char, id_number_valid, usci_check_cha
 from etl.schemas.errors import RULES, FieldError, PayloadShapeError
 from etl.schemas.payloads import FIELD_NAMES_ZH, Driver, FundFlow, PositionBatch, Vehicle, Waybill
 
-__all__ = ["IPC_TYPES", "IpcSpec", "ValidationResult", "validate_payload"]
+__all__ = ["IPC_TYPES", "LIST_FIELDS", "IpcSpec", "ValidationResult", "lists_from_objects", "validate_payload"]
 
 Kind = Literal["waybill", "fund_flow", "vehicle", "driver", "position"]
 
@@ -69,10 +69,12 @@ class ValidationResult:
     errors : list of FieldError
         Failures that reject the document (result code 3005).
     warnings : list of FieldError
-        Problems that do not reject it: ``checksum`` (USCI / ID number check fails, → QUAL_ID_CHECKSUM)
-        and ``code`` for a ``bankCode`` missing from the partial bank table.
+        Problems that do not reject it: ``checksum`` (USCI / ID number check fails, → QUAL_ID_CHECKSUM),
+        ``code`` for a ``bankCode`` missing from the partial bank table, and ``shape`` for a list field sent as
+        one object (accepted as a one-element list, :func:`lists_from_objects`).
     data : dict or None
-        The decoded JSON object exactly as received (what the version history keeps).
+        The decoded JSON object as received, list fields sent as one object made lists (what the version
+        history keeps and the Ministry gets).
     """
 
     model: BaseModel | None
@@ -118,12 +120,58 @@ def validate_payload(ipc_type: str, data: bytes | str | dict) -> ValidationResul
     spec = IPC_TYPES.get(ipc_type)
     if spec is None:
         raise ValueError(f"unknown ipcType {ipc_type!r}; expected one of {', '.join(IPC_TYPES)}")
-    obj = _decode(data)
+    obj, shape = lists_from_objects(spec.kind, _decode(data))
     try:
         model = spec.model.model_validate(obj)
     except ValidationError as exc:
-        return ValidationResult(model=None, errors=list(_translate(exc)), data=obj)
-    return ValidationResult(model=model, warnings=list(_warnings(spec.kind, model)), data=obj)
+        return ValidationResult(model=None, errors=list(_translate(exc)), warnings=shape, data=obj)
+    return ValidationResult(model=model, warnings=shape + list(_warnings(spec.kind, model)), data=obj)
+
+
+# ---- list fields sent as one object (the public Fujian client sends ``vehicleInfo: {…}``) ----------------------
+
+#: The list fields of each payload (spec/EXCHANGE.md §2), as paths; ``*`` walks every item of a list.
+LIST_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "waybill": (("vehicleInfo",), ("vehicleInfo", "*", "driver"), ("vehicleInfo", "*", "goodsInfo")),
+    "fund_flow": (("shippingNoteList",), ("financiallist",)),
+    "position": (("shippingNoteInfos",), ("locations",)),
+}
+
+
+def lists_from_objects(kind: str, obj: dict) -> tuple[dict, list[FieldError]]:
+    """``obj`` with each list field that was sent as one object made a one-element list, and a ``shape`` warning
+    per such field.  Existing clients do this; the normalised form is what is stored and forwarded (the archive
+    keeps the ciphertext as sent).  ``obj`` itself is not changed: only the containers on a changed path are copied.
+
+    >>> lists_from_objects("fund_flow", {"financiallist": {"sequenceCode": "1"}})[0]
+    {'financiallist': [{'sequenceCode': '1'}]}
+    """
+    found: list[FieldError] = []
+
+    def fix(node: Any, steps: tuple[str, ...], path: str) -> Any:
+        name, rest = steps[0], steps[1:]
+        if name == "*":
+            if not isinstance(node, list):
+                return node
+            items = [fix(x, rest, f"{path}[{i}]") for i, x in enumerate(node)]
+            return items if any(a is not b for a, b in zip(items, node, strict=True)) else node
+        if not isinstance(node, dict) or name not in node:
+            return node
+        here = _join(path, name)
+        value = node[name]
+        if rest:
+            new = fix(value, rest, here)
+        elif isinstance(value, dict):
+            new = [value]
+            found.append(FieldError(here, "shape", f"{here} 应为数组，已按单元素数组接收 was sent as an object; "
+                                                   "accepted as a one-element list (send a JSON array)"))
+        else:
+            new = value
+        return node if new is value else {**node, name: new}
+
+    for steps in LIST_FIELDS.get(kind, ()):
+        obj = fix(obj, steps, "")
+    return obj, found
 
 
 def _decode(data: bytes | str | dict) -> dict:

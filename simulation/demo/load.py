@@ -9,10 +9,13 @@ already recorded in ``system_meta`` is skipped.
 from __future__ import annotations
 
 import hashlib
+import sys
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -20,10 +23,12 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -207,8 +212,70 @@ class _NoBar:
         return False
 
 
+class _RateColumn(ProgressColumn):
+    """Items per second (messages, fixes)."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:,.0f}/s" if task.speed else "–/s")
+
+
+class LogProgress:
+    """The progress bar's calls (``add_task``, ``advance``, ``update``) as periodic plain lines — done/total, rate
+    per second, what is left and an estimate — for output that is not a terminal (``make demo | tee``, CI), where a
+    live bar shows nothing until the end."""
+
+    def __init__(self, every_s: float = 10.0, out: Callable[[str], None] | None = None):
+        self.every_s = every_s
+        self.out = out or (lambda line: print(line, flush=True))
+        self._tasks: dict[int, dict[str, Any]] = {}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for tid, t in self._tasks.items():
+            if t["completed"] < (t["total"] or 0):
+                self._line(tid, final=True)
+        return False
+
+    def add_task(self, description: str, total: float | None = None, **_: Any) -> int:
+        tid = len(self._tasks)
+        now = time.monotonic()
+        self._tasks[tid] = {"description": description, "total": total, "completed": 0, "start": now,
+                            "logged": now}
+        return tid
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        self.update(task_id, completed=self._tasks[task_id]["completed"] + advance)
+
+    def update(self, task_id: int, *, completed: float | None = None, total: float | None = None, **_: Any) -> None:
+        t = self._tasks[task_id]
+        if total is not None:
+            t["total"] = total
+        if completed is not None:
+            t["completed"] = completed
+        now = time.monotonic()
+        finished = t["total"] is not None and t["completed"] >= t["total"]
+        if finished or now - t["logged"] >= self.every_s:
+            t["logged"] = now
+            self._line(task_id, final=finished)
+
+    def _line(self, task_id: int, *, final: bool) -> None:
+        t = self._tasks[task_id]
+        elapsed = max(time.monotonic() - t["start"], 1e-9)
+        rate = t["completed"] / elapsed
+        total = t["total"] or 0
+        left = max(total - t["completed"], 0)
+        eta = f"{left / rate:,.0f} s" if rate > 0 and left else ("done" if final else "?")
+        pct = f" ({t['completed'] / total:.0%})" if total else ""
+        self.out(f"{t['description']}: {t['completed']:,.0f}/{total:,.0f}{pct}, {rate:,.0f}/s, {left:,.0f} left, "
+                 f"ETA {eta}, {elapsed:,.0f} s elapsed")
+
+
 def _progress(enabled: bool):
     if not enabled:
         return _NoBar()
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn())
+    if not sys.stdout.isatty():
+        return LogProgress()
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn())

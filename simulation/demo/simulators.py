@@ -60,14 +60,17 @@ def with_ministry_simulator(settings: Settings) -> Settings:
 
 
 def start_simulators(settings: Settings, data_dir: Path | None = None) -> Simulators:
-    """Start the Ministry (on ``WLHY_MINISTRY_URL``'s port) and the four registries (8101-8104).
+    """Start the Ministry and the four registries, each on the port of its ``WLHY_*_URL`` (8100-8104 by default),
+    so the app and the adapters reach them where the settings say (a second demo moves them all).
 
     The registries are seeded from `data_dir` (default ``settings.demo_dir``) when it exists.
     """
     fw = with_ministry_simulator(settings)
     access = MinistryAccess(ministry_secrets(settings)["private"],
                             accounts={fw.ministry_user_name: fw.ministry_password})
-    ports = DEFAULT_PORTS | {"ministry": urlsplit(fw.ministry_url).port or DEFAULT_PORTS["ministry"]}
+    urls = {"ministry": fw.ministry_url, "yunzheng": fw.yunzheng_url, "national": fw.national_url,
+            "tax": fw.tax_url, "insurance": fw.insurance_url}
+    ports = {kind: urlsplit(u).port or DEFAULT_PORTS[kind] for kind, u in urls.items()}
     data_dir = data_dir or settings.demo_dir
     handles = serve_all(data_dir if data_dir.exists() else None, ports=ports, ministry=access)
     return Simulators(handles=handles, settings=fw)

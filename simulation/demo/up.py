@@ -1,13 +1,17 @@
 """``wlhy demo up``: the whole system on one machine, from an empty ``var/`` to serving.
 
-Database, the demo province (generated once), the five simulators, the app on uvicorn, the province fed through
-``/exchange`` (once), the demo users, the Ministry forwarder and background verification; then serve until Ctrl-C.
+Database, the demo province (generated once), the five simulators, the app on uvicorn (API, docs, dashboard), the
+province fed through ``/exchange`` (once), the demo users, the Ministry forwarder; in the background the statistics
+and ranking roll-up of the loaded days (once per data set), then the whole job queue (``supervision.jobs``:
+verification of every demo waybill, document rules, the alarms' tick, ranking and statistics upkeep); then serve
+until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -20,20 +24,22 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
+from core import keyfiles
 from core.config import Settings
 from etl.adapters import NationalPlatformClient
 from etl.forwarder.client import MinistryClient
 from etl.forwarder.worker import run_forever
 from simulation.demo.load import ExchangeTarget, load
+from simulation.demo.rollup import needs_rollup, roll_up
 from simulation.demo.simulators import start_simulators
 from simulation.demo.users import ensure_demo_users
 from simulation.generator import generate
 from simulation.generator.config import GeneratorConfig
 from store.db import ensure_database, get_engine, session_scope
-from supervision.rules.jobs import rules_handlers
-from trajectories.jobs import enqueue_due_verifications, run_verifier
+from supervision.jobs import run_worker
+from trajectories.jobs import enqueue_due_verifications
 
-__all__ = ["COUNTED_TABLES", "DemoError", "generate_province", "run_demo"]
+__all__ = ["COUNTED_TABLES", "DemoError", "child_environment", "generate_province", "pgpass_file", "run_demo"]
 
 #: Tables whose row counts the demo prints once the province is in.
 COUNTED_TABLES = ("operator", "account", "vehicle", "driver", "waybill", "fund_flow", "position", "message",
@@ -45,7 +51,7 @@ class DemoError(RuntimeError):
 
 
 def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_workers: int = 4,
-             console: Console | None = None) -> None:
+             console: Console | None = None, background: bool = True) -> None:
     """Bring everything up and, with `serve`, keep serving until Ctrl-C; everything started is stopped at the end.
 
     Parameters
@@ -58,6 +64,8 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
         uvicorn worker processes of the app.
     feed_workers : int
         Platforms sending at once while the province is fed through ``/exchange``.
+    background : bool
+        False starts neither the roll-up nor the queue worker (the forwarder still runs).
 
     Raises
     ------
@@ -77,9 +85,12 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
          "--port", str(settings.port), "--workers", str(workers), "--log-level", "warning"],
         # The demo province is a replay of past months: the app serving it accepts fixes of any age (production
         # keeps the 30-day window of WLHY_POSITION_MAX_AGE_DAYS unless the operator sets it).
-        env={"WLHY_POSITION_MAX_AGE_DAYS": "3650"} | os.environ | {"WLHY_DATABASE_URL": url},
+        env={"WLHY_POSITION_MAX_AGE_DAYS": "3650"} | child_environment(url, settings.var_dir),
     )
     stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a service manager, `kill`; a shell's background job ignores SIGINT) stops as Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_healthy(base, server)
         console.rule(f"loading the demo province through {base}/exchange")
@@ -95,8 +106,13 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
             creds = ensure_demo_users(session, province_code=settings.province_code,
                                       credentials_file=settings.var_dir / "demo-credentials.json",
                                       admin_password=settings.admin_password or None)
+        with session_scope(url) as session:
+            rollup = needs_rollup(session)
         threading.Thread(target=_forward, args=(url, sims.settings, stop), daemon=True).start()
-        threading.Thread(target=_verify_in_background, args=(url, stop, console), daemon=True).start()
+        settled = threading.Event()
+        if background:
+            threading.Thread(target=_background, args=(url, stop, console, rollup, settled, serve), name="demo-background",
+                             daemon=True).start()
         _print_counts(url, console)
         table = Table(title="demo users (also in var/demo-credentials.json)")
         for col in ("username", "password", "role", "division_code"):
@@ -104,10 +120,13 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
         for c in creds:
             table.add_row(c["username"], c["password"], c["role"], c.get("division_code", ""))
         console.print(table)
-        console.print(f"serving on [bold]{base}[/] (/healthz, /api/v1, /exchange, /docs); simulators: "
+        console.print(f"serving on [bold]{base}[/] (/healthz, /api/v1, /exchange); API docs [bold]{base}/docs[/], "
+                      f"dashboard [bold]{base}/dashboard/[/] (log in with a user above); simulators: "
                       + ", ".join(f"{k} {v}" for k, v in sims.urls.items()) + "; Ctrl-C stops")
         if serve:
             server.wait()
+        elif background and rollup:
+            settled.wait()  # --no-serve still leaves the statistics and ranking built
     except KeyboardInterrupt:
         pass
     finally:
@@ -118,6 +137,47 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
         except subprocess.TimeoutExpired:
             server.kill()
         sims.stop()
+        pgpass_file(settings.var_dir).unlink(missing_ok=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+#: Variables the app's processes do not need and must not see: the owner role's URL and the admin's password.
+_PARENT_ONLY = ("WLHY_MIGRATION_DATABASE_URL", "WLHY_ADMIN_PASSWORD")
+
+
+def pgpass_file(var_dir: Path) -> Path:
+    """The libpq password file the demo's app processes read (mode 0600 under ``var/``)."""
+    return Path(var_dir) / "pg" / "app.pgpass"
+
+
+def _pgpass_field(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace(":", "\\:")  # libpq's escapes in a .pgpass line
+
+
+def child_environment(url: str, var_dir: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the uvicorn child: ``WLHY_DATABASE_URL`` without its password, which goes to a 0600
+    ``PGPASSFILE`` under ``var/`` instead (libpq reads it at connect time).
+
+    Another process of the same machine may read a process's environment (``/proc/<pid>/environ`` for the same
+    user or root, ``ps e``), and children and crash reports inherit it; the file is readable by its owner only.
+    """
+    from sqlalchemy.engine import URL, make_url
+
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in _PARENT_ONLY}
+    parsed = make_url(url)
+    if parsed.password is None:
+        return env | {"WLHY_DATABASE_URL": url}
+    line = ":".join(_pgpass_field(x) for x in (parsed.host or "localhost", parsed.port or 5432,
+                                                parsed.database or "*", parsed.username or "*", parsed.password))
+    path = pgpass_file(var_dir)
+    keyfiles.write_bytes(path, (line + "\n").encode("utf-8"))
+    bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database,
+                      parsed.query)  # URL.set(password=None) would keep the password
+    return env | {"WLHY_DATABASE_URL": bare.render_as_string(hide_password=False),
+                  "PGPASSFILE": str(path)}
 
 
 def generate_province(out: Path, *, seed: int, console: Console, **sizes: int | str) -> dict:
@@ -143,17 +203,29 @@ def _wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 60) ->
     raise DemoError(f"the app did not answer {base}/healthz within {timeout_s:.0f} s")
 
 
-def _verify_in_background(url: str, stop: threading.Event, console: Console) -> None:
-    """Queue every completed, unverified demo waybill and verify them while the app serves (BeiDou from the
-    national platform simulator)."""
+def _background(url: str, stop: threading.Event, console: Console, rollup: bool, settled: threading.Event,
+                queue: bool = True) -> None:
+    """While the app serves: the statistics and ranking roll-up of a freshly loaded data set, then the job queue
+    (every completed, unverified demo waybill queued for verification, BeiDou from the national platform
+    simulator; the alarms' first tick queued). The roll-up goes first so that it and the worker's statistics job
+    never re-derive the same day at once; the worker then drains what verification changes."""
     factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    try:
+        if rollup:
+            roll_up(factory, say=console.print)
+    except Exception as e:  # the demo keeps serving; `wlhy stats rebuild` can redo it
+        console.print(f"[red]statistics roll-up failed: {e!r}; retry with `wlhy stats rebuild --from … --to …`[/]")
+    finally:
+        settled.set()
+    if stop.is_set() or not queue:
+        return
     with factory() as s:
         queued = enqueue_due_verifications(s, lookback=dt.timedelta(days=3650))
         s.commit()
-    console.print(f"verifying {queued} waybills in the background (GET /api/v1/waybills/{{id}}/trajectory)")
+    console.print(f"verifying {queued} waybills in the background (GET /api/v1/waybills/{{id}}/trajectory); "
+                  "alarms evaluated every 5 min (GET /api/v1/alarms)")
     with NationalPlatformClient.from_settings() as national:
-        run_verifier(factory, stop=stop, national=national, lookback=dt.timedelta(days=3650),
-                     extra_handlers=rules_handlers())
+        run_worker(factory, stop=stop, national=national, lookback=dt.timedelta(days=3650))
 
 
 def _forward(url: str, settings: Settings, stop: threading.Event) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auth import service as auth_service
@@ -26,8 +26,15 @@ def ensure_demo_users(
     known: dict[str, dict[str, str]] = {}
     if credentials_file.exists():
         known = {c["username"]: c for c in keyfiles.read_json(credentials_file)}
-    first_op = session.scalars(select(Operator).order_by(Operator.id)).first()
-    county = first_op.division_code if first_op and first_op.division_code else province_code[:2] + "0102"
+    # The county with the most platforms (and its city), so the county and city users see demo business; the
+    # operator user is a platform of that county.
+    busiest = session.execute(
+        select(Operator.division_code).where(Operator.division_code.is_not(None), Operator.is_sandbox.is_(False))
+        .group_by(Operator.division_code).order_by(func.count().desc(), Operator.division_code).limit(1)
+    ).scalar_one_or_none()
+    county = busiest or province_code[:2] + "0102"
+    first_op = session.scalars(select(Operator).where(Operator.is_sandbox.is_(False))
+                               .order_by((Operator.division_code == county).desc().nulls_last(), Operator.id)).first()
     wanted = [
         ("admin", "admin", None, None, "系统管理员"),
         ("province", "province", province_code, None, "省级监管"),
@@ -55,7 +62,7 @@ def ensure_demo_users(
             out.append(known[username])
         else:
             out.append({"username": username, "password": "(set earlier; reset with `wlhy users reset`)",
-                        "role": role, "division_code": division or ""})
+                        "role": existing.role, "division_code": existing.division_code or ""})
     session.flush()
     keyfiles.write_json(credentials_file, list(known.values()))  # 0600 from the start, replaced atomically
     return out

@@ -374,7 +374,9 @@ def _set_teleport(rng: np.random.Generator, trip: dict, tracked: bool) -> None:
     if spoof:
         step = int(trip.get("app_interval_s") or 300)
         dur_s = int(max(3.5 * 1.2 * step, rng.integers(20, 36) * 60))
-        dist = float(rng.uniform(10000, 60000))
+        # Tens of km, and far enough that the jump is an impossible speed over the app's longest step (its
+        # interval +20 %, with a 30 % margin): a 12 km jump between fixes 10 min apart is 72 km/h, a detour.
+        dist = max(float(rng.uniform(10000, 60000)), 1.3 * (130 / 3.6) * 1.2 * step)
     else:
         dur_s = int(rng.integers(3, 11) * 60)
         dist = float(rng.uniform(8000, 25000))
@@ -400,7 +402,9 @@ def _set_conflict(rng: np.random.Generator, trip: dict) -> None:
     w0, w1 = _window(trip)
     share = float(rng.uniform(0.25, 0.40))
     dist = float(rng.uniform(8000, 20000))
-    ramp_s = int(max(1200, dist / (50 / 3.6)))
+    # Drift off at 30 km/h at most: on top of the truck's own 80-90 km/h a faster drift would be an impossible
+    # speed, another anomaly than the one labelled.
+    ramp_s = int(max(1200, dist / (30 / 3.6)))
     length = int(share * (w1 - w0)) + ramp_s
     t0 = int(rng.integers(w0, max(w1 - length, w0 + 1)))
     dx, dy = _perpendicular(trip, dist, rng)
@@ -461,10 +465,15 @@ def _make_extra(rng, world: World, trips: list[dict], code: str, src: dict, busy
         )
         base["claim_load_pt"], base["claim_unload_pt"] = base["load_pt"], base["unload_pt"]
         overlap = min(src["receipt_s"], despatch + drive_s) - max(src["despatch_s"], despatch)
+        if overlap < 1800:  # RULES.md: windows that overlap; a few minutes are tolerated (sloppy hand-overs)
+            return None
         base["detail"] = {
             "overlapsWith": src["id"],
             "overlapS": int(max(overlap, 0)),
-            "alsoExpected": ["TRACK_START_MISMATCH", "TRACK_END_MISMATCH", "TRACK_LOW_COVERAGE"],
+            # The vehicle drives its other waybill's route: measured against this one's places, its length
+            # is whatever that route happens to be.
+            "alsoExpected": ["TRACK_START_MISMATCH", "TRACK_END_MISMATCH", "TRACK_LOW_COVERAGE",
+                             "TRACK_LENGTH_IMPLAUSIBLE"],
         }
         return base
     # TRACK_DUPLICATED: another vehicle (preferably of another platform) "reports" the source's app track

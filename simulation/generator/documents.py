@@ -173,6 +173,9 @@ class _Builder:
                 self.plates.add(plate)
                 t["wire_vehicle"] = (plate, v["vehiclePlateColorCode"])
                 t["detail"]["vehicleNumber"] = plate
+                if t.get("app") is None:
+                    # Its only track is the real plate's BeiDou: under the phantom plate there is none at all.
+                    t["detail"]["alsoExpected"] = ["TRACK_MISSING"]
             else:
                 name, id_no = names.person_name(rng), names.id_number(rng, str(pl.code[v["_place"]]))
                 t["wire_drivers"] = [(name, id_no)]

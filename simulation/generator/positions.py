@@ -59,9 +59,15 @@ def beidou_windows(trips: list[dict]) -> dict[int, tuple[int, int]]:
                 ends.append(cut)
                 starts.append(cut)
             else:
-                # The truck got to its next depot some other way (not simulated): the terminal is off meanwhile.
-                ends.append(min(ma.end_s, ma.receipt_s + 1800))
-                starts.append(max(ends[-1] + 1, min(mb.start_s, leave - 1800)))
+                # The truck got to its next depot some other way (not simulated): the terminal is off meanwhile,
+                # for at least the drive there at 60 km/h (a terminal that reappeared 30 km away a few seconds
+                # later would be a teleport, an impossible speed on a genuine vehicle).
+                drive_s = int(haversine_m(float(here[0]), float(here[1]), float(there[0]), float(there[1]))
+                              / (60 / 3.6))
+                resume = min(mb.start_s, leave - 1800)
+                off = max(ma.receipt_s, min(ma.end_s, ma.receipt_s + 1800, resume - drive_s))
+                ends.append(off)
+                starts.append(max(off + drive_s + 1, resume))
         ends.append(ts[-1]["mov"].end_s)
         for t, a, b in zip(ts, starts, ends):
             out[t["id"]] = (a, max(b, a + 1))
@@ -113,6 +119,7 @@ def sample_trips(
             trip["app"] = _copy(
                 rng, trips[eff["copy_app_from"]]["app"], eff["copy_shift_s"], eff["copy_keep"], mov
             )
+            _label_thinning(trip)
             continue
         if trip["beidou"] is not None and trip.get("app_off_u", 1.0) < NO_APP_SHARE and not _needs_app(eff) and trip["id"] not in copied:
             trip["no_app"] = True
@@ -138,6 +145,28 @@ def sample_trips(
 
 def _needs_app(eff: dict) -> bool:
     return bool(eff.get("shifts_app") or "copy_app_from" in eff)
+
+
+def _label_thinning(trip: dict) -> None:
+    """What a thinned copy of a sparse app track may also show, added to its truth's ``alsoExpected``.
+
+    Dropping a quarter of fixes 10 min apart leaves holes over 30 min (low coverage) and can drop the only fixes
+    at the loading or unloading yard (start / end mismatch): the data the copy's platform sent really shows that.
+    """
+    app = trip.get("app")
+    if app is None or app.t.size == 0:
+        return
+    also = list(trip["detail"].get("alsoExpected", []))
+    d, r = trip["despatch_s"], trip["receipt_s"]
+    t = np.sort(app.t[(app.t >= d) & (app.t <= r)])
+    if np.diff(np.concatenate([[d], t, [r]])).max() > 1800:
+        also.append("TRACK_LOW_COVERAGE")
+    for code, pt, at in (("TRACK_START_MISMATCH", trip["load_pt"], d), ("TRACK_END_MISMATCH", trip["unload_pt"], r)):
+        near = np.abs(app.t - at) <= 7200
+        if not near.any() or haversine_m(app.lon[near], app.lat[near], pt[0], pt[1]).min() > 1500.0:
+            also.append(code)
+    if also:
+        trip["detail"]["alsoExpected"] = sorted(set(also))
 
 
 def _copy(rng: np.random.Generator, src: Samples | None, shift_s: int, keep: float, mov) -> Samples | None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+import shapely
 
+from geo import outlines
 from geo.distance import haversine_m
 from simulation.generator.tracks import Movement, build_movement, local_to_lonlat, lonlat_to_local
 from simulation.generator.world import World, heavy
@@ -31,6 +33,8 @@ _MAX_REPOSITION_M = 150000.0  # further than this, the truck is assumed to have 
 _MIN_CHORD_M = 30000.0
 _MAX_CHORD_M = 400000.0
 _COORDS_RADIUS_M = 3000.0  # RULES.md §2: 3 km around platform-given coordinates
+_DIVISION_BUFFER_M = 2000.0  # trajectories.fixes.DIVISION_BUFFER_M: a named division's outline grown by this
+_ANYWHERE_SHARE = 0.5  # share of places drawn anywhere in their division's outline rather than near its centre
 
 
 def offset_point(lon: float, lat: float, distance_m: float, bearing_rad: float) -> tuple[float, float]:
@@ -40,9 +44,32 @@ def offset_point(lon: float, lat: float, distance_m: float, bearing_rad: float) 
 
 
 def point_inside(rng: np.random.Generator, places, p: int, share: float = 0.3) -> tuple[float, float]:
-    """Return a random point within `share` × the radius of place `p` around its division point."""
-    r = places.radius_m[p] * share * np.sqrt(rng.random())
-    return offset_point(float(places.lon[p]), float(places.lat[p]), r, rng.uniform(0, 2 * np.pi))
+    """Return a random point of place `p`: half the time within `share` × its radius around the division point,
+    otherwise anywhere inside the division's real outline (yards lie all over a county, far from its centre too).
+    """
+    geom = outlines.outline(str(places.code[p]))
+    if geom is not None and rng.random() < _ANYWHERE_SHARE:
+        x0, y0, x1, y1 = geom.bounds
+        for _ in range(64):
+            lon, lat = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+            if shapely.intersects_xy(geom, lon, lat):
+                return lon, lat
+    # Near the centre, but in the division all the same: a gazetteer point close to a coast or a border
+    # would otherwise put a genuine yard in the sea or the neighbouring county.
+    for _ in range(16 if geom is not None else 1):
+        r = places.radius_m[p] * share * np.sqrt(rng.random())
+        pt = offset_point(float(places.lon[p]), float(places.lat[p]), r, rng.uniform(0, 2 * np.pi))
+        if geom is None or shapely.intersects_xy(geom, *pt):
+            return pt
+    return float(places.lon[p]), float(places.lat[p])
+
+
+def _named_distance_m(code: str | None, ref: tuple[float, float], lon, lat) -> np.ndarray:
+    """Metres from fixes to the named place as the rule matches it: the division's outline when it has one
+    (0 inside), else the reference point."""
+    if code is not None:
+        return np.asarray(outlines.distance_to_outline_m(code, lon, lat), dtype=np.float64)
+    return np.asarray(haversine_m(lon, lat, ref[0], ref[1]), dtype=np.float64)
 
 
 def _bearing(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -103,13 +130,14 @@ def trip_eligible(trip: dict, world: World) -> bool:
     return trip["kind"] == "single" and all(p.get("_taint_from_s", np.inf) > t + 86400 for p in parties)
 
 
-def _far_enough(mov: Movement, ref: tuple[float, float], radius_m: float, at_s: int) -> bool:
+def _far_enough(mov: Movement, ref: tuple[float, float], radius_m: float, at_s: int,
+                code: str | None = None) -> bool:
     t = np.arange(at_s - 2 * 3600, at_s + 2 * 3600 + 1, 30, dtype=np.float64)
     s = np.interp(t, mov.prof_t, mov.prof_s)
     lon, lat = local_to_lonlat(
         np.interp(s, mov.path_s, mov.path_x), np.interp(s, mov.path_s, mov.path_y), mov.lon0, mov.lat0
     )
-    return bool(haversine_m(lon, lat, ref[0], ref[1]).min() > radius_m + 1000.0)
+    return bool(_named_distance_m(code, ref, lon, lat).min() > radius_m + 1000.0)
 
 
 def _mismatch_movement(rng, world: World, trip: dict, code: str, despatch_s: int, depot_pt):
@@ -123,6 +151,10 @@ def _mismatch_movement(rng, world: World, trip: dict, code: str, despatch_s: int
         if trip["coords"]
         else ((float(pl.lon[p]), float(pl.lat[p])), float(pl.radius_m[p]))
     )
+    # A named division with an outline is matched against the outline grown by the buffer (RULES.md §2).
+    code = None if trip["coords"] or not outlines.has_outline(str(pl.code[p])) else str(pl.code[p])
+    if code is not None:
+        ref_r = _DIVISION_BUFFER_M
     other = trip["unload_pt"] if end == "load" else trip["load_pt"]
     side = 1.0 if rng.random() < 0.5 else -1.0
     delta_m = max(1500.0, 0.1 * ref_r) + rng.uniform(0.0, 2500.0)
@@ -135,7 +167,7 @@ def _mismatch_movement(rng, world: World, trip: dict, code: str, despatch_s: int
         side = -side  # try both sides of the route before moving further out
         # Perpendicular to the route, so the truck does not drive through the named place either.
         bearing = _bearing(ref, other) + side * np.pi / 2 * rng.uniform(0.8, 1.2)
-        actual = offset_point(ref[0], ref[1], ref_r + delta_m, bearing)
+        actual = _outside(ref, code, ref_r + delta_m, bearing)
         load_pt, unload_pt = (actual, trip["unload_pt"]) if end == "load" else (trip["load_pt"], actual)
         dep = (
             offset_point(actual[0], actual[1], rng.uniform(3000, 8000), bearing)
@@ -151,19 +183,33 @@ def _mismatch_movement(rng, world: World, trip: dict, code: str, despatch_s: int
             length_factor=rng.uniform(1.1, 1.4),
         )
         at_s = mov.despatch_s if end == "load" else mov.receipt_s
-        if _far_enough(mov, ref, ref_r, at_s):
+        if _far_enough(mov, ref, ref_r, at_s, code):
             trip["load_pt"], trip["unload_pt"] = load_pt, unload_pt
             trip["detail"] = {
                 "namedPoint": [round(ref[0], 6), round(ref[1], 6)],
                 "namedRadiusM": round(ref_r),
                 "actualPoint": [round(actual[0], 6), round(actual[1], 6)],
                 "distanceFromNamedM": round(ref_r + delta_m),
-                "reference": "extension coordinates" if trip["coords"] else "division point",
+                "reference": "extension coordinates" if trip["coords"] else
+                             "division outline" if code is not None else "division point",
                 "variant": variant,
             }
             return mov
         delta_m = min(delta_m * 1.25, cap_m)  # stay close: never more than 12 km (or the variant's) beyond
     return None
+
+
+def _outside(ref: tuple[float, float], code: str | None, beyond_m: float, bearing: float) -> tuple[float, float]:
+    """The point towards ``bearing`` from ``ref`` that lies ``beyond_m`` from the named place: from the point
+    itself, or (a division with an outline) from the outline's edge, walking out from the division's point."""
+    if code is None:
+        return offset_point(ref[0], ref[1], beyond_m, bearing)
+    steps = np.arange(0.0, 400_000.0, 500.0)
+    lon, lat = local_to_lonlat(steps * np.sin(bearing), steps * np.cos(bearing), ref[0], ref[1])
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    d = np.asarray(outlines.distance_to_outline_m(code, lon, lat))
+    k = int(np.argmax(d >= beyond_m)) if (d >= beyond_m).any() else len(steps) - 1
+    return float(lon[k]), float(lat[k])
 
 
 class _Planner:
@@ -257,7 +303,15 @@ class _Planner:
         here = self.loc[trip["veh"]]
         if trip["veh"] in self.moved and haversine_m(here[0], here[1], *trip["load_pt"]) < _MAX_REPOSITION_M:
             depot = here
-        despatch_s = max(self._despatch_after(free_s, trip["veh"], depot), trip.pop("_not_before", 0))
+        # Budget the drive to where the movement begins, and when it begins at the last unloading point, the
+        # drive on to the loading point too: the approach may be 150 km, and a truck that left before its last
+        # trip ended would be in two places at once (its BeiDou would jump tens of km in seconds).
+        budget_to = trip["load_pt"] if depot == here else depot
+        despatch_s = max(self._despatch_after(free_s, trip["veh"], budget_to), trip.pop("_not_before", 0))
+        if code == "TRACK_START_MISMATCH":
+            # The rule looks ±2 h around the despatch: the truck's previous trip (often unloaded in the very
+            # division now named) must be over by then, or the label would not hold in the data.
+            despatch_s = max(despatch_s, free_s + int(2.75 * 3600))
 
         def movement(length_factor: float):
             return build_movement(
@@ -275,10 +329,14 @@ class _Planner:
         elif code == "TRACK_LENGTH_IMPLAUSIBLE":
             mov = movement(rng.uniform(3.4, 4.2))
             chord = float(w.places.dist_m[trip["load"], trip["unload"]])
+            # The rule measures from where the truck is seen loading and unloading (or the given coordinates):
+            # the yards, which lie anywhere in their divisions, not the divisions' centres.
+            straight = float(haversine_m(*trip["load_pt"], *trip["unload_pt"]))
             trip["detail"] = {
                 "routeLengthM": round(mov.length_m),
                 "divisionDistanceM": round(chord),
-                "ratio": round(mov.length_m / chord, 2),
+                "straightM": round(straight),
+                "ratio": round(mov.length_m / max(straight, 1.0), 2),
             }
         if mov is None:
             code = None
@@ -298,7 +356,11 @@ class _Planner:
     def _release(self, op: int, veh: int, trip: dict | None) -> None:
         if trip is None:
             return  # the vehicle's next trip would not fit in the period: it retires
-        heapq.heappush(self.heaps[op], (trip["receipt_s"], veh))
+        # After an unloading outside the named division the truck stays put for the rule's 2 h: its next
+        # approach drive (back-hauls start near the last unloading) must not pass through the named division
+        # within the time the rule looks at, or the END_MISMATCH label would not hold in the data.
+        rest = int(2.5 * 3600) if trip.get("code") == "TRACK_END_MISMATCH" else 0
+        heapq.heappush(self.heaps[op], (trip["receipt_s"] + rest, veh))
         self.loc[veh] = trip["unload_pt"]
         self.moved.add(veh)
 

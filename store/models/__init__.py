@@ -28,13 +28,15 @@ from store.models.checks import (
     Appeal,
     Job,
     Rectification,
+    RegistryAnswer,
+    TrackSignature,
     Trajectory,
     Verification,
 )
 from store.models.exchange import ExchangeError, JointTest, Message, Outbox
-from store.models.meta import SystemMeta
+from store.models.meta import ConfigVersion, SystemMeta
 from store.models.people import ROLES, AppUser, AuditChainHead, AuditLog, UserSession
-from store.models.thematic import DensityDaily, IndicatorValue, OdFlow, Score, StatDaily
+from store.models.thematic import DensityDaily, IndicatorValue, OdFlow, RankDirty, Score, StatDaily
 
 __all__ = [
     "ROLES",
@@ -47,6 +49,7 @@ __all__ = [
     "AuditChainHead",
     "AuditLog",
     "Base",
+    "ConfigVersion",
     "DensityDaily",
     "DocumentVersion",
     "Driver",
@@ -62,12 +65,15 @@ __all__ = [
     "OdFlow",
     "Operator",
     "Outbox",
+    "RankDirty",
     "Position",
     "ProvinceKey",
     "Rectification",
+    "RegistryAnswer",
     "Score",
     "StatDaily",
     "SystemMeta",
+    "TrackSignature",
     "Trajectory",
     "UserSession",
     "Vehicle",

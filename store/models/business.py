@@ -59,6 +59,7 @@ class Waybill(VersionedDocument, Base):
         Index("ix_waybill_loading_division", "loading_division_code"),
         Index("ix_waybill_receipt_division", "receipt_division_code"),
         Index("ix_waybill_shipping_note", "shipping_note_number"),
+        Index("ix_waybill_operator_despatch", "operator_id", "is_sandbox", "despatch_at"),  # 0015: by operator
     )
 
     id: Mapped[int] = pk_col()
@@ -165,6 +166,8 @@ class FundFlow(VersionedDocument, Base):
     __table_args__ = (
         Index("uq_fund_flow_key", "operator_id", "document_number", "is_sandbox", unique=True),
         Index("ix_fund_flow_plate", "vehicle_number", "plate_color"),
+        Index("ix_fund_flow_send_to_pro", "send_to_pro_at"),  # migration 0015: the list's default sort
+        Index("ix_fund_flow_operator_send_to_pro", "operator_id", "is_sandbox", "send_to_pro_at"),  # 0015
     )
 
     id: Mapped[int] = pk_col()

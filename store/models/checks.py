@@ -8,7 +8,9 @@ from typing import Any
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,12 +35,13 @@ __all__ = [
     "Appeal",
     "Job",
     "Rectification",
+    "RegistryAnswer",
     "Trajectory",
     "Verification",
 ]
 
 VERDICTS = ("PASS", "SUSPECT", "FAIL", "NO_DATA")
-ANOMALY_STATUSES = ("open", "appealed", "upheld", "overturned", "resolved")
+ANOMALY_STATUSES = ("open", "appealed", "upheld", "overturned", "resolved", "pending_check")
 ALARM_STATUSES = ("OPEN", "ACKNOWLEDGED", "RECTIFICATION_SUBMITTED", "ACCEPTED", "REJECTED", "CLOSED")
 
 
@@ -91,7 +95,10 @@ class Anomaly(Base):
         Index("uq_anomaly_document", "code", "document_kind", "document_key", unique=True),
         Index("ix_anomaly_operator_detected", "operator_id", "detected_at"),
         Index("ix_anomaly_group", "group_code"),
-        CheckConstraint("status IN ('open','appealed','upheld','overturned','resolved')", name="status"),
+        Index("ix_anomaly_document_id", "document_kind", "document_id"),  # migration 0012 (indicators)
+        Index("ix_anomaly_detected", "detected_at"),  # migration 0015: the list's default sort
+        CheckConstraint("status IN ('open','appealed','upheld','overturned','resolved','pending_check')",
+                        name="status"),
     )
 
     id: Mapped[int] = pk_col()
@@ -116,13 +123,20 @@ class Alarm(Base):
     __tablename__ = "alarm"
     __table_args__ = (
         Index("ix_alarm_operator_group", "operator_id", "group_code"),
+        # One alarm per operator × group while it is not CLOSED (operator-independent alarms count as operator 0).
+        Index("uq_alarm_open", text("coalesce(operator_id, 0)"), "group_code", unique=True,
+              postgresql_where=text("status <> 'CLOSED'")),
         CheckConstraint(
             "status IN ('OPEN','ACKNOWLEDGED','RECTIFICATION_SUBMITTED','ACCEPTED','REJECTED','CLOSED')", name="status"
         ),
+        CheckConstraint("kind IN ('rate','dead_letter')", name="kind"),
+        CheckConstraint("kind <> 'rate' OR operator_id IS NOT NULL", name="operator_set"),
     )
 
     id: Mapped[int] = pk_col()
-    operator_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("operator.id"))
+    # rate: an operator × anomaly group over its threshold; dead_letter: the Ministry forwarder gave up (province)
+    kind: Mapped[str] = mapped_column(String(16), default="rate", server_default="rate")
+    operator_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("operator.id"))
     group_code: Mapped[str] = mapped_column(String(16))
     level: Mapped[str] = mapped_column(String(8))
     rate: Mapped[float] = mapped_column(Float)
@@ -131,6 +145,11 @@ class Alarm(Base):
     status: Mapped[str] = mapped_column(String(24), default="OPEN", server_default="OPEN")
     raised_at: Mapped[dt.datetime] = created_at_col()
     closed_at: Mapped[dt.datetime | None]
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    acknowledged_at: Mapped[dt.datetime | None]
+    due_at: Mapped[dt.datetime | None]  # rectification due
+    overdue_at: Mapped[dt.datetime | None]  # escalated for being overdue
+    updated_at: Mapped[dt.datetime] = created_at_col()
 
 
 class AlarmEvent(Base):
@@ -153,6 +172,10 @@ class Appeal(Base):
     """An operator's appeal against a QUAL_* anomaly; decided by re-comparison with the registry by day 30."""
 
     __tablename__ = "appeal"
+    __table_args__ = (
+        Index("uq_appeal_pending", "anomaly_id", unique=True, postgresql_where=text("status = 'pending'")),
+        Index("ix_appeal_due", "status", "due_at"),
+    )
 
     id: Mapped[int] = pk_col()
     anomaly_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("anomaly.id"), index=True)
@@ -165,6 +188,10 @@ class Appeal(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     comparisons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     decided_at: Mapped[dt.datetime | None]
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # registry look-ups that failed
+    last_error: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Rectification(Base):
@@ -204,3 +231,37 @@ class Job(Base):
     locked_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = created_at_col()
+
+
+class RegistryAnswer(Base):
+    """What the 运政 registry or the national platform answered about one key on one Beijing day (migration 0009).
+
+    The registry rules (supervision.rules.qualifications) ask each licence, certificate and plate once a day, not
+    once per waybill; ``found`` false caches "no such record"; an outage is never cached.
+    """
+
+    __tablename__ = "registry_answer"
+
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    found: Mapped[bool] = mapped_column(Boolean)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    fetched_at: Mapped[dt.datetime] = created_at_col()
+
+
+class TrackSignature(Base):
+    """One H3 res-8 cell a verified item's app track crosses, with the mean time there (migration 0011).
+
+    The worker looks a new track's cells up here (index on cell × hour bucket) to find copies of recent tracks,
+    shifted copies included (trajectories.signatures).
+    """
+
+    __tablename__ = "track_signature"
+    __table_args__ = (Index("ix_track_signature_cell_bucket", "cell", "bucket"),)
+
+    waybill_vehicle_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("waybill_vehicle.id", ondelete="CASCADE"), primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer)
+    t_s: Mapped[float] = mapped_column(Float)

@@ -1,1 +1,1 @@
-"""Base data as people read it (B1): operators (and, to come, vehicles and drivers with their reports)."""
+"""Base data as people read it (B1): operators, vehicles and drivers (with each platform's reports and history)."""

@@ -75,3 +75,24 @@ def test_csv_and_detail(http, make_user, ledger):
     assert "evidence" in detail and detail["id"] == one["id"]
     county_a = _login(http, make_user, "county", division_code="340104")
     assert http.get(f"/api/v1/anomalies/{one['id']}", headers=county_a).status_code == 404
+
+
+def test_not_checked_yet_is_listed_by_its_status(http, make_user, engine):
+    """A registry outage leaves a ``pending_check`` row; regulators find it by status, and it is not an anomaly."""
+    from store.anomalies import mark_pending
+
+    tag = uuid.uuid4().hex[:8]
+    with Session(engine) as s:
+        op = Operator(usci=f"91340104{tag}P", name="丙", division_code="340104")
+        s.add(op)
+        s.flush()
+        mark_pending(s, "QUAL_VEHICLE_CERT", document_kind="waybill", document_key=f"{tag}:wb", operator_id=op.id,
+                     reason_zh="未核验（登记系统不可用）", reason_en="not checked yet (registry unavailable)")
+        s.commit()
+        op_id = op.id
+    admin = _login(http, make_user, "admin")
+    pending = http.get("/api/v1/anomalies", params={"status": "pending_check", "operator_id": op_id}, headers=admin)
+    assert pending.status_code == 200, pending.text
+    assert [(i["code"], i["status"]) for i in pending.json()["items"]] == [("QUAL_VEHICLE_CERT", "pending_check")]
+    open_ = http.get("/api/v1/anomalies", params={"status": "open", "operator_id": op_id}, headers=admin)
+    assert open_.json()["items"] == []

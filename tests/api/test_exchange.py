@@ -270,8 +270,9 @@ def test_published_fixed_ephemeral_key_is_accepted_but_flagged(client, engine):
     (msg,) = message(engine, ref)
     assert msg.weak_envelope and crypto.is_published_weak_c1(msg.c1_hex)
     with Session(engine) as s:
-        assert s.scalars(select(Anomaly).where(Anomaly.code == "SEC_WEAK_ENVELOPE",
-                                               Anomaly.document_id == msg.id)).one()
+        anomaly = s.scalars(select(Anomaly).where(Anomaly.code == "SEC_WEAK_ENVELOPE",
+                                                  Anomaly.document_key == f"account:{msg.account_id}")).one()
+        assert anomaly.evidence["lastMessageId"] == msg.id
 
 
 def test_repeated_c1_is_flagged_on_the_second_message(client, engine):

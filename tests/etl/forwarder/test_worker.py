@@ -330,3 +330,42 @@ def test_row_without_a_stored_version_is_dead_at_once(factory, sim, make_client)
     (row,) = outbox_rows(factory)
     assert row.status == "dead" and "no waybill 999 version 1" in row.last_error
     assert sim.state.requests == 0
+
+
+def test_a_batch_is_sent_concurrently_each_row_once_and_a_correction_after_its_first_version(
+        factory, sim, make_client, intake, monkeypatch):
+    import threading
+
+    from etl.forwarder import worker
+
+    for n in range(1, 13):  # twelve documents, one of them corrected twice
+        v = samples.vehicle()
+        v["vehicleNumber"] = f"皖K{n:05d}"
+        intake("WLHY_CL1001", v)
+    for tonnage in ("20.00", "21.00"):
+        v = samples.vehicle()
+        v["vehicleNumber"], v["vehicleTonnage"] = "皖K00001", tonnage
+        intake("WLHY_CL1001", v)
+    threads: set[int] = set()
+    send = worker.MinistryClient.send
+
+    def spy(self, envelope):
+        threads.add(threading.get_ident())
+        return send(self, envelope)
+
+    monkeypatch.setattr(worker.MinistryClient, "send", spy)
+    unwrapped = []
+    keys = worker._province_keys
+    monkeypatch.setattr(worker, "_province_keys", lambda s: unwrapped.append(1) or keys(s))
+    client = make_client(ministry_batch_size=20)
+    result = drain_once(factory, client)
+    # batches of 12, 1, 1: each correction waits for the version before it; the keys are unwrapped once a batch
+    assert result.acked == 14 and len(unwrapped) == 3
+    assert len(threads) > 1  # the first batch went out on several threads
+    rows = outbox_rows(factory)
+    assert {r.status for r in rows} == {"acked"} and len(rows) == 14
+    got = received(sim)
+    assert got["total"] == 14 and got["repeats"] == 0
+    tonnages = [got["refs"][r.ministry_reference_number]["payload"].get("vehicleTonnage") for r in rows
+                if got["refs"][r.ministry_reference_number]["payload"]["vehicleNumber"] == "皖K00001"]
+    assert tonnages[-2:] == ["20.00", "21.00"]

@@ -81,7 +81,7 @@ CASES = [
     (YD, "consigneeInfo.consigneeId", "x" * 36, "length", DELETE),
     (YD, "consigneeInfo.countrySubdivisionCode", DELETE, "required", 340104),
     (YD, "vehicleInfo", [], "multiplicity", [samples.waybill()["vehicleInfo"][0]]),
-    (YD, "vehicleInfo", {"vehicleNumber": "皖A1"}, "type", [samples.waybill()["vehicleInfo"][0]]),
+    (YD, "vehicleInfo", "皖A1", "type", [samples.waybill()["vehicleInfo"][0]]),  # an object is a 1-item list
     (YD, "vehicleInfo[0].vehiclePlateColorCode", "6", "code", 94),
     (YD, "vehicleInfo[0].vehicleNumber", None, "required", "皖A54321"),
     (
@@ -448,3 +448,35 @@ def test_many_bad_fixes_are_capped_per_check():
     errors = validate_payload(WZ, doc).errors
     assert [e.field for e in errors] == [f"locations[{i}].speed" for i in range(10)]
     assert "50 items fail" in errors[-1].message
+
+
+# --- list fields sent as one object (the public Fujian client) --------------------------------------------------
+
+
+@pytest.mark.parametrize("ipc,make,path", [
+    (YD, samples.waybill, "vehicleInfo"),
+    (YD, samples.waybill, "vehicleInfo[0].driver"),
+    (YD, samples.waybill, "vehicleInfo[0].goodsInfo"),
+    (ZJ, samples.fund_flow, "shippingNoteList"),
+    (ZJ, samples.fund_flow, "financiallist"),
+    (WZ, lambda: samples.position_batch(1), "locations"),
+    (WZ, lambda: samples.position_batch(1), "shippingNoteInfos"),
+])
+def test_a_list_sent_as_one_object_is_a_one_element_list_with_a_warning(ipc, make, path):
+    doc = make()
+    parts = [int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path)]
+    target = doc
+    for part in parts[:-1]:
+        target = target[part]
+    if not target[parts[-1]]:
+        pytest.skip("sample list is empty")
+    listed = json.loads(json.dumps(doc))
+    target[parts[-1]] = target[parts[-1]][0]  # the object itself, not a list
+    sent = json.loads(json.dumps(doc))
+    r = validate_payload(ipc, doc)
+    assert r.ok, r.errors
+    assert [(w.field, w.rule) for w in r.warnings if w.rule == "shape"] == [(path, "shape")]
+    assert r.data == listed  # stored and forwarded as the list the spec defines
+    assert doc == sent  # the caller's object is not changed
+    clean = validate_payload(ipc, listed)
+    assert clean.ok and not [w for w in clean.warnings if w.rule == "shape"]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.jobs import Worker, claim, enqueue
 from store.models import Job, Operator, Verification, Waybill
 from tests.conftest import make_database
-from trajectories.jobs import KIND_VERIFY_WAYBILL, enqueue_due_verifications
+from trajectories.jobs import KIND_VERIFY_BATCH, KIND_VERIFY_WAYBILL, enqueue_due_verifications, verification_handlers
 
 UTC = dt.timezone.utc
 
@@ -131,3 +131,35 @@ def test_due_scan_queues_complete_unverified_waybills_once(session):
     # two hours later the third one is due as well
     assert enqueue_due_verifications(session, now=now + dt.timedelta(hours=2)) == 1
     assert f"waybill:{within_grace.id}" in session.scalars(select(Job.key)).all()
+
+
+def test_due_scan_puts_a_backlog_in_batches_and_new_waybills_in_their_own_lane(session):
+    op = Operator(name="op", usci="913401007000000002", permit_number="p")
+    session.add(op)
+    session.flush()
+    now = dt.datetime(2026, 10, 3, 12, tzinfo=UTC)
+    old = [_waybill(session, op.id, 10 + i, now - dt.timedelta(days=1, minutes=i)) for i in range(3)]
+    new = _waybill(session, op.id, 20, now - dt.timedelta(hours=3))
+    newer = _waybill(session, op.id, 21, now - dt.timedelta(hours=2, minutes=30))
+
+    assert enqueue_due_verifications(session, now=now) == 5
+    live = session.execute(select(Job.key, Job.run_after).where(Job.kind == KIND_VERIFY_WAYBILL)
+                           .order_by(Job.run_after)).all()
+    # one job each, due when the waybill completed (receipt + 2 h): run in order of completion
+    assert [k for k, _ in live] == [f"waybill:{new.id}", f"waybill:{newer.id}"]
+    assert live[0].run_after == new.receipt_at + dt.timedelta(hours=2)
+    [batch] = session.scalars(select(Job).where(Job.kind == KIND_VERIFY_BATCH)).all()
+    # the back-log is one batch, oldest completion first
+    assert batch.payload["waybill_ids"] == [w.id for w in reversed(old)]
+    assert enqueue_due_verifications(session, now=now) == 0  # nothing twice, batched or not
+
+
+def test_the_backlog_lane_does_not_hold_up_a_new_waybill(session):
+    # The live lane's worker claims only live jobs: a back-log queued before it does not stand in its way.
+    enqueue(session, KIND_VERIFY_BATCH, "waybills:old", {"waybill_ids": [1]},
+            run_after=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    enqueue(session, KIND_VERIFY_WAYBILL, "waybill:new", {"waybill_id": 2})
+    handlers = verification_handlers()
+    assert set(handlers) == {KIND_VERIFY_WAYBILL, KIND_VERIFY_BATCH}
+    job = claim(session, worker="live", kinds=[KIND_VERIFY_WAYBILL])
+    assert job is not None and job.key == "waybill:new"
