@@ -1,13 +1,12 @@
-"""Vehicle and driver lists and details (B1) on a demo-sized database: p50 / p95 through real HTTP for an admin,
-a county user and an operator, with the row counts behind them.
+"""Vehicle and driver query services (B1) on a demo-sized database, one caller: the median per page or detail
+for an admin, a county user and an operator (what the database and ORM cost per request). Latency through real
+HTTP under concurrent clients, these routes included, is bench/queries.py's.
 
 The database is a throwaway PostGIS cluster filled by direct inserts: ``--operators`` platforms in four counties,
 ``--vehicles`` vehicles and as many drivers, each reported by one platform and 20 % also by a rival (two reports,
 one shared row), 1–2 versions per report, and ``--waybills`` waybills each with one vehicle and one driver.
-First the query services alone (one caller), then ``--clients`` concurrent HTTP clients send ``--requests``
-requests per route and user (``--no-http`` skips that part).
 
-    .venv/bin/python bench/basedata.py [--operators 20 --vehicles 20000 --waybills 50000 --clients 10]
+    .venv/bin/python bench/basedata.py [--operators 20 --vehicles 20000 --waybills 50000]
 
 ``WLHY_TEST_ADMIN_DSN`` (a superuser libpq DSN) uses an existing server instead of a throwaway cluster.
 """
@@ -17,10 +16,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -94,40 +91,6 @@ def _fill(url: str, ops: int, n: int, waybills: int) -> dict[str, int]:
     return counts
 
 
-def _serve(url: str):
-    import socket
-
-    import uvicorn
-
-    from api.main import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
-
-
-def _users(url: str) -> dict[str, tuple[str, str]]:
-    from auth import service as auth_service
-
-    who = {"admin": {"role": "admin"}, "county 340104": {"role": "county", "division_code": "340104"},
-           "operator 4": {"role": "operator", "operator_id": 4}}
-    out = {}
-    engine = create_engine(url)
-    with Session(engine) as s:
-        for label, kw in who.items():
-            name, password = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-            auth_service.create(db_session=s, username=name, password=password, **kw)
-            out[label] = (name, password)
-        s.commit()
-    engine.dispose()
-    return out
-
-
 def _services(url: str) -> None:
     """The query services alone, one caller: median of 10 runs (what the database and ORM cost per request)."""
     from auth.scope import Scope
@@ -162,59 +125,11 @@ def _services(url: str) -> None:
     engine.dispose()
 
 
-def run(url: str, *, ops: int, n: int, waybills: int, clients: int, requests: int, http: bool = True) -> None:
-    import httpx
-
+def run(url: str, *, ops: int, n: int, waybills: int) -> None:
     t = time.perf_counter()
     counts = _fill(url, ops, n, waybills)
     print(f"filled in {time.perf_counter() - t:.1f} s: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     _services(url)
-    if not http:
-        return
-    server, base = _serve(url)
-    users = _users(url)
-    routes = [("vehicles page (100)", "/api/v1/vehicles", {}),
-              ("vehicles heavy, sorted -updatedAt", "/api/v1/vehicles", {"heavy": "true", "sort": "-updatedAt"}),
-              ("vehicles plate prefix 皖B012", "/api/v1/vehicles", {"vehicle_number": "皖B012"}),
-              ("vehicles CSV (1000)", "/api/v1/vehicles", {"limit": 1000, "format": "csv"}),
-              ("drivers page (100)", "/api/v1/drivers", {}),
-              ("driver by full ID number", "/api/v1/drivers", {"id_number": "340104199000000120"}),
-              ("vehicle detail", "/api/v1/vehicles/{id}", {}), ("driver detail", "/api/v1/drivers/{id}", {})]
-    local = threading.local()
-    print(f"{clients} concurrent clients, {requests} requests per route and user; p50 / p95 in ms (total rows)")
-    try:
-        for label, (name, password) in users.items():
-            with httpx.Client(base_url=base, timeout=60) as c:
-                token = c.post("/api/v1/auth/login", json={"username": name, "password": password}
-                               ).json()["access_token"]
-                h = {"Authorization": f"Bearer {token}"}
-                first_v = c.get("/api/v1/vehicles", params={"limit": 1}, headers=h).json()["items"][0]["id"]
-                first_d = c.get("/api/v1/drivers", params={"limit": 1}, headers=h).json()["items"][0]["id"]
-            print(f"  {label}")
-            for title, path, params in routes:
-                path = path.replace("{id}", str(first_v if "vehicles" in path else first_d))
-
-                def one(_, path=path, params=params, h=h) -> tuple[float, int | None]:
-                    c = getattr(local, "client", None)
-                    if c is None:  # one keep-alive connection per client thread, as a browser or script has
-                        c = local.client = httpx.Client(base_url=base, timeout=60)
-                    t0 = time.perf_counter()
-                    r = c.get(path, params=params, headers=h)
-                    ms = (time.perf_counter() - t0) * 1000
-                    assert r.status_code == 200, r.text
-                    total = r.json().get("total") if r.headers["content-type"].startswith("application/json") \
-                        else None
-                    return ms, total
-
-                with ThreadPoolExecutor(clients) as pool:
-                    res = list(pool.map(one, range(requests)))
-                ms = sorted(x for x, _ in res)
-                p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
-                total = res[0][1]
-                print(f"    {title:<36} {statistics.median(ms):7.1f} / {p95:7.1f}"
-                      + (f"   ({total:,})" if total is not None else ""))
-    finally:
-        server.should_exit = True
 
 
 def main() -> None:
@@ -222,17 +137,13 @@ def main() -> None:
     parser.add_argument("--operators", type=int, default=20)
     parser.add_argument("--vehicles", type=int, default=20_000, help="vehicles, and as many drivers")
     parser.add_argument("--waybills", type=int, default=50_000)
-    parser.add_argument("--clients", type=int, default=10)
-    parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--no-http", action="store_true", help="time the query services only")
     args = parser.parse_args()
 
     from store.cluster import create_migrated_database, throwaway_server
 
     with throwaway_server("wlhy-bench-basedata-") as admin_dsn:
         url = create_migrated_database(admin_dsn, "wlhy_bench_basedata_" + uuid.uuid4().hex[:8])
-        run(url, ops=args.operators, n=args.vehicles, waybills=args.waybills, clients=args.clients,
-            requests=args.requests, http=not args.no_http)
+        run(url, ops=args.operators, n=args.vehicles, waybills=args.waybills)
 
 
 if __name__ == "__main__":

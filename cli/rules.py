@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.output import console
+from cli.output import console, day_range
 
 app = typer.Typer(help="Document rules (单据规则): INTAKE_LATE, INTAKE_TIME_ORDER, INTAKE_UNKNOWN_PARTY, MATCH_*, "
                        "DUPLICATE_WAYBILL, QUAL_* (运政 registry), VEHICLE_NOT_IN_NETWORK (national platform).",
@@ -30,12 +28,7 @@ def rules_sweep(
     from store.db import ensure_database
     from supervision.rules.sweep import PENDING_KEY, sweep_range
 
-    try:
-        d0, d1 = dt.date.fromisoformat(date_from), dt.date.fromisoformat(date_to)
-    except ValueError as e:
-        raise typer.BadParameter(f"dates must be YYYY-MM-DD: {e}") from None
-    if d1 < d0:
-        raise typer.BadParameter("--to is before --from")
+    d0, d1 = day_range(date_from, date_to)
     url = ensure_database()
     with Progress(TextColumn("checking days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as bar:

@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.output import console
+from cli.output import console, day_range
 
 app = typer.Typer(help="Statistics (统计): business scale, OD flows, density; `rebuild` re-derives a date range.",
                   no_args_is_help=True)
@@ -24,12 +24,7 @@ def stats_rebuild(
     from store.db import ensure_database, session_scope
     from supervision.statistics.rollup import RollupCounts, rebuild
 
-    try:
-        d0, d1 = dt.date.fromisoformat(date_from), dt.date.fromisoformat(date_to)
-    except ValueError as e:
-        raise typer.BadParameter(f"dates must be YYYY-MM-DD: {e}") from None
-    if d1 < d0:
-        raise typer.BadParameter("--to is before --from")
+    d0, d1 = day_range(date_from, date_to)
     url = ensure_database()
     total = RollupCounts()
     with Progress(TextColumn("re-deriving days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -49,10 +44,8 @@ def stats_rebuild(
     table.add_row("od_flow rows", f"{total.od_rows:,}")
     table.add_row("density_daily rows", f"{total.density_rows:,}")
     console.print(table)
-    try:
-        from supervision.indicators import rebuild as rebuild_indicators
-    except ImportError:
-        return
+    from supervision.indicators import rebuild as rebuild_indicators
+
     with console.status("indicators, scores and rankings"), session_scope(url) as s:
         done = rebuild_indicators(s, d0, d1)
         s.commit()

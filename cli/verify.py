@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import typer
 from rich.table import Table
 
-from cli.output import console
+from cli.output import console, day_range
 
 
 def verify(
@@ -22,12 +21,7 @@ def verify(
     from supervision.statistics.density import rollup_density
     from trajectories.backfill import verify_range
 
-    try:
-        d0, d1 = dt.date.fromisoformat(date_from), dt.date.fromisoformat(date_to)
-    except ValueError as e:
-        raise typer.BadParameter(f"dates must be YYYY-MM-DD: {e}") from None
-    if d1 < d0:
-        raise typer.BadParameter(f"--to ({d1}) is before --from ({d0})")
+    d0, d1 = day_range(date_from, date_to)
     started = time.perf_counter()
     counts = verify_range(database_url(), d0, d1, scheduler=scheduler, progress=True, after_day=rollup_density)
     took = time.perf_counter() - started

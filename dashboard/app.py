@@ -6,7 +6,6 @@ from the wheels (``serve_locally``), nothing from a CDN.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import urllib.parse
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from dashboard import session as dash_session
 from dashboard.i18n import t
-from dashboard.pages import anomalies, density, inspector, overview
+from dashboard.pages import alarms, anomalies, density, inspector, overview, platform, ranking, statistics
 
 __all__ = ["PAGES", "create_dash_app"]
 
@@ -37,34 +36,18 @@ class Page:
     roles: frozenset[str]  # who is offered it
 
 
-#: path → page; the pages over other helpers' services are added when those services import (see _optional).
+#: path → page, in menu order.
 PAGES: dict[str, Page] = {
     "": Page("nav_overview", overview, overview.render, _EVERYONE),
     "waybill": Page("nav_waybill", inspector, inspector.render, _REGULATORS | {"operator"}),
     "anomalies": Page("nav_anomalies", anomalies, anomalies.render, _REGULATORS | {"operator"}),
     "density": Page("nav_density", density, density.render, _REGULATORS | {"analyst"}),
+    "statistics": Page("nav_statistics", statistics, statistics.render, _EVERYONE),
+    "flows": Page("nav_flows", statistics, statistics.render_flows, _REGULATORS | {"analyst"}),
+    "ranking": Page("nav_ranking", ranking, ranking.render, _REGULATORS | {"analyst"}),
+    "alarms": Page("nav_alarms", alarms, alarms.render, _REGULATORS | {"operator"}),
+    "platform": Page("nav_platform", platform, platform.render, frozenset({"operator"})),
 }
-#: path → (label, module, render function name, roles): pages whose service may not exist yet.
-_OPTIONAL = {
-    "statistics": ("nav_statistics", "dashboard.pages.statistics", "render", _EVERYONE),
-    "flows": ("nav_flows", "dashboard.pages.statistics", "render_flows", _REGULATORS | {"analyst"}),
-    "ranking": ("nav_ranking", "dashboard.pages.ranking", "render", _REGULATORS | {"analyst"}),
-    "alarms": ("nav_alarms", "dashboard.pages.alarms", "render", _REGULATORS | {"operator"}),
-    "platform": ("nav_platform", "dashboard.pages.platform", "render", frozenset({"operator"})),
-}
-
-
-def _optional() -> dict[str, Page]:
-    """The optional pages whose modules (and so services) import; a missing service skips its page."""
-    found: dict[str, Page] = {}
-    for path, (label, name, fn, roles) in _OPTIONAL.items():
-        try:
-            module = importlib.import_module(name)
-        except Exception as e:  # noqa: BLE001 - a service that is missing or broken skips its page, not the app
-            log.warning("dashboard page %s skipped: %s", path, e)
-            continue
-        found[path] = Page(label, module, getattr(module, fn), roles)
-    return found
 
 
 def _shell() -> html.Div:
@@ -76,7 +59,7 @@ def _shell() -> html.Div:
         return html.Div([dcc.Location(id="url", refresh=False), html.Main(id="page")])
     lang = dash_session.lang()
     prefix = _prefix()
-    pages = flask.current_app.config["WLHY_DASH_PAGES"]
+    pages = PAGES
     nav = [dcc.Link(t(p.label, lang), href=f"{prefix}/{path}", className="nav-link", id=f"nav-{path or 'overview'}")
            for path, p in pages.items() if v.role in p.roles]
     who = f"{v.username} · {t('role', lang)} {v.role}" + (f" · {v.division_code}" if v.division_code else "")
@@ -101,7 +84,6 @@ def _prefix() -> str:
 
 
 def _route(pathname: str | None, search: str | None) -> Any:
-    import flask
 
     v = dash_session.viewer()
     lang = dash_session.lang()
@@ -109,7 +91,7 @@ def _route(pathname: str | None, search: str | None) -> Any:
     path = (pathname or "/")
     path = path.removeprefix(prefix)
     key = path.strip("/")
-    pages = flask.current_app.config["WLHY_DASH_PAGES"]
+    pages = PAGES
     page = pages.get(key)
     if page is None:
         return html.Div(t("not_found", lang), className="notice", id="page-not-found")
@@ -154,8 +136,6 @@ def create_dash_app(session_factory: sessionmaker, *, prefix: str = "/dashboard/
     def route(pathname, search):
         return _route(pathname, search)
 
-    pages = {**PAGES, **_optional()}
-    app.server.config["WLHY_DASH_PAGES"] = pages
-    for module in {id(p.module): p.module for p in pages.values()}.values():
+    for module in {id(p.module): p.module for p in PAGES.values()}.values():
         module.register(app)
     return app

@@ -71,6 +71,14 @@ ANOMALY_TYPES: dict[str, AnomalyType] = {r[0]: AnomalyType(*r) for r in _ROWS}
 
 
 
+def _catalogued(code: str) -> AnomalyType:
+    """The catalogue entry of ``code``; ValueError for a code spec/RULES.md §1 does not have."""
+    kind = ANOMALY_TYPES.get(code)
+    if kind is None:
+        raise ValueError(f"unknown anomaly code {code!r}; known: {sorted(ANOMALY_TYPES)}")
+    return kind
+
+
 def record(
     session: Session,
     code: str,
@@ -91,9 +99,7 @@ def record(
     ValueError
         If ``code`` is not in the catalogue of spec/RULES.md §1.
     """
-    kind = ANOMALY_TYPES.get(code)
-    if kind is None:
-        raise ValueError(f"unknown anomaly code {code!r}; known: {sorted(ANOMALY_TYPES)}")
+    kind = _catalogued(code)
     values = dict(
         code=code, group_code=kind.group, severity=severity, operator_id=operator_id, document_kind=document_kind,
         document_id=document_id, document_key=document_key, reason_zh=reason_zh, reason_en=reason_en,
@@ -183,9 +189,7 @@ def mark_pending_many(session: Session, markers: list[dict[str, Any]]) -> int:
     answer for); each marker has ``mark_pending``'s keyword arguments and ``code``. Returns how many were marked."""
     rows = []
     for m in markers:
-        kind = ANOMALY_TYPES.get(m["code"])
-        if kind is None:
-            raise ValueError(f"unknown anomaly code {m['code']!r}; known: {sorted(ANOMALY_TYPES)}")
+        kind = _catalogued(m["code"])
         rows.append(dict(code=m["code"], group_code=kind.group, severity="info", operator_id=m.get("operator_id"),
                          document_kind=m["document_kind"], document_id=m.get("document_id"),
                          document_key=m["document_key"], status=PENDING, reason_zh=m["reason_zh"],

@@ -12,6 +12,7 @@ The master key is a throwaway key file for the run (``WLHY_MASTER_KEY_FILE``), n
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from simulation.generator.config import GeneratorConfig
 from store.cluster import (
     OWNER_ROLE,
     create_migrated_database,
@@ -35,7 +37,7 @@ from store.cluster import (
     sqlalchemy_url,
     throwaway_server,
 )
-from store.cluster import free_port as _free_port  # noqa: F401 - tests import it from here
+from store.cluster import free_port as _free_port
 from store.cluster import (
     process_role_passwords as _role_passwords,  # same passwords as create_migrated_database
 )
@@ -138,3 +140,61 @@ def operator(session):
     op = upsert_operator(session, samples.operator())
     session.flush()
     return op
+
+
+#: The small generated province that the trajectory-database and dashboard tests load (generated once per run).
+SMALL_PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)
+
+
+@pytest.fixture(scope="session")
+def province_dir(tmp_path_factory) -> Path:
+    from simulation.generator import generate
+
+    out = tmp_path_factory.mktemp("province30")
+    generate(SMALL_PROVINCE, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ground_truth(province_dir) -> list[dict]:
+    """The generator's ground truth per waybill (ground_truth.jsonl)."""
+    return [json.loads(line) for line in (province_dir / "ground_truth.jsonl").open(encoding="utf-8")]
+
+
+@contextmanager
+def live_server(app, *, start_timeout_s: float = 30.0) -> Iterator[str]:
+    """``app`` served by a real uvicorn in a thread on a free port (the wire as clients see it); yields its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def user_maker(engine):
+    """``make(role, **kw) -> (username, password)``: committed users (a live server sees them)."""
+    from auth import service as auth_service
+
+    def make(role: str = "analyst", **kw) -> tuple[str, str]:
+        username = f"{role}-{uuid.uuid4().hex[:8]}"
+        password = uuid.uuid4().hex
+        with Session(engine) as s:
+            auth_service.create(db_session=s, username=username, password=password, role=role, **kw)
+            s.commit()
+        return username, password
+
+    return make

@@ -399,8 +399,9 @@ def _int_or_none(value: Any) -> int | None:
 
 # --- TRACK_VEHICLE_OVERLAP ------------------------------------------------------------------------------------
 
-_OVERLAP_SQL = text(
-    """
+#: One vehicle's two items whose transport periods overlap by more than the tolerance and whose routes differ; the
+#: two queries below choose the first items (a date range for back-fills, given items for the live check).
+_OVERLAP_PAIRS = """
     SELECT a.id AS a_id, a.waybill_id AS a_wid, a.seq AS a_seq, wa.operator_id AS a_op,
            b.id AS b_id, b.waybill_id AS b_wid, b.seq AS b_seq, wb.operator_id AS b_op, a.vehicle_number,
            extract(epoch FROM least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at))
@@ -412,15 +413,19 @@ _OVERLAP_SQL = text(
                           AND b.id <> a.id AND b.waybill_id <> a.waybill_id
     JOIN waybill wa ON wa.id = a.waybill_id
     JOIN waybill wb ON wb.id = b.waybill_id
-    WHERE a.despatch_at >= :lo AND a.despatch_at < :hi
-      AND NOT wa.is_sandbox AND NOT wb.is_sandbox
-      AND (b.despatch_at > a.despatch_at OR (b.despatch_at = a.despatch_at AND b.id > a.id)
-           OR b.despatch_at < :lo)
+    WHERE NOT wa.is_sandbox AND NOT wb.is_sandbox
       AND least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at) > make_interval(secs => :tol_s)
       AND (ST_DistanceSphere(a.loading_geom, b.loading_geom) > :apart_m
            OR ST_DistanceSphere(a.receipt_geom, b.receipt_geom) > :apart_m)
-    """
-)
+"""
+_OVERLAP_SQL = text(_OVERLAP_PAIRS + """
+      AND a.despatch_at >= :lo AND a.despatch_at < :hi
+      AND (b.despatch_at > a.despatch_at OR (b.despatch_at = a.despatch_at AND b.id > a.id)
+           OR b.despatch_at < :lo)
+""")
+_ITEM_OVERLAP_SQL = text(_OVERLAP_PAIRS + """
+      AND a.id = ANY(:ids) AND NOT (b.id = ANY(:ids) AND b.id < a.id)
+""")
 
 
 def find_vehicle_overlaps(
@@ -449,34 +454,10 @@ def find_vehicle_overlaps(
         One per flagged item: the item whose places the vehicle's fixes do not visit; both when the fixes
         back both or neither.
     """
-
-
     lo, hi = day_bounds(date_from, date_to)
     rows = session.execute(_OVERLAP_SQL, {"lo": lo, "hi": hi, "tol_s": tolerance.total_seconds(),
                                           "apart_m": different_route_m}).all()
     return _overlap_findings(session, rows)
-
-
-_ITEM_OVERLAP_SQL = text(
-    """
-    SELECT a.id AS a_id, a.waybill_id AS a_wid, a.seq AS a_seq, wa.operator_id AS a_op,
-           b.id AS b_id, b.waybill_id AS b_wid, b.seq AS b_seq, wb.operator_id AS b_op, a.vehicle_number,
-           extract(epoch FROM least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at))
-               AS overlap_s,
-           ST_DistanceSphere(a.loading_geom, b.loading_geom) AS loading_apart_m,
-           ST_DistanceSphere(a.receipt_geom, b.receipt_geom) AS unloading_apart_m
-    FROM waybill_vehicle a
-    JOIN waybill_vehicle b ON b.vehicle_number = a.vehicle_number AND b.plate_color = a.plate_color
-                          AND b.id <> a.id AND b.waybill_id <> a.waybill_id
-    JOIN waybill wa ON wa.id = a.waybill_id
-    JOIN waybill wb ON wb.id = b.waybill_id
-    WHERE a.id = ANY(:ids) AND NOT (b.id = ANY(:ids) AND b.id < a.id)
-      AND NOT wa.is_sandbox AND NOT wb.is_sandbox
-      AND least(a.receipt_at, b.receipt_at) - greatest(a.despatch_at, b.despatch_at) > make_interval(secs => :tol_s)
-      AND (ST_DistanceSphere(a.loading_geom, b.loading_geom) > :apart_m
-           OR ST_DistanceSphere(a.receipt_geom, b.receipt_geom) > :apart_m)
-    """
-)
 
 
 def find_vehicle_overlaps_for_items(

@@ -16,6 +16,7 @@ from etl.exchange import archive
 from store.anomalies import GROUPS
 from supervision.alarms import service as alarms_service
 from supervision.anomalies import service as anomalies_service
+from supervision.indicators.ranking import ranking as ranking_of
 
 __all__ = ["alarms_banner", "register", "render"]
 
@@ -42,14 +43,8 @@ def render(query: dict[str, str], lang: str) -> Any:
         messages = archive.list_messages(db_session=session, scope=v.scope, limit=100).items
         msg_rows = [[m.id, m.received_at, m.ipc_type, m.document_name, m.result_code, m.result_msg,
                      t("weak_envelope", lang) if m.weak_envelope else ""] for m in messages]
-        ranking_rows: list[Any] = []
-        try:
-            from supervision.indicators.ranking import ranking as ranking_of
-
-            first, last = default_period(session, v.scope)
-            ranking_rows = [r.as_wire() for r in ranking_of(session, v.scope, first, last).rows]
-        except ImportError:
-            pass
+        first, last = default_period(session, v.scope)
+        ranking_rows = [r.as_wire() for r in ranking_of(session, v.scope, first, last).rows]
     groups = {(GROUPS.get(g, (g, g))[1 if en else 0]): n for g, n in counts["byGroup"].items()}
     rank_part = None
     if ranking_rows:

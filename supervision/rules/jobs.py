@@ -29,28 +29,27 @@ __all__ = ["REPORT_RECHECK_DAYS", "rules_handlers", "waybills_naming_reports"]
 REPORT_RECHECK_DAYS = 30
 _RECHECK_LIMIT = 5000
 
+#: The platform's waybills of those reports: despatched recently, or older with an anomaly the report may clear.
+_RECENT_OR_FLAGGED = """
+        WHERE r.id = ANY(:ids) AND NOT r.is_sandbox
+          AND (w.despatch_at > now() - make_interval(days => :days)
+               OR EXISTS (SELECT 1 FROM anomaly a WHERE a.document_kind = 'waybill' AND a.document_key = 'waybill:' || w.id
+                          AND a.status IN ('open', 'pending_check')
+                          AND (a.group_code IN ('QUAL', 'NETWORK') OR a.code = :unknown)))
+        ORDER BY w.id DESC LIMIT :limit"""
+
 _REPORT_SQL = {
     "vehicle": text("""
         SELECT DISTINCT w.id FROM vehicle_report r
         JOIN waybill_vehicle wv ON wv.vehicle_number = r.vehicle_number AND wv.plate_color = r.plate_color
         JOIN waybill w ON w.id = wv.waybill_id AND w.operator_id = r.operator_id AND NOT w.is_sandbox
-        WHERE r.id = ANY(:ids) AND NOT r.is_sandbox
-          AND (w.despatch_at > now() - make_interval(days => :days)
-               OR EXISTS (SELECT 1 FROM anomaly a WHERE a.document_kind = 'waybill' AND a.document_key = 'waybill:' || w.id
-                          AND a.status IN ('open', 'pending_check')
-                          AND (a.group_code IN ('QUAL', 'NETWORK') OR a.code = :unknown)))
-        ORDER BY w.id DESC LIMIT :limit"""),
+""" + _RECENT_OR_FLAGGED),
     "driver": text("""
         SELECT DISTINCT w.id FROM driver_report r
         JOIN waybill_driver wd ON wd.driving_license = r.driving_license
         JOIN waybill_vehicle wv ON wv.id = wd.waybill_vehicle_id
         JOIN waybill w ON w.id = wv.waybill_id AND w.operator_id = r.operator_id AND NOT w.is_sandbox
-        WHERE r.id = ANY(:ids) AND NOT r.is_sandbox
-          AND (w.despatch_at > now() - make_interval(days => :days)
-               OR EXISTS (SELECT 1 FROM anomaly a WHERE a.document_kind = 'waybill' AND a.document_key = 'waybill:' || w.id
-                          AND a.status IN ('open', 'pending_check')
-                          AND (a.group_code IN ('QUAL', 'NETWORK') OR a.code = :unknown)))
-        ORDER BY w.id DESC LIMIT :limit"""),
+""" + _RECENT_OR_FLAGGED),
 }
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
-
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from api.main import create_app
-from auth import service as auth_service
-from tests.conftest import _free_port, make_database
+from tests.conftest import live_server, make_database, user_maker
 
 
 # The live server commits what it receives, so API tests get their own database: rows they leave behind must not
@@ -37,19 +30,9 @@ LIVE_APP = None  # the app behind live_url, for tests that tune its in-process s
 @pytest.fixture(scope="session")
 def live_url(db_url):
     global LIVE_APP
-    port = _free_port()
     LIVE_APP = create_app(db_url)
-    server = uvicorn.Server(uvicorn.Config(LIVE_APP, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(LIVE_APP, start_timeout_s=20) as url:
+        yield url
 
 
 @pytest.fixture
@@ -61,16 +44,7 @@ def http(live_url):
 @pytest.fixture
 def make_user(engine):
     """Create committed users (the live server sees them); returns (username, password)."""
-
-    def make(role: str = "analyst", **kw) -> tuple[str, str]:
-        username = f"{role}-{uuid.uuid4().hex[:8]}"
-        password = uuid.uuid4().hex
-        with Session(engine) as s:
-            auth_service.create(db_session=s, username=username, password=password, role=role, **kw)
-            s.commit()
-        return username, password
-
-    return make
+    return user_maker(engine)
 
 
 def login_as(http, make_user, role: str, **kw) -> tuple[str, dict[str, str]]:

@@ -6,21 +6,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import threading
-import time
-import uuid
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from api.main import create_app
-from auth import service as auth_service
 from store.jobs import KIND_STATISTICS
 from supervision.statistics.jobs import statistics_handlers
-from tests.conftest import _free_port, make_database
+from tests.api.conftest import login_as
+from tests.conftest import live_server, make_database, user_maker
 from tests.supervision.statistics.helpers import DAY, make_operator, send_waybill
 
 PERIOD = {"from": DAY.isoformat(), "to": DAY.isoformat()}
@@ -55,28 +51,12 @@ def stats_db(pg_admin_dsn):
 @pytest.fixture(scope="module")
 def live(stats_db):
     url, _, _ = stats_db
-    server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=_free_port(),
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}", timeout=30) as client:
+    with live_server(create_app(url), start_timeout_s=20) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def _token(http, eng, role, **kw) -> dict[str, str]:
-    username, password = f"{role}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    with Session(eng) as s:
-        auth_service.create(db_session=s, username=username, password=password, role=role, **kw)
-        s.commit()
-    r = http.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return login_as(http, user_maker(eng), role, **kw)[1]
 
 
 def test_analyst_scale_json_and_csv_hold_the_floor(live, stats_db):

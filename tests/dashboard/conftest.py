@@ -9,43 +9,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import threading
-import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from api.main import create_app
-from auth import service as auth_service
 from core.beijing import BEIJING
 from simulation.demo.load import load
-from simulation.generator import generate
-from simulation.generator.config import GeneratorConfig
 from store.models import Operator, Position, Waybill
+from supervision.alarms import service as alarms
+from supervision.statistics import rollup
 from supervision.statistics.density import rollup_density
-from tests.conftest import _free_port, make_database
+from tests.conftest import live_server, make_database, user_maker
 from trajectories.crosscheck import crosscheck_range
 from trajectories.verification import verify_waybill
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "_screenshots"
-PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)
 
 
-@pytest.fixture(scope="session")
-def province_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dash-province")
-    generate(PROVINCE, out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="session")
-def ground_truth(province_dir) -> list[dict]:
-    return [json.loads(line) for line in (province_dir / "ground_truth.jsonl").open(encoding="utf-8")]
 
 
 @pytest.fixture(scope="session")
@@ -64,24 +48,15 @@ def db_url(pg_admin_dsn, province_dir) -> str:
         while day <= d1:
             rollup_density(s, day)
             day += dt.timedelta(days=1)
-        _optional_services(s, d0, d1)
+        _rollups_and_alarms(s, d0, d1)
         s.commit()
     eng.dispose()
     return url
 
 
-def _optional_services(s: Session, d0: dt.date, d1: dt.date) -> None:
-    """Scale and OD roll-ups and alarms, where those services exist (their pages are skipped otherwise)."""
-    try:
-        from supervision.statistics import rollup
-    except ImportError:
-        rollup = None
-    if rollup is not None:
-        rollup.rebuild(s, d0, d1, density=False)
-    try:
-        from supervision.alarms import service as alarms
-    except ImportError:
-        return
+def _rollups_and_alarms(s: Session, d0: dt.date, d1: dt.date) -> None:
+    """Scale and OD roll-ups and alarms, for the statistics, flows and alarms pages."""
+    rollup.rebuild(s, d0, d1, density=False)
     saved = alarms.MIN_DOCUMENTS
     alarms.MIN_DOCUMENTS = 1  # 30 waybills: let the small province raise alarms to work through
     try:
@@ -99,33 +74,14 @@ def engine(db_url):
 
 @pytest.fixture(scope="session")
 def live_url(db_url):
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db_url), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(db_url)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def make_user(engine):
     """Create committed users (the live server sees them); returns (username, password)."""
-
-    def make(role: str, **kw) -> tuple[str, str]:
-        username = f"{role}-{uuid.uuid4().hex[:8]}"
-        password = uuid.uuid4().hex
-        with Session(engine) as s:
-            auth_service.create(db_session=s, username=username, password=password, role=role, **kw)
-            s.commit()
-        return username, password
-
-    return make
+    return user_maker(engine)
 
 
 @pytest.fixture(scope="session")

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from simulation.demo.load import load
-from simulation.generator import generate
-from simulation.generator.config import GeneratorConfig
 from store.models import Waybill
+from tests.conftest import SMALL_PROVINCE as PROVINCE  # noqa: F401 - tests import it from here
 from tests.conftest import make_database, rolled_back_session
-
-PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)
-
-
-@pytest.fixture(scope="session")
-def province_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("province30")
-    generate(PROVINCE, out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="session")
-def ground_truth(province_dir) -> list[dict]:
-    return [json.loads(line) for line in (province_dir / "ground_truth.jsonl").open(encoding="utf-8")]
 
 
 @pytest.fixture(scope="session")

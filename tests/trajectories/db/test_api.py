@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
-
 import httpx
 import pytest
-import uvicorn
-from fastapi import APIRouter, Depends
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from api.deps import get_current_user
 from api.main import create_app
-from api.routes import stats, trajectories
-from auth import service as auth_service
 from core.beijing import BEIJING
 from simulation.demo.load import load
 from store.models import Operator, Position, Waybill
 from supervision.statistics.density import rollup_density
-from tests.conftest import _free_port, make_database
+from tests.api.conftest import login_as
+from tests.conftest import live_server, make_database, user_maker
 from trajectories.maps import trajectory_geojson_bytes
 
 
@@ -42,33 +34,12 @@ def api_db(pg_admin_dsn, province_dir):
 @pytest.fixture(scope="module")
 def live(api_db):
     url, _, _ = api_db
-    app = create_app(url)
-    # wired here until api/main.py includes the routers
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(get_current_user)])
-    api.include_router(trajectories.router)
-    api.include_router(stats.router)
-    app.include_router(api)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}", timeout=30) as client:
+    with live_server(create_app(url), start_timeout_s=20) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def _token(http, eng, role, **kw) -> dict[str, str]:
-    username, password = f"{role}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    with Session(eng) as s:
-        auth_service.create(db_session=s, username=username, password=password, role=role, **kw)
-        s.commit()
-    r = http.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return login_as(http, user_maker(eng), role, **kw)[1]
 
 
 def _first_waybill(eng) -> tuple[int, int, str]:
