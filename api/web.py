@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-__all__ = ["DASHBOARD_PREFIX", "install"]
+__all__ = ["DASHBOARD_PREFIX", "dashboard_asgi", "install"]
 
 DASHBOARD_PREFIX = "/dashboard"
 _SWAGGER = "/static/swagger"
@@ -35,11 +35,21 @@ def _install_docs(app: FastAPI) -> None:
 
 def install(app: FastAPI) -> None:
     """Add ``/docs`` (local Swagger UI) and mount the dashboard (a Flask app, through a2wsgi) on ``app``."""
-    from a2wsgi import WSGIMiddleware
-
     from dashboard.app import create_dash_app
 
     _install_docs(app)
     dash_app = create_dash_app(app.state.session_factory, prefix=DASHBOARD_PREFIX + "/")
     app.state.dash = dash_app
-    app.mount(DASHBOARD_PREFIX, WSGIMiddleware(dash_app.server, workers=4), name="dashboard")
+    # an appeal filed from the dashboard asks the registry at once, with the API's own client
+    dash_app.server.config["WLHY_YUNZHENG"] = getattr(app.state, "yunzheng", None)
+    app.mount(DASHBOARD_PREFIX, dashboard_asgi(dash_app.server), name="dashboard")
+
+
+def dashboard_asgi(flask_app):
+    """The dashboard's Flask app as ASGI, its answers gzipped: a map's binary attributes travel base64 in the
+    JSON of ``_dash-layout`` / ``_dash-update-component`` (10.7 MB for 1 M fixes, 6.2 MB gzipped). Level 1: ~0.16 s
+    of CPU for that, where level 9 costs four times more for 5 % fewer bytes."""
+    from a2wsgi import WSGIMiddleware
+    from starlette.middleware.gzip import GZipMiddleware
+
+    return GZipMiddleware(WSGIMiddleware(flask_app, workers=4), minimum_size=4096, compresslevel=1)

@@ -19,7 +19,7 @@ from auth.scope import Scope
 from store.models import AuditLog
 from store.paging import narrow
 
-__all__ = ["ChainCheck", "query", "record", "verify"]
+__all__ = ["ChainCheck", "query", "record", "refused", "verify"]
 
 
 def record(
@@ -46,6 +46,30 @@ def record(
         role = scope.role if role is None else role
     session.add(AuditLog(user_id=user_id, username=username, role=role, action=action, target=target, ip=ip,
                          outcome=outcome, detail=detail))
+
+
+def refused(
+    session: Session,
+    action: str,
+    reason: str | BaseException,
+    *,
+    scope: Scope | None = None,
+    user_id: int | None = None,
+    username: str | None = None,
+    role: str | None = None,
+    target: str | None = None,
+    ip: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Keep a refused attempt on record: one ``refused`` row with the reason, committed at once.
+
+    The caller raises its refusal next, and that rolls the request's transaction back; committing here first is
+    what makes the row outlive it (as a failed login's does). Call it *before* the attempt writes anything, so
+    that this commit holds the audit row alone.
+    """
+    record(session, action, scope=scope, user_id=user_id, username=username, role=role, target=target, ip=ip,
+           outcome="refused", detail={**(detail or {}), "reason": str(reason)[:300]})
+    session.commit()
 
 
 def query(*, action: str | None = None, username: str | None = None, target: str | None = None,

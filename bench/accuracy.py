@@ -107,6 +107,7 @@ def evaluate(url: str, data_dir: Path, *, misses: bool = False) -> dict:
                       "precision": tp / (tp + fp) if tp + fp else None}
     clean = verified - any_label
     if misses:
+        _copy_numbers(url, truth, ids, labelled["TRACK_DUPLICATED"] - flagged["TRACK_DUPLICATED"], detail)
         _print_misses(truth, ids, labelled, also, flagged, detail, variants)
     any_track = set().union(*flagged.values()) if flagged else set()
     by_variant = {}
@@ -119,6 +120,32 @@ def evaluate(url: str, data_dir: Path, *, misses: bool = False) -> dict:
     return {"codes": rows, "clean": len(clean), "false_alarms": len(clean & any_track),
             "false_alarm_rate": len(clean & any_track) / len(clean) if clean else None,
             "verified": len(verified), "by_variant": by_variant, "false_alarm_codes": dict(fa_codes)}
+
+
+def _copy_numbers(url: str, truth, ids, missed: set[int], detail: dict) -> None:
+    """For each missed copy, the numbers the rule compares between it and its source (no anomaly holds them)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from trajectories.crosscheck import compare_items
+
+    if not missed:
+        return
+    by_note = {(sn, serial): wid for (_, sn, serial), wid in ids.items()}
+    eng = create_engine(url)
+    with Session(eng) as s:
+        first_item = {r.waybill_id: r.id for r in s.execute(text(
+            "SELECT DISTINCT ON (waybill_id) waybill_id, id FROM waybill_vehicle ORDER BY waybill_id, seq"))}
+        for g in truth:
+            if g["kind"] != "waybill" or g["code"] != "TRACK_DUPLICATED":
+                continue
+            wid = ids.get((g["operator"], g["key"]["shippingNoteNumber"], g["key"]["serialNumber"]))
+            src = g["detail"]["copiedFrom"]
+            sid = by_note.get((src["shippingNoteNumber"], src["serialNumber"]))
+            if wid in missed and sid is not None and wid in first_item and sid in first_item:
+                detail.setdefault(wid, {})["TRACK_DUPLICATED"] = {
+                    "sourceWaybillId": sid, **compare_items(s, first_item[wid], first_item[sid])}
+    eng.dispose()
 
 
 def _print_misses(truth, ids, labelled, also, flagged, detail, variants) -> None:

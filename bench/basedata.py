@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 # bench/dashboard.py would shadow the dashboard package the app mounts: the script's own directory goes off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+# The rival of platform k is the next one, k % ops + 1: never k itself for any count ≥ 2 (one platform has none).
 _FILL = [
     """INSERT INTO operator (usci, name, division_code)
        SELECT 'B' || lpad(i::text, 17, '0'), '平台' || i, (ARRAY['340104','340111','340202','340302'])[1 + i % 4]
@@ -39,16 +40,16 @@ _FILL = [
                                   content_sha256, version)
        SELECT id, operator_id, vehicle_number, plate_color, gross_mass_t, vehicle_type, content_sha256, version
        FROM vehicle UNION ALL
-       SELECT id, 1 + (operator_id + 7) % :ops, vehicle_number, plate_color, 4.4, 'H01', repeat('1', 64), 1
-       FROM vehicle WHERE id % 5 = 0""",
+       SELECT id, 1 + operator_id % :ops, vehicle_number, plate_color, 4.4, 'H01', repeat('1', 64), 1
+       FROM vehicle WHERE id % 5 = 0 AND :ops > 1""",
     """INSERT INTO driver (driving_license, name, operator_id, telephone, content_sha256, version)
        SELECT '3401041990' || lpad(i::text, 8, '0'), '司机' || i, 1 + i % :ops, '139' || lpad(i::text, 8, '0'),
               repeat('0', 64), 1 + i % 2
        FROM generate_series(1, :n) i""",
     """INSERT INTO driver_report (driver_id, operator_id, driving_license, name, telephone, content_sha256, version)
        SELECT id, operator_id, driving_license, name, telephone, content_sha256, version FROM driver UNION ALL
-       SELECT id, 1 + (operator_id + 7) % :ops, driving_license, name, telephone, repeat('1', 64), 1
-       FROM driver WHERE id % 5 = 0""",
+       SELECT id, 1 + operator_id % :ops, driving_license, name, telephone, repeat('1', 64), 1
+       FROM driver WHERE id % 5 = 0 AND :ops > 1""",
     """INSERT INTO document_version (kind, document_id, version, operator_id, content_sha256, payload, superseded_at)
        SELECT 'vehicle', r.id, v, r.operator_id, repeat('0', 64),
               jsonb_build_object('vehicleNumber', r.vehicle_number, 'grossMass', r.gross_mass_t),
@@ -91,14 +92,16 @@ def _fill(url: str, ops: int, n: int, waybills: int) -> dict[str, int]:
     return counts
 
 
-def _services(url: str) -> None:
+def _services(url: str, ops: int) -> None:
     """The query services alone, one caller: median of 10 runs (what the database and ORM cost per request)."""
     from auth.scope import Scope
     from supervision.basedata import drivers, vehicles
 
+    me = min(4, ops)  # platform 4, or the last when there are fewer; vehicle i is platform 1 + i % ops's
+    mine = me - 1 if me > 1 else 1
     scopes = {"admin": (Scope(role="admin", personal_data=True), 5),
               "county 340104": (Scope(role="county", division_prefix="340104"), 5),
-              "operator 4": (Scope(role="operator", operator_id=4, personal_data=True), 3)}
+              f"operator {me}": (Scope(role="operator", operator_id=me, personal_data=True), mine)}
     engine = create_engine(url)
     print("query services, one caller, median of 10 runs in ms")
     with Session(engine) as s:
@@ -129,7 +132,7 @@ def run(url: str, *, ops: int, n: int, waybills: int) -> None:
     t = time.perf_counter()
     counts = _fill(url, ops, n, waybills)
     print(f"filled in {time.perf_counter() - t:.1f} s: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
-    _services(url)
+    _services(url, ops)
 
 
 def main() -> None:
@@ -138,6 +141,8 @@ def main() -> None:
     parser.add_argument("--vehicles", type=int, default=20_000, help="vehicles, and as many drivers")
     parser.add_argument("--waybills", type=int, default=50_000)
     args = parser.parse_args()
+    if args.operators < 1 or args.vehicles < 5 or args.waybills < 0:
+        parser.error("need --operators ≥ 1, --vehicles ≥ 5 and --waybills ≥ 0")
 
     from store.cluster import create_migrated_database, throwaway_server
 

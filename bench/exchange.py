@@ -27,6 +27,7 @@ import crypto as crypto_bench  # bench/crypto.py
 import httpx
 import load_positions as positions_bench  # bench/load_positions.py
 import numpy as np
+import psutil
 import psycopg
 from sqlalchemy.orm import Session
 
@@ -107,6 +108,32 @@ def _positions_payload(i: int, n: int = 10_000) -> tuple[dict, dict]:
     return payload, rows
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process tree: the process, its live children, and its reaped children."""
+    try:
+        root = psutil.Process(pid)
+        own = root.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for child in root.children(recursive=True):
+            try:
+                t = child.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def _postmaster_pid(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:  # asked while the backend lives
+        return psutil.Process(conn.execute("SELECT pg_backend_pid()").fetchone()[0]).ppid()
+
+
+def _load() -> str:
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
 def _post_all(base: str, envelopes: list[bytes], clients: int) -> tuple[float, list[int]]:
     codes: list[int] = []
     lock = threading.Lock()
@@ -158,8 +185,13 @@ def main() -> None:
             c.login()
         client = platforms[0]
         print(f"\n== /exchange/send, uvicorn --workers {args.workers}, {args.clients} concurrent clients ==")
+        postmaster = _postmaster_pid(dsn)
+
+        def cpu_now() -> tuple[float, float]:  # (server workers, PostgreSQL backends): barely depends on load
+            return _tree_cpu_s(server.pid), _tree_cpu_s(postmaster)
         payloads = [_positions_payload(i) for i in range(args.messages)]
         envs = [json.dumps(client.envelope("WLHY_WZ1001", pl), ensure_ascii=False).encode() for pl, _ in payloads]
+        print(f"load average before: {_load()}")
         elapsed, codes = _post_all(base, envs, args.clients)
         fixes = sum(len(pl["locations"]) for pl, _ in payloads)
         ok = codes.count(1001)
@@ -173,23 +205,31 @@ def main() -> None:
         print(f"ratio exchange / raw COPY: {copy_s / elapsed:.2f}  (goal ≥ 0.5)")
 
         # Document messages of the four kinds, each a new document (its own natural key).
-        doc_total, doc_elapsed = 0, 0.0
+        doc_total, doc_elapsed, doc_cpu = 0, 0.0, 0.0
         for ipc_type, make in (("WLHY_CL1001", _vehicle), ("WLHY_JSY1001", _driver), ("WLHY_YD1001", _waybill),
                                ("WLHY_ZJ1001", _fund_flow)):
             envs = [json.dumps(platforms[i % len(platforms)].envelope(ipc_type, make(i)), ensure_ascii=False).encode()
                     for i in range(args.documents)]
+            (app0, db0), load0 = cpu_now(), _load()
             elapsed, codes = _post_all(base, envs, args.clients)
+            (app1, db1) = cpu_now()
             doc_total, doc_elapsed = doc_total + len(envs), doc_elapsed + elapsed
+            doc_cpu += (app1 - app0) + (db1 - db0)
             print(f"{ipc_type}: {len(envs)} messages in {elapsed:.2f} s → {len(envs) / elapsed:,.0f} messages/s; "
-                  f"{codes.count(1001)}/{len(codes)} answered 1001")
-        print(f"documents (all four kinds): {doc_total / doc_elapsed:,.0f} messages/s  (goal ≥ 400)")
+                  f"{codes.count(1001)}/{len(codes)} answered 1001; CPU per message: server workers "
+                  f"{(app1 - app0) / len(envs) * 1000:.2f} ms + PostgreSQL {(db1 - db0) / len(envs) * 1000:.2f} ms; "
+                  f"load {load0} → {_load()}")
+        print(f"documents (all four kinds): {doc_total / doc_elapsed:,.0f} messages/s  (goal ≥ 400); "
+              f"{doc_cpu / doc_total * 1000:.2f} ms CPU per message (server + PostgreSQL) → at most "
+              f"{(os.cpu_count() or 2) / (doc_cpu / doc_total):,.0f} messages/s on {os.cpu_count()} cores alone")
     finally:
         server.terminate()
         server.wait(timeout=20)
-    _forward(url, args.forward_seconds)
+    _forward(url, args.forward_seconds, doc_total / doc_elapsed if doc_elapsed else None)
+    print(f"load average after: {_load()}")
 
 
-def _forward(url: str, max_seconds: float) -> None:
+def _forward(url: str, max_seconds: float, intake_rate: float | None = None) -> None:
     """Drain the outbox the run filled to a Ministry simulator (in this process), as ``wlhy forward`` does."""
     from sqlalchemy import func, select
     from sqlalchemy.orm import sessionmaker
@@ -210,16 +250,19 @@ def _forward(url: str, max_seconds: float) -> None:
         due = s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status.in_(forwarder.DUE)))
     print(f"\n== forwarder → Ministry simulator (in this process), batches of {settings.ministry_batch_size}, "
           f"{forwarder.SEND_CONCURRENCY} concurrent sends ==")
-    acked, start = 0, time.perf_counter()
+    acked, start, cpu0 = 0, time.perf_counter(), time.process_time()
     with MinistryClient(settings) as ministry:
         while time.perf_counter() - start < max_seconds:
             r = forwarder.drain_once(factory, ministry, limit=200)
             acked += r.acked
             if r.claimed == 0 or r.unavailable:
                 break
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    print(f"forwarder CPU (this process: forwarder and the simulated Ministry, which decrypts every envelope): "
+          f"{cpu / max(acked, 1) * 1000:.2f} ms per document; load {_load()}")
     print(f"forwarded {acked:,} of {due:,} outbox rows (documents; 10,000-fix messages count one) in {elapsed:.2f} s "
-          f"→ {acked / elapsed:,.0f} documents/s")
+          f"→ {acked / elapsed:,.0f} documents/s"
+          + (f", {acked / elapsed / intake_rate:.1f}× the intake rate above (goal ≥ 1)" if intake_rate else ""))
     sim.stop()
 
 

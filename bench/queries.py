@@ -247,35 +247,47 @@ def run(url: str, *, clients: int, per_client: int, think: float, how: str, expl
 
 
 def _explain(url: str, op_id: int, county: str) -> None:
-    """EXPLAIN ANALYZE of what the services send for the county user (the plans that scope filters change)."""
-    from sqlalchemy import func, select
-    from sqlalchemy.dialects import postgresql
+    """EXPLAIN ANALYZE of the statements the list services send (page and count), for each scope: captured as the
+    services run, so the plans are those of the code as it is, whatever its query shape."""
+    from sqlalchemy import event
     from sqlalchemy.orm import Session
 
     from auth.scope import Scope
-    from store.models import Anomaly, Waybill
-    from store.paging import order
     from supervision.anomalies import service as anomalies
-    from supervision.waybills.service import WAYBILL_SORTS
+    from supervision.anomalies.service import AnomalyFilter
+    from supervision.basedata import drivers, vehicles
+    from supervision.waybills import service as waybills
 
     engine = create_engine(url)
+    sent: list[tuple[str, object]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if not statement.startswith("EXPLAIN"):
+            sent.append((statement, parameters))
+
     scopes = {"province": Scope(role="province", division_prefix="34"),
               f"county {county}": Scope(role="county", division_prefix=county),
               f"operator {op_id}": Scope(role="operator", operator_id=op_id)}
+    calls = {
+        "waybills": lambda s, sc: waybills.list_waybills(db_session=s, scope=sc),
+        "fund flows": lambda s, sc: waybills.list_fund_flows(db_session=s, scope=sc),
+        "anomalies": lambda s, sc: anomalies.list_anomalies(db_session=s, scope=sc),
+        "anomalies group=TRACK&status=open": lambda s, sc: anomalies.list_anomalies(
+            db_session=s, scope=sc, filters=AnomalyFilter(group="TRACK", status="open")),
+        "anomalies summary": lambda s, sc: anomalies.counts(db_session=s, scope=sc),
+        "vehicles": lambda s, sc: vehicles.list_vehicles(db_session=s, scope=sc),
+        "drivers": lambda s, sc: drivers.list_drivers(db_session=s, scope=sc),
+    }
     with Session(engine) as s:
         for label, scope in scopes.items():
-            wq = select(Waybill).where(scope.operator_filter(Waybill.operator_id), Waybill.is_sandbox.is_(False))
-            aq = anomalies._query(scope, anomalies.AnomalyFilter())
-            queries = {
-                "waybills page": wq.order_by(*order(WAYBILL_SORTS, "-despatchAt", Waybill.id)).limit(100),
-                "waybills count": select(func.count()).select_from(wq.subquery()),
-                "anomalies page": aq.order_by(*order(anomalies.SORTS, "-detectedAt", Anomaly.id)).limit(100),
-                "anomalies count": select(func.count()).select_from(aq.subquery()),
-            }
-            for name, q in queries.items():
-                sql = str(q.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-                plan = s.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql)).scalars().all()
-                print(f"\n-- {label}: {name}\n" + "\n".join(plan))
+            for name, call in calls.items():
+                sent.clear()
+                call(s, scope)
+                for statement, parameters in sent:
+                    plan = s.connection().exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement,
+                                                          parameters).scalars().all()
+                    print(f"\n-- {label}: {name}\n" + "\n".join(plan))
     engine.dispose()
 
 
@@ -289,7 +301,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4, help="requests per client and route")
     parser.add_argument("--think", type=float, default=1.0, help="seconds between a client's requests")
     parser.add_argument("--url", help="bench this existing database (app-role URL) instead of a bulk-filled one")
-    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the county's list queries")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the list queries for each scope")
     args = parser.parse_args()
     if args.quick:
         args.waybills, args.requests = min(args.waybills, 5000), 2

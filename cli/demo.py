@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Annotated
@@ -24,12 +25,15 @@ def demo_generate(
     drivers: Annotated[int, typer.Option()] = 2200,
     days: Annotated[int, typer.Option()] = 30,
     waybills: Annotated[int, typer.Option(help="waybills over the whole period")] = 20000,
+    start: Annotated[dt.datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="first Beijing day (default: the days end a week ago)")] = None,
 ) -> None:
     """Generate a synthetic province: exchange payloads, BeiDou tracks, registry records, ground truth."""
     from simulation.demo.up import generate_province
 
+    dated = {"start": start.date()} if start else {}
     generate_province(out or get_settings().demo_dir, seed=seed, console=console, province=province,
-                      operators=operators, vehicles=vehicles, drivers=drivers, days=days, waybills=waybills)
+                      operators=operators, vehicles=vehicles, drivers=drivers, days=days, waybills=waybills, **dated)
 
 
 @app.command("load")

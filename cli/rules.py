@@ -15,13 +15,15 @@ app = typer.Typer(help="Document rules (单据规则): INTAKE_LATE, INTAKE_TIME_
 
 @app.command("sweep")
 def rules_sweep(
-    date_from: str = typer.Option(..., "--from", help="first Beijing day of goods receipt, YYYY-MM-DD"),
+    date_from: str = typer.Option(..., "--from", help="first Beijing day, YYYY-MM-DD: of goods receipt for "
+                                                       "waybills, of the last payment for fund flows"),
     date_to: str = typer.Option(..., "--to", help="last Beijing day (included)"),
     scheduler: str = typer.Option(
         "inline", help="'inline' (this process), 'dask' (a local Dask cluster, one worker per core) or a Dask "
                        "scheduler address tcp://host:8786; one task per day"),
 ) -> None:
-    """Check every waybill received in the range; anomalies recorded, and resolved where the cause is gone.
+    """Check every waybill whose goods receipt falls in the range (Beijing days), and every fund flow whose last
+    payment does; anomalies recorded, and resolved where the cause is gone.
 
     Rules a registry outage leaves undecided are listed as pending_check ("not checked yet") and retried by
     ``wlhy worker`` with back-off."""

@@ -56,6 +56,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"[:64]
 
 
+# Built once, values given at execution: intake enqueues a job per accepted document, and a statement built with
+# ``.values(...)`` per call costs SQLAlchemy a new cache key each time (more than the round trip).
+_ENQUEUE = (insert(Job.__table__)
+            .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=text("status = 'pending'"))
+            .returning(Job.__table__.c.id))
+
+
 def enqueue(
     session: Session,
     kind: str,
@@ -88,13 +95,7 @@ def enqueue(
     values: dict[str, Any] = dict(kind=kind, key=key, payload=payload or {})
     if run_after is not None:
         values["run_after"] = run_after
-    stmt = (
-        insert(Job)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=text("status = 'pending'"))
-        .returning(Job.id)
-    )
-    new_id = session.execute(stmt).scalar_one_or_none()
+    new_id = session.execute(_ENQUEUE, values).scalar_one_or_none()
     if new_id is not None:
         return new_id
     return session.execute(

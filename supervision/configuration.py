@@ -18,7 +18,7 @@ import copy
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from core.errors import ForbiddenError, InvalidInputError
 from store.anomalies import GROUPS
 from store.models import ConfigVersion
 
-__all__ = ["DEFAULTS", "INDICATORS", "Configuration", "ConfigurationError", "current", "get", "history", "update",
+__all__ = ["DEFAULTS", "INDICATORS", "RULE_THRESHOLD_BOUNDS", "Configuration", "ConfigurationError", "current", "get", "history", "update",
            "validate"]
 
 #: The eight indicators of spec/RULES.md §3, in the spec's order (ids used on the wire and in ``indicator_value``).
@@ -53,7 +53,20 @@ DEFAULTS: dict[str, Any] = {
     "appeal_due_days": 30,
     # tonne-km without a verified trajectory: great-circle distance between the divisions × this (marked estimated)
     "detour_factor": 1.3,
+    # spec/RULES.md §1: the document rules' thresholds (supervision/rules/waybills.py and duplicates.py read them
+    # on every check; each anomaly they write cites the configuration version in its evidence)
+    "rule_thresholds": {
+        "intake_late_hours": 24,  # INTAKE_LATE: waybill received more than this after goods receipt
+        "fund_flow_within_days": 30,  # MATCH_NO_FUND_FLOW: no fund flow this long after receipt
+        "amount_share": 0.01,  # MATCH_AMOUNT: payments differ from the amount by more than this share …
+        "amount_yuan": 1,  # … and by more than this many yuan
+        "duplicate_near_minutes": 10,  # DUPLICATE_WAYBILL: despatch and receipt times within this
+    },
 }
+
+#: ``rule_thresholds``: (smallest, largest) allowed for each (numbers; the day count an integer)
+RULE_THRESHOLD_BOUNDS = {"intake_late_hours": (1, 720), "fund_flow_within_days": (1, 366),
+                         "amount_share": (0, 0.5), "amount_yuan": (0, 100_000), "duplicate_near_minutes": (0, 1440)}
 
 # integer settings: (smallest, largest) allowed
 _INT_BOUNDS = {"alarm_window_days": (1, 366), "k_anonymity": (2, 1000), "rectification_due_days": (1, 365),
@@ -186,6 +199,7 @@ def validate(values: dict[str, Any]) -> list[str]:
             if not (_number(w) and _number(s) and 0 < w < s <= 1):
                 problems.append(f"alarm_thresholds.{group}: need 0 < warning < severe ≤ 1 (rates as fractions), "
                                 f"got warning={w!r}, severe={s!r}")
+    problems += _rule_threshold_problems(values.get("rule_thresholds"))
     detour = values.get("detour_factor")
     if not (_number(detour) and 1 <= detour <= 3):
         problems.append(f"detour_factor must be a number from 1 to 3 (got {detour!r})")
@@ -196,14 +210,31 @@ def validate(values: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _rule_threshold_problems(rules: Any) -> list[str]:
+    """What is wrong with a ``rule_thresholds`` object (every key known and present, each within its bounds)."""
+    if not isinstance(rules, dict):
+        return ["rule_thresholds must be an object {threshold: value}"]
+    problems = []
+    extra = sorted(set(rules) - set(RULE_THRESHOLD_BOUNDS))
+    if extra:
+        problems.append(f"rule_thresholds: unknown thresholds {extra}; known: {sorted(RULE_THRESHOLD_BOUNDS)}")
+    for key, (lo, hi) in RULE_THRESHOLD_BOUNDS.items():
+        v = rules.get(key)
+        whole = key.endswith("_days")
+        if not (_number(v) and (not whole or isinstance(v, int)) and lo <= v <= hi):
+            kind = "an integer" if whole else "a number"
+            problems.append(f"rule_thresholds.{key} must be {kind} from {lo} to {hi} (got {v!r})")
+    return problems
+
+
 def update(db_session: Session, changes: dict[str, Any], *, scope: Scope, ip: str | None = None,
            comment: str | None = None) -> Configuration:
     """Apply ``changes`` over the configuration in force and store the result as a new version (admin only).
 
     Object settings merge one level deep: ``{"indicator_weights": {"uniqueness": 0}}`` changes one weight,
     ``{"alarm_thresholds": {"TRACK": {"warning": 0.1, "severe": 0.2}}}`` one group. Audited (``config_update``,
-    target ``config:<version>``, the changes and the previous version in the detail; a refusal too — the caller
-    commits it before answering).
+    target ``config:<version>``, the changes and the previous version in the detail; a refusal too, its row
+    committed before the error is raised).
 
     Raises
     ------
@@ -213,11 +244,11 @@ def update(db_session: Session, changes: dict[str, Any], *, scope: Scope, ip: st
         Nothing to change, or the result breaks a rule (``detail`` lists every problem).
     """
     if scope.role != "admin":
-        audit.record(db_session, "config_update", scope=scope, ip=ip, target="config", outcome="refused",
-                     detail={"why": "admin only"})
-        raise ForbiddenError(f"role {scope.role!r} may not change the configuration; admin only")
+        _refuse(db_session, ForbiddenError(f"role {scope.role!r} may not change the configuration; admin only"),
+                scope=scope, ip=ip, changes=changes)
     if not isinstance(changes, dict) or not changes:
-        raise ConfigurationError("no changes given", detail={"problems": ["no changes given"]})
+        _refuse(db_session, ConfigurationError("no changes given", detail={"problems": ["no changes given"]}),
+                scope=scope, ip=ip, changes=changes)
     db_session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     before = current(db_session)
     merged = copy.deepcopy(before.values)
@@ -228,10 +259,12 @@ def update(db_session: Session, changes: dict[str, Any], *, scope: Scope, ip: st
             merged[key] = copy.deepcopy(value)
     problems = validate(merged)
     if problems:
-        raise ConfigurationError("configuration refused: " + "; ".join(problems), detail={"problems": problems})
+        _refuse(db_session, ConfigurationError("configuration refused: " + "; ".join(problems),
+                                               detail={"problems": problems}), scope=scope, ip=ip, changes=changes)
     if merged == before.values:
-        raise ConfigurationError("the changes leave the configuration as it is",
-                                 detail={"problems": ["nothing would change"]})
+        _refuse(db_session, ConfigurationError("the changes leave the configuration as it is",
+                                               detail={"problems": ["nothing would change"]}),
+                scope=scope, ip=ip, changes=changes)
     number = (db_session.execute(select(func.max(ConfigVersion.version))).scalar() or 0) + 1
     row = ConfigVersion(version=number, values=merged, created_by=scope.username, comment=comment)
     db_session.add(row)
@@ -240,3 +273,10 @@ def update(db_session: Session, changes: dict[str, Any], *, scope: Scope, ip: st
                  detail={"previous": before.version, "changes": changes, "comment": comment})
     db_session.refresh(row)
     return _of(row)
+
+
+def _refuse(db_session: Session, error: Exception, *, scope: Scope, ip: str | None, changes: Any) -> NoReturn:
+    """Audit a refused change (its row committed on its own, auth.audit.refused) and raise ``error``."""
+    audit.refused(db_session, "config_update", error, scope=scope, ip=ip, target="config",
+                  detail={"settings": sorted(map(str, changes))[:50] if isinstance(changes, dict) else None})
+    raise error

@@ -44,10 +44,15 @@ def run_worker(
     scan_every_s: float = 60.0,
     lookback: dt.timedelta = dt.timedelta(days=30),
     on_queued: Callable[[int], None] | None = None,
+    tick_check_every_s: float = 60.0,
 ) -> None:
     """Run the whole queue until ``stop``: verification as waybills complete (BeiDou from ``national``) and
-    every kind of :func:`all_handlers`."""
+    every kind of :func:`all_handlers`; a thread re-queues the alarms' tick every ``tick_check_every_s`` when its
+    chain broke (a tick that failed every attempt)."""
+    from supervision.alarms.jobs import keep_ticking
     from trajectories.jobs import run_verifier
 
+    threading.Thread(target=keep_ticking, args=(session_factory,), kwargs={
+        "stop": stop, "check_every_s": tick_check_every_s}, name="alarms-tick-keeper", daemon=True).start()
     run_verifier(session_factory, stop=stop, national=national, scan_every_s=scan_every_s, lookback=lookback,
                  on_queued=on_queued, extra_handlers=all_handlers(session_factory))

@@ -12,6 +12,7 @@ The master key is a throwaway key file for the run (``WLHY_MASTER_KEY_FILE``), n
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from core import beijing
 from simulation.generator.config import GeneratorConfig
 from store.cluster import (
     OWNER_ROLE,
@@ -143,7 +145,10 @@ def operator(session):
 
 
 #: The small generated province that the trajectory-database and dashboard tests load (generated once per run).
-SMALL_PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33)
+#: Its day is recent, as a live system's data is (the alarms' rolling window ends now), and a week old, so that
+#: even the late variants (sent up to 5 days late) were sent before today.
+SMALL_PROVINCE = GeneratorConfig.small(days=1, waybills=30, vehicles=30, drivers=33,
+                                       start=beijing.today() - dt.timedelta(days=8))
 
 
 @pytest.fixture(scope="session")

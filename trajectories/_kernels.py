@@ -435,9 +435,16 @@ def group_stats(
     gap_s: float,
     stop_min_duration_s: float,
     stop_max_diameter_m: float,
+    steps: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    stop_first_idx: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The TrajectoryStats columns for every group code 0..n_groups-1 (sorted, cleaned fixes)."""
-    distance_m, _, speed_kmh = step_arrays(t_s, lon, lat, gid)
+    """The TrajectoryStats columns for every group code 0..n_groups-1 (sorted, cleaned fixes).
+
+    ``steps`` (:func:`step_arrays` of the same arrays) and ``stop_first_idx`` (the first positions of
+    :func:`stop_ranges` with the same parameters) may be passed by a caller that needs them too, so that they are
+    not computed twice.
+    """
+    distance_m, _, speed_kmh = steps if steps is not None else step_arrays(t_s, lon, lat, gid)
     step = same_as_prev(gid)
     step_speed = np.where(step, speed_kmh, np.nan)  # the first row's copied speed is not a step
     n_fixes = np.bincount(gid, minlength=n_groups).astype(np.int64)
@@ -449,9 +456,11 @@ def group_stats(
     window_s = window_end_s - window_start_s
     with np.errstate(invalid="ignore", divide="ignore"):
         cover = covered_s(t_s, gid, n_groups, window_start_s, window_end_s, gap_s=gap_s) / window_s
-    first_idx, _ = stop_ranges(
-        t_s, lon, lat, gid, min_duration_s=stop_min_duration_s, max_diameter_m=stop_max_diameter_m
-    )
+    first_idx = stop_first_idx
+    if first_idx is None:
+        first_idx, _ = stop_ranges(
+            t_s, lon, lat, gid, min_duration_s=stop_min_duration_s, max_diameter_m=stop_max_diameter_m
+        )
     return {
         "n_fixes": n_fixes,
         "started_s": started,

@@ -39,6 +39,7 @@ def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: 
     here (``wlhy verify`` passes the density roll-up) without this layer importing them.
     """
     from trajectories.crosscheck import crosscheck_range
+    from trajectories.fixes import signed_app_fixes
     from trajectories.signatures import index_items
     from trajectories.verification import verify_items
 
@@ -51,9 +52,12 @@ def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: 
                 WaybillVehicle.despatch_at >= t0, WaybillVehicle.despatch_at < t1)
                 .order_by(WaybillVehicle.id)).all()
             for k in range(0, len(ids), chunk):
-                counts.update(r.verdict for r in verify_items(s, list(ids[k:k + chunk])))
-                # The live worker looks new tracks up in this index: back-filled tracks belong in it too.
-                index_items(s, list(ids[k:k + chunk]))
+                part = list(ids[k:k + chunk])
+                counts.update(r.verdict for r in verify_items(s, part))
+                # The live worker looks new tracks up in this index: back-filled tracks belong in it too. The
+                # items are in the session already; their app fixes are read column-wise here (signed_app_fixes).
+                items = s.scalars(select(WaybillVehicle).where(WaybillVehicle.id.in_(part))).all()
+                index_items(s, part, app=signed_app_fixes(s, items))
                 s.commit()
             if crosscheck:
                 counts.update(crosscheck_range(s, day, day))

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from . import _kernels as K
-from .clean import CleanReport, clean
-from .columns import LAT, LON, T
+from .clean import CleanReport, _check_columns, clean_positions, params_from
+from .columns import DISTANCE_M, DURATION_S, LAT, LON, SPEED_KMH, T
 from .errors import TrajectoryError
-from .measures import _seconds, _stops_frame, add_speed, gaps, h3_path
+from .measures import _gaps_frame, _h3_path, _seconds, _stops_frame_of
 
 if TYPE_CHECKING:
     import movingpandas
@@ -55,7 +56,9 @@ class TrajectoryStats:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict (ISO-8601 times, None for NaN)."""
-        out = asdict(self)
+        # Field by field, not dataclasses.asdict: asdict deep-copies every value (a Timestamp each time), and this
+        # runs for every trajectory stored.
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         for key, value in out.items():
             if isinstance(value, pd.Timestamp):
                 out[key] = value.isoformat()
@@ -72,27 +75,48 @@ class BuiltTrajectory:
     ----------
     fixes : pandas.DataFrame
         Cleaned fixes inside the window, sorted by ``t``, with ``distance_m``, ``duration_s``,
-        ``speed_kmh``.
+        ``speed_kmh``; built from the input on first access.
+    columns : dict of str to numpy.ndarray
+        The same fixes as arrays (``t_us`` int64 epoch microseconds, ``lon``, ``lat``, ``distance_m``,
+        ``duration_s``, ``speed_kmh``): the rules and the storage read these, and a back-fill builds no frame.
     clean_report : CleanReport
         What cleaning removed (counts over all fixes received, in or out of the window).
     stats : TrajectoryStats
     stops : pandas.DataFrame
-        See :func:`trajectories.measures.stops`.
+        See :func:`trajectories.measures.stops`; built from ``stop_table`` on first access.
+    stop_table : dict of str to numpy.ndarray
+        The stops as arrays (``start_s, end_s, duration_s, lon, lat, n``): verification stores them as JSON
+        without building the frame, which cost as much as cleaning a track.
     gaps : pandas.DataFrame
         See :func:`trajectories.measures.gaps`.
     h3_path : numpy.ndarray of int64
         See :func:`trajectories.measures.h3_path`.
     window_start, window_end : pandas.Timestamp
+    input_fixes, keep : pandas.DataFrame, numpy.ndarray
+        The fixes received and the positions of the kept ones in them (what ``fixes`` is taken from).
     """
 
-    fixes: pd.DataFrame
+    columns: dict[str, np.ndarray] = field(repr=False, compare=False)
     clean_report: CleanReport
     stats: TrajectoryStats
-    stops: pd.DataFrame
+    stop_table: dict[str, np.ndarray] = field(repr=False, compare=False)
     gaps: pd.DataFrame
     h3_path: np.ndarray
     window_start: pd.Timestamp
     window_end: pd.Timestamp
+    # the input (a shallow copy: copy-on-write keeps it as received) and the positions of the kept fixes in it
+    input_fixes: pd.DataFrame = field(repr=False, compare=False)
+    keep: np.ndarray = field(repr=False, compare=False)
+
+    @cached_property
+    def fixes(self) -> pd.DataFrame:
+        c = self.columns
+        return _take(self.input_fixes, self.keep,
+                     {DISTANCE_M: c[DISTANCE_M], DURATION_S: c[DURATION_S], SPEED_KMH: c[SPEED_KMH]})
+
+    @cached_property
+    def stops(self) -> pd.DataFrame:  # cached_property writes the instance dict: fine on a frozen dataclass
+        return _stops_frame_of(self.stop_table)
 
 
 def build(
@@ -141,14 +165,20 @@ def build(
     (60, 1.0, 47656)
     """
     ws_s, we_s = _seconds(window_start), _seconds(window_end)
-    cleaned, report = clean(fixes, max_speed_kmh=max_speed_kmh)
-    t_s = K.times_us(cleaned[T]) / 1e6
+    _check_columns(fixes)
+    # clean()'s positions, clipped to the window, taken from the input once (clean + clip + add_speed as arrays:
+    # this runs for every waybill and source verified, so each DataFrame operation saved counts)
+    order, report, (t_us, lon_in, lat_in) = clean_positions(fixes, params_from(max_speed_kmh=max_speed_kmh))
+    t_s = t_us[order] / 1e6
     inside = (t_s >= ws_s) & (t_s <= we_s)
-    cleaned = add_speed(cleaned.loc[inside].reset_index(drop=True))
+    keep = order[inside]
     t_s = t_s[inside]
-    lon = cleaned[LON].to_numpy(dtype=np.float64)
-    lat = cleaned[LAT].to_numpy(dtype=np.float64)
+    lon, lat = lon_in[keep], lat_in[keep]
     gid = np.zeros(t_s.size, dtype=np.int64)
+    distance_m, duration_s, speed_kmh = K.step_arrays(t_s, lon, lat, gid)
+    first_idx, last_idx = K.stop_ranges(
+        t_s, lon, lat, gid, min_duration_s=stop_min_duration_s, max_diameter_m=stop_max_diameter_m
+    )
     cols = K.group_stats(
         t_s,
         lon,
@@ -160,20 +190,36 @@ def build(
         gap_s=gap_s,
         stop_min_duration_s=stop_min_duration_s,
         stop_max_diameter_m=stop_max_diameter_m,
-    )
-    first_idx, last_idx = K.stop_ranges(
-        t_s, lon, lat, gid, min_duration_s=stop_min_duration_s, max_diameter_m=stop_max_diameter_m
+        steps=(distance_m, duration_s, speed_kmh),  # computed once, for the frame and the stats
+        stop_first_idx=first_idx,
     )
     return BuiltTrajectory(
-        fixes=cleaned,
+        columns={"t_us": t_us[keep], LON: lon, LAT: lat, DISTANCE_M: distance_m, DURATION_S: duration_s,
+                 SPEED_KMH: speed_kmh},
+        input_fixes=fixes.copy(deep=False),
+        keep=keep,
         clean_report=report,
         stats=stats_from_columns(cols, 0),
-        stops=_stops_frame(t_s, lon, lat, first_idx, last_idx),
-        gaps=gaps(cleaned, gap_s=gap_s),
-        h3_path=h3_path(cleaned, res=h3_res),
+        stop_table=K.stop_table(t_s, lon, lat, first_idx, last_idx),
+        gaps=_gaps_frame(t_s, lon, lat, gap_s),
+        h3_path=_h3_path(lon, lat, h3_res),
         window_start=pd.Timestamp(ws_s, unit="s", tz="UTC"),
         window_end=pd.Timestamp(we_s, unit="s", tz="UTC"),
     )
+
+
+def _take(fixes: pd.DataFrame, keep: np.ndarray, extra: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``fixes.iloc[keep].reset_index(drop=True).assign(**extra)``, built column by column: half the time of the
+    pandas chain, which runs for every waybill and source verified."""
+    if not fixes.columns.is_unique:
+        return fixes.iloc[keep].reset_index(drop=True).assign(**extra)
+    data: dict[Any, Any] = {}
+    for name in fixes.columns:
+        values = fixes[name]._values[keep]  # ndarray, or the column's extension array (tz-aware times)
+        # an object ndarray on its own would be inferred as a string column under pandas 3: keep it object
+        data[name] = pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
+    data.update(extra)
+    return pd.DataFrame(data)
 
 
 def stats_from_columns(cols: dict[str, np.ndarray], j: int) -> TrajectoryStats:

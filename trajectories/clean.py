@@ -134,16 +134,20 @@ def clean(
     """
     _check_columns(fixes)
     params = _CleanParams(max_speed_kmh, spike_ratio, spike_min_m, spike_max_step_s, min_interval_s, passes)
+    order, report, _ = clean_positions(fixes, params)
+    return fixes.iloc[order].reset_index(drop=True), report
+
+
+def clean_positions(
+    fixes: pd.DataFrame, params: _CleanParams
+) -> tuple[np.ndarray, CleanReport, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`clean` without building the kept frame: the input positions of the kept fixes in time order, the
+    report, and the input's (t_us, lon, lat) arrays (so that :func:`trajectories.build.build` takes the kept
+    rows once, already clipped to its window). ``fixes`` must have the columns :func:`clean` checks."""
     t_us = K.times_us(fixes[T])
+    lon, lat = fixes[LON].to_numpy(dtype=np.float64), fixes[LAT].to_numpy(dtype=np.float64)
     gid = np.zeros(t_us.size, dtype=np.int64)
-    order, reason, out_of_order = clean_arrays(
-        t_us, fixes[LON].to_numpy(dtype=np.float64), fixes[LAT].to_numpy(dtype=np.float64), gid, params
-    )
-    kept = fixes.iloc[order].reset_index(drop=True)
-    removed = fixes.iloc[np.flatnonzero(reason)].copy()
-    removed[REASON_COL] = pd.Categorical.from_codes(
-        reason[reason > 0] - 1, categories=[_REASON_NAMES[c] for c in sorted(_REASON_NAMES)]
-    )
+    order, reason, out_of_order = clean_arrays(t_us, lon, lat, gid, params)
     counts = np.bincount(reason, minlength=5)
     report = CleanReport(
         n_in=int(t_us.size),
@@ -153,9 +157,31 @@ def clean(
         out_of_order=int(out_of_order[0]) if out_of_order.size else 0,
         spikes=int(counts[_SPIKE]),
         jumps=int(counts[_JUMP]),
-        removed=removed,
+        removed=_removed_frame(fixes, reason),
     )
-    return kept, report
+    return order, report, (t_us, lon, lat)
+
+
+_REASON_CATEGORIES = [_REASON_NAMES[c] for c in sorted(_REASON_NAMES)]
+# Empty ``removed`` frames per input schema: most tracks lose no fix, and building an empty frame with its
+# categorical column costs as much as a whole cleaning pass. Callers get a copy.
+_EMPTY_REMOVED: dict[tuple, pd.DataFrame] = {}
+
+
+def _removed_frame(fixes: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
+    """The removed rows as received (original index kept) plus the ``reason`` column."""
+    idx = np.flatnonzero(reason)
+    key = None
+    if idx.size == 0:
+        # dtypes.tolist(): iterating the dtypes Series itself costs 4x more (this runs for every track built)
+        key = (tuple(fixes.columns), tuple(fixes.dtypes.tolist()), type(fixes.index), fixes.index.dtype)
+        if key in _EMPTY_REMOVED:
+            return _EMPTY_REMOVED[key].copy()
+    removed = fixes.iloc[idx].copy()
+    removed[REASON_COL] = pd.Categorical.from_codes(reason[idx] - 1, categories=_REASON_CATEGORIES)
+    if key is not None and len(_EMPTY_REMOVED) < 64:
+        _EMPTY_REMOVED[key] = removed.copy()
+    return removed
 
 
 def _check_columns(fixes: pd.DataFrame) -> None:

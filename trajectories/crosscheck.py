@@ -6,8 +6,10 @@ transport period [despatch, receipt] from its own operator are compared (the mar
 and next trips, spec/RULES.md §2). Comparing every pair of trajectories is quadratic, so candidates come from
 signatures: each trajectory's set of H3 res-8 cells; two trajectories of different vehicles that share most of
 their cells are candidates (a hash join on the cells, crowded cells left out). The time shift is estimated from the
-shared cells (median difference of the times each track spends in them), then refined and confirmed by
-point-to-point distance. The copy is the item reported later (the waybill's sendToPro time); it is flagged and
+shared cells (median difference of the times each track spends in them), then refined and confirmed point to
+point on the sparser track's own sampling: its fixes at the same shifted time as the other's, counted per place
+so that a vehicle at rest does not weigh more than one on the move, and with matches at :data:`MIN_MATCHED_PLACES`
+distinct places as the minimum evidence, dense or sparse. The copy is the item reported later (the waybill's sendToPro time); it is flagged and
 cites its source. The source is not flagged, unless its own BeiDou track contradicts its app track.
 
 ``TRACK_VEHICLE_OVERLAP`` — one vehicle on two waybills whose windows overlap by more than a tolerance and
@@ -42,11 +44,13 @@ from trajectories.verify import place_distance_m
 __all__ = [
     "DuplicatedTrack",
     "VehicleOverlap",
+    "compare_items",
     "confirm_pairs",
     "crosscheck_range",
     "find_duplicated_tracks",
     "find_vehicle_overlaps",
     "find_vehicle_overlaps_for_items",
+    "items_by_id",
     "record_findings",
 ]
 
@@ -64,6 +68,8 @@ class DuplicatedTrack:
     median_distance_m: float
     matched_share: float
     overlap_s: float
+    compared_fixes: int = 0
+    matched_places: int = 0
     code: str = field(default="TRACK_DUPLICATED", init=False)
 
     def reasons(self) -> tuple[str, str]:
@@ -79,7 +85,8 @@ class DuplicatedTrack:
         return {"otherWaybillId": self.other_waybill_id, "otherSeq": self.other_seq,
                 "otherVehicle": self.other_vehicle, "shiftS": self.shift_s,
                 "medianDistanceM": round(self.median_distance_m, 1), "matchedShare": round(self.matched_share, 3),
-                "overlapS": self.overlap_s}
+                "overlapS": self.overlap_s, "comparedFixes": self.compared_fixes,
+                "matchedPlaces": self.matched_places}
 
 
 @dataclass
@@ -115,6 +122,32 @@ class VehicleOverlap:
 
 # --- TRACK_DUPLICATED -----------------------------------------------------------------------------------------
 
+#: Candidates (a cheap filter on the H3 signatures): at least this many shared cells (one shared cell says nothing
+#: about a shape) and this share of the smaller signature. A short sparse app track — a fix every 12 min — crosses
+#: only 3-5 res-8 cells, so a fixed larger count would never let its copy through; long tracks still need half of
+#: their cells shared.
+MIN_SHARED_CELLS = 2
+MIN_SHARED_SHARE = 0.5
+#: Cells crossed by more trajectories than this are a depot, a toll gate or a motorway, not evidence of copying.
+HUB_LIMIT = 200
+#: Confirmation, measured on the sparser track's own fixes after aligning the time shift: a fix matches when the
+#: other track, interpolated at the same shifted time, is within MATCH_M (copy noise plus interpolation between
+#: the source's fixes); MIN_MATCHED_SHARE of the compared fixes must match, with a median distance of at most
+#: MAX_MEDIAN_M.
+MATCH_M = 50.0
+MIN_MATCHED_SHARE = 0.8
+MAX_MEDIAN_M = 30.0
+#: Minimum evidence, in distinct places rather than fixes or cells so that it means the same for a dense and a
+#: sparse track: the matched fixes must lie at this many places PLACE_M apart (a vehicle at rest sends many fixes
+#: from one place, and they would match any track parked there at that time). The shift is fitted on one place;
+#: each further one checks that the other vehicle was there at the same shifted time — at 60 km/h, 50 m is 3 s,
+#: which two genuine trips on the same road do not keep over minutes of driving. Three such checks, of which the
+#: loading and unloading places (where both may wait a while) can be at most two.
+MIN_MATCHED_PLACES = 4
+PLACE_M = 250.0
+#: Grid (s) of the coarse shift search (:func:`_best_shift`).
+COARSE_S = 10.0
+
 _ITEMS_SQL = text(
     """
     SELECT wv.id AS item_id, wv.waybill_id, wv.seq, wv.vehicle_number, wv.plate_color, w.operator_id,
@@ -123,18 +156,30 @@ _ITEMS_SQL = text(
     WHERE NOT w.is_sandbox AND wv.despatch_at - :pad < :hi AND wv.receipt_at + :pad > :lo
     """
 )
-_ITEM_FIXES_SQL = text(
+_ITEMS_BY_ID_SQL = text(
+    """
+    SELECT wv.id AS item_id, wv.waybill_id, wv.seq, wv.vehicle_number, wv.plate_color, w.operator_id,
+           wv.despatch_at, wv.receipt_at, w.send_to_pro_at
+    FROM waybill_vehicle wv JOIN waybill w ON w.id = wv.waybill_id
+    WHERE wv.id = ANY(:ids) AND NOT w.is_sandbox
+    """
+)
+_ITEM_COLUMNS = ["item_id", "waybill_id", "seq", "vehicle_number", "plate_color", "operator_id", "despatch_at",
+                 "receipt_at", "send_to_pro_at"]
+# Run on the driver cursor (psycopg placeholders), as trajectories.fixes reads fixes: plain tuples, no SQLAlchemy
+# Row per fix (a day's copy check reads the app fixes of every item within reach).
+_ITEM_FIXES_SQL = (
     """
     WITH items AS (
-        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:plates AS text[]), CAST(:colors AS text[]),
-                             CAST(:t0 AS timestamptz[]), CAST(:t1 AS timestamptz[]), CAST(:ops AS bigint[]))
+        SELECT * FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(plates)s AS text[]), CAST(%(colors)s AS text[]),
+                             CAST(%(t0)s AS timestamptz[]), CAST(%(t1)s AS timestamptz[]), CAST(%(ops)s AS bigint[]))
                       AS i(item_id, vn, pc, t0, t1, op)
     )
     SELECT i.item_id, extract(epoch FROM p.t)::float8 AS t_s, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.h3
     FROM items i JOIN position p
-      ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.source = :source AND p.t BETWEEN i.t0 AND i.t1
-     AND (p.source <> 1 OR p.operator_id = i.op)
-    WHERE p.t BETWEEN :lo AND :hi
+      ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.source = %(source)s
+     AND p.t BETWEEN i.t0 AND i.t1 AND (p.source <> 1 OR p.operator_id = i.op)
+    WHERE p.t BETWEEN %(lo)s AND %(hi)s
     ORDER BY i.item_id, p.t
     """
 )
@@ -142,8 +187,14 @@ _ITEM_FIXES_SQL = text(
 
 def _items_frame(session: Session, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
     rows = session.execute(_ITEMS_SQL, {"lo": lo, "hi": hi, "pad": WINDOW_PAD}).all()
-    return pd.DataFrame(rows, columns=["item_id", "waybill_id", "seq", "vehicle_number", "plate_color",
-                                       "operator_id", "despatch_at", "receipt_at", "send_to_pro_at"])
+    return pd.DataFrame(rows, columns=_ITEM_COLUMNS)
+
+
+def items_by_id(session: Session, item_ids) -> pd.DataFrame:
+    """The given waybill items (sandbox ones left out), in the columns of :func:`_items_frame`."""
+    ids = [int(i) for i in item_ids]
+    rows = session.execute(_ITEMS_BY_ID_SQL, {"ids": ids}).all() if ids else []
+    return pd.DataFrame(rows, columns=_ITEM_COLUMNS)
 
 
 def _fixes_frame(session: Session, items: pd.DataFrame, source: int) -> pd.DataFrame:
@@ -153,13 +204,23 @@ def _fixes_frame(session: Session, items: pd.DataFrame, source: int) -> pd.DataF
         return pd.DataFrame(columns=cols)
     t0 = items["despatch_at"].tolist()
     t1 = items["receipt_at"].tolist()
-    rows = session.execute(_ITEM_FIXES_SQL, {
-        "ids": items["item_id"].tolist(), "plates": items["vehicle_number"].tolist(),
-        "colors": items["plate_color"].tolist(), "t0": t0, "t1": t1, "source": source,
-        "ops": [_int_or_none(v) for v in items["operator_id"].tolist()],
-        "lo": min(t0), "hi": max(t1),
-    }).all()
-    return pd.DataFrame(rows, columns=cols)
+    with session.connection().connection.driver_connection.cursor() as cur:
+        rows = cur.execute(_ITEM_FIXES_SQL, {
+            "ids": [int(v) for v in items["item_id"].tolist()], "plates": items["vehicle_number"].tolist(),
+            "colors": items["plate_color"].tolist(), "t0": t0, "t1": t1, "source": source,
+            "ops": [_int_or_none(v) for v in items["operator_id"].tolist()],
+            "lo": min(t0), "hi": max(t1),
+        }).fetchall()
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    # Column by column (as trajectories.fixes.signed_app_fixes): DataFrame(rows) probes every row and was ~15 % of
+    # a back-fill's client time. The dtypes are the ones DataFrame(rows) infers when no cell is missing.
+    item_id, t_s, lon, lat, h3 = ([r[k] for r in rows] for k in range(5))
+    if None in h3:  # a fix without a cell: the generic construction (float h3 with NaN) handles it
+        return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame({"item_id": np.asarray(item_id, dtype=np.int64), "t_s": np.asarray(t_s, dtype=np.float64),
+                         "lon": np.asarray(lon, dtype=np.float64), "lat": np.asarray(lat, dtype=np.float64),
+                         "h3": np.asarray(h3, dtype=np.int64)})
 
 
 def _signatures(fixes: pd.DataFrame, *, res: int) -> pd.DataFrame:
@@ -195,9 +256,12 @@ def _candidates(sig: pd.DataFrame, items: pd.DataFrame, *, min_shared_cells: int
 
 
 def _interp(t_b: np.ndarray, x_b: np.ndarray, t_query: np.ndarray, max_step_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of b at t_query; invalid outside b's range or across a step longer than max_step_s."""
-    j = np.searchsorted(t_b, t_query)
-    inside = (j > 0) & (j < t_b.size)
+    """Linear interpolation of b at t_query; invalid outside b's range or across a step longer than max_step_s.
+
+    Both ends are inside: a thinned copy keeps its source's first and last fixes as often as any other.
+    """
+    j = np.searchsorted(t_b, t_query, side="right")
+    inside = (t_query >= t_b[0]) & (t_query <= t_b[-1]) if t_b.size else np.zeros(np.shape(t_query), dtype=bool)
     j = np.clip(j, 1, max(t_b.size - 1, 1))
     ta, tb = t_b[j - 1], t_b[j]
     step = tb - ta
@@ -207,16 +271,24 @@ def _interp(t_b: np.ndarray, x_b: np.ndarray, t_query: np.ndarray, max_step_s: f
 
 
 def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m: float,
-                max_step_s: float, around_s: float = 0.0) -> dict[str, float] | None:
-    """Shift s (within ``around_s`` ± ``max_shift_s``) minimising the distance between a(t) and b(t − s); None
-    when they never overlap."""
+                max_step_s: float, around_s: float = 0.0, place_m: float = PLACE_M) -> dict[str, float] | None:
+    """Shift s (within ``around_s`` ± ``max_shift_s``) that best lays a(t) on b(t − s); None when they never
+    overlap.
+
+    Measured on a's own sampling, one place at a time: a's fixes are grouped into places (:func:`_places`) and
+    each place weighs the same however many fixes a sent from it, so ``matched`` is the share of a's places (not
+    fixes) that lie within ``match_m`` of b at the same shifted time and ``places`` how many did. A dense track
+    standing most of the period would otherwise match any track parked at the same spot on its fixes alone.
+    """
     t_a, t_b = a["t_s"].to_numpy(), b["t_s"].to_numpy()
     if t_a.size < 2 or t_b.size < 2:
         return None
     lon_a, lat_a, lon_b, lat_b = (a["lon"].to_numpy(), a["lat"].to_numpy(), b["lon"].to_numpy(),
                                   b["lat"].to_numpy())
+    place = _places(lon_a, lat_a, place_m)
+    weight = 1.0 / np.bincount(place)[place]
 
-    def score(shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def score(shifts: np.ndarray, tol_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         q = t_a[None, :] - shifts[:, None]
         x, valid = _interp(t_b, lon_b, q.ravel(), max_step_s)
         y, _ = _interp(t_b, lat_b, q.ravel(), max_step_s)
@@ -224,16 +296,20 @@ def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m
         d = np.where(valid, d, np.nan).reshape(q.shape)
         n_valid = np.sum(np.isfinite(d), axis=1)
         with np.errstate(all="ignore"):
-            matched = np.sum(d <= match_m, axis=1) / np.maximum(n_valid, 1)
+            matched = np.sum(weight * (d <= tol_m), axis=1) / np.maximum(
+                np.sum(weight * np.isfinite(d), axis=1), 1e-9)
         return d, n_valid, matched
 
-    coarse = np.round(around_s) + np.arange(-max_shift_s, max_shift_s + 1, 30.0)
-    _, n_valid, matched = score(coarse)
+    # Coarse search every COARSE_S seconds: the true shift is up to COARSE_S / 2 off the grid, up to 170 m at
+    # 120 km/h, so the coarse pass matches within 3 × match_m (with match_m itself, a moving copy matches at no
+    # grid shift and the waits alone would choose); then every second around the best, within match_m.
+    coarse = np.round(around_s) + np.arange(-max_shift_s, max_shift_s + 1, COARSE_S)
+    _, n_valid, matched = score(coarse, 3 * match_m)
     if n_valid.max() == 0:
         return None
     s0 = coarse[np.argmax(matched * (n_valid >= 0.5 * n_valid.max()))]
-    fine = np.arange(s0 - 30, s0 + 31, 1.0)
-    d, n_valid, matched = score(fine)
+    fine = np.arange(s0 - COARSE_S, s0 + COARSE_S + 1, 1.0)
+    d, n_valid, matched = score(fine, match_m)
     # Several shifts a second or two apart match every fix within match_m: the true one is the closest fit
     # (a 2 s error is 30 m at 60 km/h, as much as the whole median allowance), so ties go to the least median.
     with warnings.catch_warnings():  # rows without a valid fix: all-NaN medians, ranked last
@@ -246,8 +322,26 @@ def _best_shift(a: pd.DataFrame, b: pd.DataFrame, *, max_shift_s: float, match_m
     if row.size == 0:
         return None
     overlap = min(t_a[-1], t_b[-1] + fine[k]) - max(t_a[0], t_b[0] + fine[k])
+    hit = np.isfinite(d[k]) & (d[k] <= match_m)
     return {"shift_s": float(fine[k]), "median_m": float(np.median(row)), "matched": float(matched[k]),
-            "n_valid": int(n_valid[k]), "n_a": int(t_a.size), "overlap_s": float(max(overlap, 0.0))}
+            "n_valid": int(n_valid[k]), "n_a": int(t_a.size), "overlap_s": float(max(overlap, 0.0)),
+            "places": int(np.unique(place[hit]).size)}
+
+
+def _places(lon: np.ndarray, lat: np.ndarray, apart_m: float) -> np.ndarray:
+    """Place number of each fix (in time order): a new place starts at the first fix more than ``apart_m`` from
+    where the current one started, so a vehicle at rest reports one place however many fixes it sends.
+
+    >>> _places(np.array([117.0, 117.0, 117.01, 117.01, 117.02, 117.0]), np.full(6, 31.0), 250.0).tolist()
+    [0, 0, 1, 1, 2, 3]
+    """
+    out = np.zeros(lon.size, dtype=np.int64)
+    n, x0, y0 = -1, np.nan, np.nan
+    for i, (x, y) in enumerate(zip(lon.tolist(), lat.tolist())):
+        if n < 0 or haversine_m(x0, y0, x, y) > apart_m:
+            n, x0, y0 = n + 1, x, y
+        out[i] = n
+    return out
 
 
 def _beidou_median_m(beidou: pd.DataFrame | None, app: pd.DataFrame) -> float | None:
@@ -283,13 +377,13 @@ def find_duplicated_tracks(
     res: int = 8,
     max_shift_s: float = 1800.0,
     reach_days: int = 7,
-    min_shared_cells: int = 4,
-    min_shared_share: float = 0.5,
-    match_m: float = 50.0,
-    min_matched_share: float = 0.8,
-    max_median_m: float = 30.0,
-    min_matched_fixes: int = 6,
-    hub_limit: int = 200,
+    min_shared_cells: int = MIN_SHARED_CELLS,
+    min_shared_share: float = MIN_SHARED_SHARE,
+    match_m: float = MATCH_M,
+    min_matched_share: float = MIN_MATCHED_SHARE,
+    max_median_m: float = MAX_MEDIAN_M,
+    min_matched_places: int = MIN_MATCHED_PLACES,
+    hub_limit: int = HUB_LIMIT,
 ) -> list[DuplicatedTrack]:
     """Find app tracks reported for two vehicles, for waybill items despatched from ``date_from`` to ``date_to``.
 
@@ -305,10 +399,12 @@ def find_duplicated_tracks(
     reach_days : int
         A copy may be shifted by up to this many days: items this far outside the range are compared too.
     min_shared_cells, min_shared_share : int, float
-        Candidate pair: this many distinct shared cells, and this share of the smaller signature.
-    match_m, min_matched_share, max_median_m, min_matched_fixes : float
-        Confirmation after the best shift: at least ``min_matched_share`` of the overlapping fixes (and at least
-        ``min_matched_fixes`` of them) within ``match_m`` metres and a median distance of at most ``max_median_m``.
+        Candidate pair: this many distinct shared cells, and this share of the smaller signature (a cheap filter:
+        a short sparse track crosses only a few cells, and the confirmation decides).
+    match_m, min_matched_share, max_median_m, min_matched_places : float
+        Confirmation after the best shift: at least ``min_matched_share`` of the overlapping fixes within
+        ``match_m`` metres of the other track at the same (shifted) time, a median distance of at most
+        ``max_median_m``, and matched fixes at ``min_matched_places`` distinct places (:data:`MIN_MATCHED_PLACES`).
     hub_limit : int
         Cells shared by more trajectories than this are ignored (depots, toll gates, motorways).
 
@@ -340,12 +436,41 @@ def find_duplicated_tracks(
     beidou = dict(tuple(_fixes_frame(session, items.loc[items["item_id"].isin(need)], 2).groupby("item_id")))
     return confirm_pairs(cand, items, by_item, beidou, max_shift_s=max_shift_s, match_m=match_m,
                          min_matched_share=min_matched_share, max_median_m=max_median_m,
-                         min_matched_fixes=min_matched_fixes)
+                         min_matched_places=min_matched_places)
+
+
+def compare_items(session: Session, item_id: int, other_id: int) -> dict[str, Any]:
+    """The numbers the rule compares for one pair of items (diagnostics: why a pair is or is not a copy).
+
+    Shared cells and share of the smaller signature (the candidate filter), then the best shift's matched share,
+    median distance, compared fixes and matched places (the confirmation), as :func:`confirm_pairs` sees them.
+    """
+    items = items_by_id(session, [item_id, other_id])
+    app = _fixes_frame(session, items, 1)
+    by_item = dict(tuple(app.groupby("item_id")))
+    a, b = by_item.get(item_id), by_item.get(other_id)
+    out: dict[str, Any] = {"fixes": [0 if a is None else len(a), 0 if b is None else len(b)]}
+    if a is None or b is None:
+        return out
+    sig = _signatures(app, res=8)
+    cells = sig.groupby("item_id")["cell"].apply(set)
+    shared = len(cells[item_id] & cells[other_id])
+    out.update(sharedCells=shared, sharedShare=round(shared / min(len(cells[item_id]), len(cells[other_id])), 3))
+    s_a, s_b = sig.loc[sig["item_id"] == item_id], sig.loc[sig["item_id"] == other_id]
+    pairs = s_a.merge(s_b, on="cell")
+    est = float(np.median(pairs["t_s_x"] - pairs["t_s_y"])) if len(pairs) else 0.0
+    probe, other, sign = (a, b, 1.0) if len(a) <= len(b) else (b, a, -1.0)
+    m = _best_shift(probe, other, max_shift_s=1800.0, match_m=MATCH_M, max_step_s=900.0, around_s=sign * est)
+    if m is not None:
+        out.update(shiftS=sign * m["shift_s"], matchedShare=round(m["matched"], 3), medianM=round(m["median_m"], 1),
+                   comparedFixes=m["n_valid"], matchedPlaces=m["places"])
+    return out
 
 
 def confirm_pairs(cand: pd.DataFrame, items: pd.DataFrame, by_item: dict, beidou: dict, *, max_shift_s: float = 1800.0,
-                  match_m: float = 50.0, min_matched_share: float = 0.8, max_median_m: float = 30.0,
-                  min_matched_fixes: int = 6) -> list[DuplicatedTrack]:
+                  match_m: float = MATCH_M, min_matched_share: float = MIN_MATCHED_SHARE,
+                  max_median_m: float = MAX_MEDIAN_M,
+                  min_matched_places: int = MIN_MATCHED_PLACES) -> list[DuplicatedTrack]:
     """Confirm candidate pairs (``item_id_a, item_id_b, shift_s``) point to point and pick the copy of each.
 
     Shared by the back-fill (:func:`find_duplicated_tracks`) and the live check (:mod:`trajectories.signatures`):
@@ -365,7 +490,7 @@ def confirm_pairs(cand: pd.DataFrame, items: pd.DataFrame, by_item: dict, beidou
             if m is not None:
                 m["shift_s"] = -m["shift_s"]
         if (m is None or m["matched"] < min_matched_share or m["median_m"] > max_median_m
-                or m["n_valid"] < min_matched_fixes):
+                or m["places"] < min_matched_places):
             continue
         flagged = _pick_copy(a_id, b_id, by_item, beidou, reported)
         for item_id in flagged:
@@ -376,7 +501,8 @@ def confirm_pairs(cand: pd.DataFrame, items: pd.DataFrame, by_item: dict, beidou
                 waybill_id=int(me["waybill_id"]), seq=int(me["seq"]), operator_id=_int_or_none(me["operator_id"]),
                 other_waybill_id=int(them["waybill_id"]), other_seq=int(them["seq"]),
                 other_vehicle=str(them["vehicle_number"]), shift_s=shift, median_distance_m=m["median_m"],
-                matched_share=m["matched"], overlap_s=m["overlap_s"]))
+                matched_share=m["matched"], overlap_s=m["overlap_s"], compared_fixes=m["n_valid"],
+                matched_places=m["places"]))
     return found
 
 

@@ -6,7 +6,7 @@ tracks kept in PostgreSQL instead (migration 0011): one row per verified item an
 the transport period cross, with the mean time spent there and that time's hour bucket. Candidates are the items
 of other vehicles that share at least ``min_shared_cells`` cells (crowded cells — depots, toll gates — left out)
 within ``reach_days`` either way (so copies shifted by minutes, hours or days are found), and at least half of the
-smaller signature; the shift is the median time difference over the shared cells. They are then confirmed point
+smaller signature (the thresholds of the back-fill, :data:`trajectories.crosscheck.MIN_SHARED_CELLS`); the shift is the median time difference over the shared cells. They are then confirmed point
 to point and the copy picked exactly as in the back-fill (:func:`trajectories.crosscheck.confirm_pairs`): the one
 reported later is flagged and cites its source; the source is not, unless its own BeiDou contradicts it. When the
 track that arrives is the earlier-reported one, the already-indexed later one is the copy and gets flagged then.
@@ -26,12 +26,16 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from trajectories.crosscheck import (
+    HUB_LIMIT,
+    MIN_SHARED_CELLS,
+    MIN_SHARED_SHARE,
     DuplicatedTrack,
     VehicleOverlap,
     _fixes_frame,
     _signatures,
     confirm_pairs,
     find_vehicle_overlaps_for_items,
+    items_by_id,
     record_findings,
 )
 
@@ -40,16 +44,6 @@ __all__ = ["BUCKET_S", "SIGNATURE_RES", "crosscheck_items", "find_copies", "inde
 SIGNATURE_RES = 8
 BUCKET_S = 3600
 
-_ITEMS_BY_ID_SQL = text(
-    """
-    SELECT wv.id AS item_id, wv.waybill_id, wv.seq, wv.vehicle_number, wv.plate_color, w.operator_id,
-           wv.despatch_at, wv.receipt_at, w.send_to_pro_at
-    FROM waybill_vehicle wv JOIN waybill w ON w.id = wv.waybill_id
-    WHERE wv.id = ANY(:ids) AND NOT w.is_sandbox
-    """
-)
-_COLUMNS = ["item_id", "waybill_id", "seq", "vehicle_number", "plate_color", "operator_id", "despatch_at",
-            "receipt_at", "send_to_pro_at"]
 _DELETE_SQL = text("DELETE FROM track_signature WHERE waybill_vehicle_id = ANY(:ids)")
 _INSERT_SQL = text(
     """
@@ -86,11 +80,6 @@ _SIZES_SQL = text(
 )
 
 
-def _items(session: Session, item_ids: Sequence[int]) -> pd.DataFrame:
-    rows = session.execute(_ITEMS_BY_ID_SQL, {"ids": list(item_ids)}).all() if item_ids else []
-    return pd.DataFrame(rows, columns=_COLUMNS)
-
-
 def index_items(session: Session, item_ids: Sequence[int], *, app: pd.DataFrame | None = None) -> pd.DataFrame:
     """(Re)write the signatures of these items (app fixes of their transport period, their operator's only).
 
@@ -101,7 +90,7 @@ def index_items(session: Session, item_ids: Sequence[int], *, app: pd.DataFrame 
     if not ids:
         return pd.DataFrame(columns=["item_id", "cell", "t_s"])
     if app is None:
-        app = _fixes_frame(session, _items(session, ids), 1)
+        app = _fixes_frame(session, items_by_id(session, ids), 1)
     sig = _signatures(app, res=SIGNATURE_RES) if len(app) else pd.DataFrame(columns=["item_id", "cell", "t_s"])
     session.execute(_DELETE_SQL, {"ids": ids})
     if len(sig):
@@ -118,9 +107,9 @@ def find_copies(
     item_ids: Sequence[int],
     *,
     reach_days: int = 7,
-    min_shared_cells: int = 4,
-    min_shared_share: float = 0.5,
-    hub_limit: int = 200,
+    min_shared_cells: int = MIN_SHARED_CELLS,
+    min_shared_share: float = MIN_SHARED_SHARE,
+    hub_limit: int = HUB_LIMIT,
     index: bool = True,
 ) -> list[DuplicatedTrack]:
     """Copied tracks between these items and the indexed recent tracks (see the module docstring).
@@ -129,7 +118,7 @@ def find_copies(
     :func:`trajectories.crosscheck.find_duplicated_tracks`.
     """
     ids = [int(i) for i in item_ids]
-    mine = _items(session, ids)
+    mine = items_by_id(session, ids)
     if mine.empty:
         return []
     app = _fixes_frame(session, mine, 1)
@@ -146,7 +135,7 @@ def find_copies(
         return []
     cand = pd.DataFrame(rows, columns=["item_id_a", "item_id_b", "shared", "shift_s"])
     others = sorted(set(cand["item_id_b"].astype(int)) - set(ids))
-    items = pd.concat([mine, _items(session, others)], ignore_index=True)
+    items = pd.concat([mine, items_by_id(session, others)], ignore_index=True)
     sizes = dict(session.execute(_SIZES_SQL, {"ids": sorted(set(cand["item_id_a"]) | set(cand["item_id_b"]))}).all())
     n_a = cand["item_id_a"].map(sizes).to_numpy(dtype=np.float64)
     n_b = cand["item_id_b"].map(sizes).to_numpy(dtype=np.float64)
@@ -185,5 +174,5 @@ def crosscheck_items(session: Session, item_ids: Sequence[int]) -> list[Duplicat
 
 def prune(session: Session, *, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:
     """Drop the signatures of tracks older than ``older_than`` (beyond any copy's reach); return the count."""
-    cutoff = int((dt.datetime.now(dt.timezone.utc) - older_than).timestamp() // BUCKET_S)
+    cutoff = int((dt.datetime.now(dt.UTC) - older_than).timestamp() // BUCKET_S)
     return session.execute(text("DELETE FROM track_signature WHERE bucket < :b"), {"b": cutoff}).rowcount

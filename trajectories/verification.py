@@ -25,7 +25,7 @@ from etl.beidou import fetch_beidou, is_heavy
 from store.anomalies import record, resolve
 from store.models import Verification, Waybill, WaybillVehicle
 from trajectories.build import BuiltTrajectory
-from trajectories.columns import LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES, T
+from trajectories.columns import LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES
 from trajectories.errors import TrajectoryError
 from trajectories.fixes import (
     fixes_for_item,
@@ -164,7 +164,8 @@ def _check_item(
         beidou=fixes[SOURCE_BEIDOU] if len(fixes[SOURCE_BEIDOU]) else None,
         other_periods=tuple((pd.Timestamp(a), pd.Timestamp(b)) for a, b in (other_periods or ())),
     )
-    verdict = verify(inp) if thresholds is None else verify(inp, thresholds=thresholds)
+    # The tracks are stored in `trajectory`, not in the evidence (_store): no need to build their features.
+    verdict = verify(inp, thresholds=thresholds or Thresholds(), track_features=False)
     return _Done(waybill, item, fixes, places, verdict)
 
 
@@ -173,13 +174,10 @@ _TRAJECTORY_UPSERT_SQL = text(
     INSERT INTO trajectory (waybill_id, waybill_vehicle_id, source, geom, n_fixes, started_at, ended_at, length_m,
                             coverage, max_gap_s, max_speed_kmh, h3_path, stats, built_at)
     VALUES (:waybill_id, :waybill_vehicle_id, :source,
-            -- LINESTRING M (lon lat epoch_s) from the coordinate arrays: no WKT text to format and parse
-            CASE WHEN cardinality(CAST(:lon AS float8[])) >= 2 THEN ST_SetSRID(ST_MakeLine(ARRAY(
-                SELECT ST_MakePointM(u.x, u.y, u.m)
-                FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[]), CAST(:m AS float8[])) WITH ORDINALITY
-                     AS u(x, y, m, k) ORDER BY u.k)), 4326) END,
-            :n_fixes, :started_at,
-            :ended_at, :length_m, :coverage, :max_gap_s, :max_speed_kmh, CAST(:h3_path AS bigint[]),
+            -- LINESTRING M (lon lat epoch_s) as EWKB built from the coordinate arrays (_linestring_m_ewkb): one
+            -- bytea, not three float8[] lists that the driver would format element by element
+            ST_GeomFromEWKB(:ewkb), :n_fixes, :started_at,
+            :ended_at, :length_m, :coverage, :max_gap_s, :max_speed_kmh, CAST(CAST(:h3_path AS text) AS bigint[]),
             CAST(:stats AS jsonb), :built_at)
     ON CONFLICT (waybill_vehicle_id, source) DO UPDATE SET
         waybill_id = excluded.waybill_id, geom = excluded.geom, n_fixes = excluded.n_fixes,
@@ -194,11 +192,13 @@ _TRAJECTORY_DELETE_SQL = text(
     WHERE t.waybill_vehicle_id = d.item AND t.source = d.source
     """
 )
+# The batch's verifications as one JSON array (rules and evidence are JSON already): one text parameter instead of
+# jsonb[] arrays whose every element the driver would quote and escape.
 _VERIFICATION_INSERT_SQL = text(
     """
     INSERT INTO verification (waybill_id, waybill_vehicle_id, verdict, rules, evidence, current)
-    SELECT * FROM unnest(CAST(:waybill_ids AS bigint[]), CAST(:item_ids AS bigint[]), CAST(:verdicts AS varchar[]),
-                         CAST(:rules AS jsonb[]), CAST(:evidence AS jsonb[]), CAST(:current AS boolean[]))
+    SELECT CAST(r->>'w' AS bigint), CAST(r->>'i' AS bigint), r->>'v', r->'r', r->'e', true
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r
     RETURNING id, waybill_vehicle_id
     """
 )
@@ -247,11 +247,9 @@ def _store(session: Session, done: list[_Done]) -> list[ItemResult]:
             "type": "FeatureCollection", "features": _jsonable(features),
             "places": {"loading": place_properties(loading), "unloading": place_properties(unloading)},
             "stats": {k: _jsonable(v.to_dict()) for k, v in d.verdict.stats.items()}}, ensure_ascii=False))
-    ver_ids = dict((item, vid) for vid, item in session.execute(_VERIFICATION_INSERT_SQL, {
-        "waybill_ids": [d.waybill.id for d in done], "item_ids": item_ids,
-        "verdicts": [d.verdict.verdict for d in done], "rules": rules, "evidence": evidence,
-        "current": [True] * len(done),
-    }).all())
+    rows = ",".join(f'{{"w":{int(d.waybill.id)},"i":{int(d.item.id)},"v":{json.dumps(d.verdict.verdict)},'
+                    f'"r":{r},"e":{e}}}' for d, r, e in zip(done, rules, evidence))
+    ver_ids = {item: vid for vid, item in session.execute(_VERIFICATION_INSERT_SQL, {"rows": f"[{rows}]"}).all()}
 
     keys = [document_key(d.waybill.id, d.item.seq) for d in done]
     held = set(session.scalars(_HELD_SQL, {"keys": keys, "codes": list(RULE_CODES)}).all())
@@ -294,33 +292,52 @@ def _trajectory_row(
     stats = _jsonable(s.to_dict())
     stats["clean"] = _jsonable({k: getattr(built.clean_report, k) for k in
                                 ("n_in", "n_out", "invalid", "duplicates", "out_of_order", "spikes", "jumps")})
-    stats["stops"] = _records(built.stops)
+    stats["stops"] = _stop_records(built.stop_table)
     stats["gaps"] = _records(built.gaps)
     notes = raw["shipping_note_number"].to_numpy() if "shipping_note_number" in raw else np.array([])
     stats["fixes_for_this_waybill"] = int(np.sum(notes == waybill.shipping_note_number))
-    lon, lat, m = _linestring_m(built.fixes)
     return dict(
-        waybill_id=waybill.id, waybill_vehicle_id=item.id, source=source, lon=lon, lat=lat, m=m,
+        waybill_id=waybill.id, waybill_vehicle_id=item.id, source=source, ewkb=_linestring_m_ewkb(built.columns),
         n_fixes=s.n_fixes, started_at=_py_time(s.started_at), ended_at=_py_time(s.ended_at),
         length_m=_num(s.length_m), coverage=_num(s.coverage), max_gap_s=_num(s.max_gap_s),
-        max_speed_kmh=_num(s.max_speed_kmh), h3_path=[int(c) for c in built.h3_path],
+        max_speed_kmh=_num(s.max_speed_kmh), h3_path="{" + ",".join(map(str, built.h3_path.tolist())) + "}",
         stats=json.dumps(stats, ensure_ascii=False), built_at=now,
     )
 
 
-def _linestring_m(fixes: pd.DataFrame) -> tuple[list[float], list[float], list[float]]:
-    """The vertices of :func:`trajectories.build.linestring_m_wkt` as arrays (empty below two fixes)."""
-    if len(fixes) < 2:
-        return [], [], []
-    t_us = K.times_us(fixes[T])
+# EWKB header of a little-endian LINESTRING M with an SRID: byte order, type 2 | M flag | SRID flag, SRID.
+_EWKB_LINESTRING_M_4326 = b"\x01" + np.array([2 | 0x40000000 | 0x20000000, 4326], dtype="<u4").tobytes()
+
+
+def _linestring_m_ewkb(columns: dict[str, np.ndarray]) -> bytes | None:
+    """The vertices of :func:`trajectories.build.linestring_m_wkt` (lon, lat to 7 decimals, M = epoch seconds) as
+    EWKB with SRID 4326, from a built track's arrays (``BuiltTrajectory.columns``); None below two fixes."""
+    t_us = columns["t_us"]
+    if t_us.size < 2:
+        return None
     if not np.all(np.diff(t_us) > 0):
         raise TrajectoryError("a LINESTRING M needs strictly increasing times; clean() the fixes first")
-    return (np.round(fixes[LON].to_numpy(dtype=np.float64), 7).tolist(),
-            np.round(fixes[LAT].to_numpy(dtype=np.float64), 7).tolist(), (t_us / 1e6).tolist())
+    xym = np.column_stack([np.round(np.asarray(columns[LON], dtype=np.float64), 7),
+                           np.round(np.asarray(columns[LAT], dtype=np.float64), 7), t_us / 1e6]).astype("<f8")
+    return _EWKB_LINESTRING_M_4326 + np.array([t_us.size], dtype="<u4").tobytes() + xym.tobytes()
 
 
 def _stops_list(stops: pd.DataFrame) -> list[dict[str, Any]]:
     return _records(stops)
+
+
+def _stop_records(table: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """``_records(built.stops)`` from the stop arrays (``BuiltTrajectory.stop_table``), without building the frame:
+    the same keys, ISO times and numbers."""
+    n = table["n"]
+    if len(n) == 0:
+        return []
+    start = _isos(np.round(table["start_s"] * 1e6).astype(np.int64))
+    end = _isos(np.round(table["end_s"] * 1e6).astype(np.int64))
+    floats = [[x if np.isfinite(x) else None for x in np.asarray(table[k], dtype=np.float64).tolist()]
+              for k in ("duration_s", "lon", "lat")]
+    return [{"start": a, "end": z, "duration_s": d, "lon": x, "lat": y, "n": k}
+            for a, z, d, x, y, k in zip(start, end, *floats, np.asarray(n, dtype=np.int64).tolist())]
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

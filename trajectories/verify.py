@@ -252,13 +252,17 @@ class Verdict:
         return next((r for r in self.rules if r.code == code), None)
 
 
-def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> Verdict:
+def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds(), track_features: bool = True) -> Verdict:
     """Verify one waybill's trajectory against its places and times.
 
     Parameters
     ----------
     inp : VerificationInput
     thresholds : Thresholds
+    track_features : bool
+        Put each source's whole track in the evidence as a "track" feature (the default). The back-fill, which
+        stores the tracks in ``trajectory`` and drops these features, passes False: they are a vertex list
+        per fix, the largest part of the evidence to build.
 
     Returns
     -------
@@ -295,9 +299,9 @@ def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> 
                 h3_res=thresholds.h3_res,
                 max_speed_kmh=thresholds.max_speed_kmh,
             )
-    tr = {name: _TrackArrays.of(b) for name, b in tracks.items() if len(b.fixes)}
+    tr = {name: _TrackArrays.of(b) for name, b in tracks.items() if b.stats.n_fixes}
     evidence = _Evidence()
-    evidence.tracks(tracks)
+    evidence.tracks(tracks, with_track=track_features)
     evidence.place(inp.loading, "loading", _radius(inp.loading, thresholds))
     evidence.place(inp.unloading, "unloading", _radius(inp.unloading, thresholds))
 
@@ -309,7 +313,7 @@ def verify(inp: VerificationInput, *, thresholds: Thresholds = Thresholds()) -> 
             start,
             end,
             _rule_coverage(tracks, tr, despatch_s, receipt_s, thresholds, evidence),
-            _rule_speed(tracks, despatch_s, receipt_s, thresholds, evidence),
+            _rule_speed(tracks, tr, despatch_s, receipt_s, thresholds, evidence),
             _rule_length(tr, inp, despatch_s, receipt_s, thresholds, at_start, at_end),
             _rule_conflict(tr, thresholds, evidence),
         ]
@@ -341,10 +345,8 @@ class _TrackArrays:
 
     @classmethod
     def of(cls, built: BuiltTrajectory) -> _TrackArrays:
-        f = built.fixes
-        return cls(
-            K.times_us(f[T]) / 1e6, f[LON].to_numpy(dtype=np.float64), f[LAT].to_numpy(dtype=np.float64)
-        )
+        c = built.columns  # the kept fixes' arrays: K.times_us(fixes[T]), fixes[LON], fixes[LAT]
+        return cls(c["t_us"] / 1e6, c[LON], c[LAT])
 
 
 def _other_periods(periods, despatch_s: float, receipt_s: float) -> np.ndarray:
@@ -418,7 +420,7 @@ def _rule(code: str, fired: bool, severity: Severity, zh: str, en: str, numbers:
 
 
 def _rule_missing(tracks, tr, ws: pd.Timestamp, we: pd.Timestamp, despatch_s, receipt_s) -> RuleResult:
-    counts = {name: len(b.fixes) for name, b in tracks.items()}
+    counts = {name: b.stats.n_fixes for name, b in tracks.items()}
     in_period = {name: int(np.sum((a.t_s >= despatch_s) & (a.t_s <= receipt_s))) for name, a in tr.items()}
     total = sum(in_period.values())
     fired = total == 0
@@ -547,24 +549,26 @@ def _rule_coverage(tracks, tr, despatch_s, receipt_s, th: Thresholds, ev: _Evide
     )  # fmt: skip
 
 
-def _rule_speed(tracks, despatch_s, receipt_s, th: Thresholds, ev: _Evidence) -> RuleResult:
+def _rule_speed(tracks, tr, despatch_s, receipt_s, th: Thresholds, ev: _Evidence) -> RuleResult:
     worst: dict | None = None
     by_source: dict[str, dict] = {}
     for name, b in tracks.items():
-        f = b.fixes
-        if len(f) < 2:
+        n = b.stats.n_fixes
+        if n < 2:
             continue
-        speed = f[SPEED_KMH].to_numpy()
-        dist = f[DISTANCE_M].to_numpy()
-        t_s = K.times_us(f[T]) / 1e6
+        # the arrays of b.fixes' columns (the frame itself is built only when a step is too fast)
+        speed = b.columns[SPEED_KMH]
+        dist = b.columns[DISTANCE_M]
+        t_s = tr[name].t_s
         in_period = (t_s >= despatch_s) & (t_s <= receipt_s)
-        step = np.arange(len(f)) > 0
+        step = np.arange(n) > 0
         step[1:] &= in_period[1:] & in_period[:-1]  # both ends in the transport period
         judged = step & (dist > th.speed_min_step_m)
         over = np.flatnonzero(judged & (speed > th.max_speed_kmh))
         top = float(np.nanmax(np.where(judged, speed, np.nan))) if judged.any() else None
         by_source[name] = {"max_speed_kmh": _r(top), "n_steps_over": int(over.size)}
         if over.size:
+            f = b.fixes
             ev.speed_segments(name, f, over)
             k = int(over[np.argmax(speed[over])])
             cand = {
@@ -773,11 +777,14 @@ class _Evidence:
             {"type": "Feature", "geometry": {"type": geom_type, "coordinates": coords}, "properties": props}
         )
 
-    def tracks(self, tracks: dict[str, BuiltTrajectory]) -> None:
+    def tracks(self, tracks: dict[str, BuiltTrajectory], *, with_track: bool = True) -> None:
         for name, b in tracks.items():
-            f = b.fixes
-            if len(f) == 0:
+            if b.stats.n_fixes == 0:
                 continue
+            if not with_track:  # the removed fixes only (see verify's track_features)
+                self._removed(name, b.clean_report.removed)
+                continue
+            f = b.fixes
             t_us = K.times_us(f[T])
             coords = _pts(f[LON].to_numpy(), f[LAT].to_numpy())
             start, end = _isos(t_us[[0, -1]])
@@ -821,9 +828,9 @@ class _Evidence:
         )  # fmt: skip
 
     def gaps(self, name: str, b: BuiltTrajectory) -> None:
-        g = b.gaps.head(_MAX_EVIDENCE)
-        if len(g) == 0:
+        if len(b.gaps) == 0:  # the common case: no head() of an empty frame
             return
+        g = b.gaps.head(_MAX_EVIDENCE)
         starts = _pts(g["start_lon"].to_numpy(), g["start_lat"].to_numpy())
         ends = _pts(g["end_lon"].to_numpy(), g["end_lat"].to_numpy())
         t0, t1 = _isos(K.times_us(g["start"], name="start")), _isos(K.times_us(g["end"], name="end"))

@@ -103,7 +103,9 @@ def list_alarms(
 @router.post("", summary="Evaluate the alarm rates and dead letters now (province, admin)")
 def evaluate_now(db: SessionDep, scope: ScopeDep, request: Request) -> dict[str, Any]:
     if scope.role not in ("province", "admin"):
-        raise ForbiddenError(f"role {scope.role!r} may not run the alarm evaluation")
+        refusal = ForbiddenError(f"role {scope.role!r} may not run the alarm evaluation")
+        audit.refused(db, "alarm_evaluate", refusal, scope=scope, ip=_ip(request))
+        raise refusal
     ev = service.evaluate(db)
     dead = service.raise_dead_letters(db)
     audit.record(db, "alarm_evaluate", scope=scope, ip=_ip(request),

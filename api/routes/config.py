@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from api.deps import ScopeDep, SessionDep, require_roles
-from core.errors import ForbiddenError
 from store.models import AppUser
 from supervision import configuration
 
@@ -43,10 +42,7 @@ def put_config(db: SessionDep, scope: ScopeDep, request: Request,
         changes = {k: v for k, v in changes.items() if k != "comment"}
     comment = body.get("comment") if isinstance(body, dict) else None
     ip = request.client.host if request.client else None
-    try:
-        cfg = configuration.update(db, changes, scope=scope, ip=ip,
-                                   comment=str(comment)[:500] if comment is not None else None)
-    except ForbiddenError:
-        db.commit()  # keep the audit row of the refusal; api/errors.py answers 403
-        raise
+    # a refusal is audited by configuration.update itself (committed before it raises); api/errors.py answers it
+    cfg = configuration.update(db, changes, scope=scope, ip=ip,
+                               comment=str(comment)[:500] if comment is not None else None)
     return cfg.as_wire()

@@ -45,16 +45,18 @@ class JointTestIn(BaseModel):
 
 @router.post("/access-applications", response_model=AccessGranted, status_code=201,
              summary="Check an applicant against the 运政 registry and issue its access account")
-def create_access_application(body: AccessApplicationIn, db: SessionDep, user: Staff,
-                              registry: YunzhengDep) -> AccessGranted:
-    issued = onboarding.apply(db, body.model_dump(), registry=registry)
+def create_access_application(body: AccessApplicationIn, db: SessionDep, user: Staff, registry: YunzhengDep,
+                              request: Request) -> AccessGranted:
+    issued = onboarding.apply(db, body.model_dump(), registry=registry, by=user.id,
+                              ip=request.client.host if request.client else None)
     return AccessGranted(operatorId=issued.operator_id, userName=issued.user_name, passWord=issued.password,
                          provincePublicKey=issued.province_public_key, sandbox=issued.sandbox)
 
 
 @router.post("/joint-tests", status_code=201, summary="Open a joint-test session for a sandbox account")
-def create_joint_test(body: JointTestIn, db: SessionDep, user: Staff) -> dict[str, Any]:
-    jt = onboarding.open_joint_test(db, user_name=body.userName, opened_by=user.id)
+def create_joint_test(body: JointTestIn, db: SessionDep, user: Staff, request: Request) -> dict[str, Any]:
+    jt = onboarding.open_joint_test(db, user_name=body.userName, opened_by=user.id,
+                                    ip=request.client.host if request.client else None)
     db.flush()
     return onboarding.joint_test_report(db, jt.id)
 
@@ -70,7 +72,8 @@ def get_joint_test(joint_test_id: int, db: SessionDep, user: Staff) -> dict[str,
 @router.post("/joint-tests/{joint_test_id}/promote", summary="Switch a passed joint test's account to production")
 def promote_joint_test(joint_test_id: int, db: SessionDep, user: Admin, request: Request,
                        force: bool = False) -> dict[str, Any]:
-    account = onboarding.promote(db, joint_test_id, by=user.id, force=force)
+    account = onboarding.promote(db, joint_test_id, by=user.id, force=force,
+                                 ip=request.client.host if request.client else None)
     db.commit()
     request.app.state.exchange.forget_account(account.id)
     return {"userName": account.user_name, "mode": "production"}

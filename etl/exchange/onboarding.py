@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,9 +65,22 @@ class Issued:
 
 
 def apply(db_session: Session, application: dict[str, Any], *, registry: YunzhengClient,
-          today: dt.date | None = None) -> Issued:
-    """Check an applicant (wire names: name, unifiedSocialCreditIdentifier, permitNumber, …) and issue its account."""
-    today = today or beijing.today()
+          today: dt.date | None = None, by: int | None = None, ip: str | None = None) -> Issued:
+    """Check an applicant (wire names: name, unifiedSocialCreditIdentifier, permitNumber, …) and issue its account.
+
+    A refused application is an audit row (``access_application``, outcome ``refused``) naming ``by``.
+    """
+    try:
+        return _apply(db_session, application, registry=registry, today=today or beijing.today())
+    except ApplicationRefused as e:
+        person = db_session.get(AppUser, by) if by is not None else None
+        audit.refused(db_session, "access_application", e, user_id=by, username=person.username if person else None,
+                      role=person.role if person else None, ip=ip,
+                      target=f"usci:{str(application.get('unifiedSocialCreditIdentifier') or '')[:18]}")
+        raise
+
+
+def _apply(db_session: Session, application: dict[str, Any], *, registry: YunzhengClient, today: dt.date) -> Issued:
     usci = str(application.get("unifiedSocialCreditIdentifier") or "")
     permit = str(application.get("permitNumber") or "")
     reasons = []
@@ -96,16 +109,23 @@ def apply(db_session: Session, application: dict[str, Any], *, registry: Yunzhen
     return Issued(operator.id, issued.account.user_name, issued.password, key.public_key_hex, True)
 
 
-def open_joint_test(db_session: Session, *, user_name: str, opened_by: int | None = None) -> JointTest:
-    """Open a joint-test session for a sandbox account (its messages from now on make the report)."""
+def open_joint_test(db_session: Session, *, user_name: str, opened_by: int | None = None,
+                    ip: str | None = None) -> JointTest:
+    """Open a joint-test session for a sandbox account (its messages from now on make the report). Audited
+    (``joint_test_open``), a refusal too."""
+    person = db_session.get(AppUser, opened_by) if opened_by is not None else None
+    who = {"user_id": opened_by, "username": person.username if person else None,
+           "role": person.role if person else None, "ip": ip}
     account = accounts.get_by_user_name(db_session=db_session, user_name=user_name)
-    if account is None:
-        raise accounts.AccountError(f"no account {user_name!r}")
-    if not account.sandbox:
-        raise accounts.AccountError(f"account {user_name!r} is already in production")
+    refusal = (f"no account {user_name!r}" if account is None else
+               f"account {user_name!r} is already in production" if not account.sandbox else None)
+    if refusal:
+        audit.refused(db_session, "joint_test_open", refusal, target=f"account:{user_name}", **who)
+        raise accounts.AccountError(refusal)
     jt = JointTest(account_id=account.id, opened_by=opened_by)
     db_session.add(jt)
     db_session.flush()
+    audit.record(db_session, "joint_test_open", target=f"joint_test:{jt.id}", detail={"account": user_name}, **who)
     return jt
 
 
@@ -173,31 +193,40 @@ def joint_test_report(db_session: Session, joint_test_id: int) -> dict[str, Any]
     }
 
 
-def promote(db_session: Session, joint_test_id: int, *, by: int | None = None, force: bool = False) -> Account:
+def promote(db_session: Session, joint_test_id: int, *, by: int | None = None, force: bool = False,
+            ip: str | None = None) -> Account:
     """Switch the account of a passed joint test to production (data counts in statistics from then on).
 
     Refused while the account still has its one-time password (``must_change_password``), unless ``force``.
+    Audited (``joint_test_promote``), a refusal too: its row is committed before the error is raised.
     """
+    person = db_session.get(AppUser, by) if by is not None else None
+    who = {"user_id": by, "username": person.username if person else None, "role": person.role if person else None,
+           "target": f"joint_test:{joint_test_id}", "ip": ip}
     report = joint_test_report(db_session, joint_test_id)
     if report is None:
-        raise accounts.AccountError(f"no joint test {joint_test_id}")
+        _refuse(db_session, who, f"no joint test {joint_test_id}", {})
     jt = db_session.get(JointTest, joint_test_id)
     account = db_session.get(Account, jt.account_id)
+    facts = {"account": account.user_name, "operatorId": account.operator_id, "forced": force,
+             "passed": bool(report["passed"])}
     if account.must_change_password and not force:
         # The one-time password works on the test channel only: in production it would lock the platform out.
-        raise accounts.AccountError(
-            f"account {account.user_name!r} still has its one-time password: the platform sets its own first "
-            f"(POST /api/v1/exchange/accounts/{account.user_name}/password, operator login)")
+        _refuse(db_session, who,
+                f"account {account.user_name!r} still has its one-time password: the platform sets its own first "
+                f"(POST /api/v1/exchange/accounts/{account.user_name}/password, operator login)", facts)
     if not report["passed"] and not force:
-        raise accounts.AccountError(f"joint test {joint_test_id} has not passed: {report['why']}")
+        _refuse(db_session, who, f"joint test {joint_test_id} has not passed: {report['why']}", facts)
     jt.closed_at = jt.closed_at or utcnow()
     jt.promoted_at, jt.promoted_by = utcnow(), by
     account.sandbox = False
     operator = db_session.get(Operator, account.operator_id)
     operator.is_sandbox = False
-    person = db_session.get(AppUser, by) if by is not None else None
-    audit.record(db_session, "joint_test_promote", user_id=by, username=person.username if person else None,
-                 role=person.role if person else None, target=f"joint_test:{joint_test_id}",
-                 detail={"account": account.user_name, "operatorId": account.operator_id, "forced": force,
-                         "passed": bool(report["passed"])})
+    audit.record(db_session, "joint_test_promote", **who, detail=facts)
     return account
+
+
+def _refuse(db_session: Session, who: dict[str, Any], reason: str, facts: dict[str, Any]) -> NoReturn:
+    """Audit a refused promotion (committed on its own) and raise it."""
+    audit.refused(db_session, "joint_test_promote", reason, detail=facts, **who)
+    raise accounts.AccountError(reason)

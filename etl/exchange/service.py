@@ -29,6 +29,7 @@ from auth import audit, throttle
 from core import beijing, safejson
 from core.config import get_settings
 from etl.exchange import accounts, crypto, keys, tokens
+from etl.intake.documents import pg
 from etl.intake.pipeline import (
     IntakeResult,
     MessageBusy,
@@ -386,11 +387,17 @@ WEAK_ENVELOPE_FIX_EN = ("draw a fresh random SM2 ephemeral key k for every messa
                         "pass a random k or use a version that draws one")
 
 
+# Straight to psycopg (etl.intake.documents.pg): every accepted envelope runs it.
+_REPEATED_C1 = ("SELECT id FROM message WHERE account_id = %(account_id)s::bigint AND c1_hex = %(c1_hex)s::varchar "
+                "AND id <> %(id)s::bigint LIMIT 1")
+
+
 def _check_envelope_strength(session: Session, msg: Message, c1_hex: str, operator: Operator) -> str | None:
     """Record the message's C1; a published or repeated one flags the message and the account (the warning)."""
     published = crypto.is_published_weak_c1(c1_hex)
-    repeated = None if published else session.scalar(select(Message.id).where(
-        Message.account_id == msg.account_id, Message.c1_hex == c1_hex, Message.id != msg.id).limit(1))
+    found = None if published else pg(session).execute(_REPEATED_C1, {
+        "account_id": msg.account_id, "c1_hex": c1_hex, "id": msg.id}).fetchone()
+    repeated = found[0] if found else None
     if not (published or repeated):  # ``c1_hex`` is stored with the outcome (one UPDATE of the archive row)
         return None
     return _weak_envelope(session, msg, c1_hex, operator, published=published, repeated=repeated)

@@ -19,10 +19,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
+from types import SimpleNamespace
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from geo import crs, gazetteer
@@ -41,7 +45,8 @@ from store.models import (
     WaybillVehicle,
 )
 
-__all__ = ["UpsertResult", "content_sha256", "upsert_document", "upsert_operator"]
+__all__ = ["UpsertResult", "adapt", "column_param", "content_sha256", "insert_row", "insert_sql", "pg",
+           "upsert_document", "upsert_operator"]
 
 Status = Literal["created", "updated", "unchanged"]
 
@@ -86,21 +91,26 @@ def upsert_document(
     digest = content_sha256(payload)
     doc = handler(payload, operator, is_sandbox)
     model, columns = doc.model, doc.columns
-    row = session.scalars(select(model).where(*doc.key).with_for_update()).one_or_none()
-    if row is not None and row.content_sha256 == digest:
-        return UpsertResult(kind, row.id, row.version, "unchanged")
+    # Only what decides the path, locked (no ORM entity: a new document, the common case, needs none).
+    table = model.__table__
+    found = pg(session).execute(_lock_sql(table, tuple(doc.key)), doc.key).fetchone()  # id, version, sha
+    if found is not None and found[2] == digest:
+        return UpsertResult(kind, found[0], found[1], "unchanged")
     shared, shared_is_new = None, False
     if doc.shared is not None and not is_sandbox:
         shared, shared_is_new = _shared_row(session, doc.shared, operator, digest, message_id,
-                                            need_row=row is not None)
+                                            need_row=found is not None)
         columns = {**columns, doc.shared.link: shared.id}
     now = func.now()
-    if row is None:
-        row = model(**columns, content_sha256=digest, version=1, message_id=message_id, is_sandbox=is_sandbox)
-        session.add(row)
-        session.flush()
+    if found is None:
+        # Core INSERT … RETURNING id: no ORM object, no flush (the busiest path of the intake).
+        values = {**columns, "content_sha256": digest, "version": 1, "message_id": message_id,
+                  "is_sandbox": is_sandbox}
+        new_id = insert_row(session, table, values, "id")
+        row: Any = _NewRow(id=new_id, version=1, **columns)
         status: Status = "created"
     else:
+        row = session.get(model, found[0], populate_existing=True)  # locked above
         for name, value in columns.items():
             setattr(row, name, value)
         row.content_sha256 = digest
@@ -123,15 +133,59 @@ def upsert_document(
         shared.updated_at = now
     if doc.children is not None:
         doc.children(session, row, status == "created")
-    session.add(
-        DocumentVersion(
-            kind=kind, document_id=row.id, version=row.version, operator_id=operator.id, message_id=message_id,
-            content_sha256=digest,
-            payload=as_received if as_received is not None else json.loads(json.dumps(payload, default=str)),
-        )
-    )
-    session.flush()
+    version = {"kind": kind, "document_id": row.id, "version": row.version, "operator_id": operator.id,
+               "message_id": message_id, "content_sha256": digest,
+               "payload": as_received if as_received is not None else json.loads(json.dumps(payload, default=str))}
+    insert_row(session, DocumentVersion.__table__, version)
+    session.flush()  # the ORM changes of a correction (nothing to do for a new document)
     return UpsertResult(kind, row.id, row.version, status)
+
+
+def pg(session: Session) -> psycopg.Connection:
+    """The psycopg connection under ``session``, in its transaction (and savepoint).
+
+    The hot path's statements go straight to it: ``Session.execute`` costs about ten times the Python of the
+    round trip itself per statement, and a new document takes about ten.  Pending ORM changes are flushed first,
+    so a raw statement sees them.
+    """
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection().connection.driver_connection
+
+
+def column_param(table: Table, name: str) -> str:
+    """``%(name)s`` with the column's type as a cast (as SQLAlchemy binds it), the value adapted (jsonb)."""
+    sql_type = table.c[name].type.compile(dialect=postgresql.dialect()).split("(", 1)[0]
+    return f"%({name})s::{sql_type}"
+
+
+def adapt(values: dict[str, Any]) -> dict[str, Any]:
+    """Parameters for :func:`pg`: dicts and lists become jsonb (psycopg adapts the rest as SQLAlchemy would)."""
+    return {k: Jsonb(v) if isinstance(v, dict | list) else v for k, v in values.items()}
+
+
+@cache
+def _lock_sql(table: Table, keys: tuple[str, ...]) -> str:
+    where = " AND ".join(f"{k} = {column_param(table, k)}" for k in keys)
+    return f"SELECT id, version, content_sha256 FROM {table.name} WHERE {where} FOR UPDATE"
+
+
+@cache
+def insert_sql(table: Table, keys: tuple[str, ...], returning: str | None = None, on_conflict: str = "") -> str:
+    sql = (f"INSERT INTO {table.name} ({', '.join(keys)}) VALUES ({', '.join(column_param(table, k) for k in keys)})"
+           f"{on_conflict}")
+    return sql + (f" RETURNING {returning}" if returning else "")
+
+
+def insert_row(session: Session, table: Table, values: dict[str, Any], returning: str | None = None) -> Any:
+    """INSERT one row of ``values`` into ``table`` through :func:`_pg` (types cast as the columns'); the
+    ``returning`` column's value, or None."""
+    cur = pg(session).execute(insert_sql(table, tuple(values), returning), adapt(values))
+    return cur.fetchone()[0] if returning else None
+
+
+class _NewRow(SimpleNamespace):
+    """A document row this transaction has just inserted (Core): its id, version and column values."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +201,7 @@ class _Shared:
 @dataclass(frozen=True)
 class _Doc:
     model: type
-    key: tuple  # natural-key filter of the document's own row
+    key: dict[str, Any]  # natural key of the document's own row: column -> value
     columns: dict[str, Any]
     children: Callable[[Session, Any, bool], None] | None = None  # (session, row, row is new)
     shared: _Shared | None = None
@@ -170,13 +224,13 @@ def _shared_row(session: Session, shared: _Shared, operator: Operator, digest: s
     unless the caller will change it (``need_row``: the platform's report already existed).
     """
     model = shared.model
-    created = session.execute(
-        pg_insert(model)
-        .values(**shared.natural, **shared.attrs, operator_id=operator.id, version=1, content_sha256=digest,
-                message_id=message_id)
-        .on_conflict_do_nothing(index_elements=list(shared.natural))
-        .returning(model.id)
-    ).scalar_one_or_none()
+    values = {**shared.natural, **shared.attrs, "operator_id": operator.id, "version": 1, "content_sha256": digest,
+              "message_id": message_id}
+    table = model.__table__
+    found = pg(session).execute(insert_sql(table, tuple(values), "id",
+                                             f" ON CONFLICT ({', '.join(shared.natural)}) DO NOTHING"),
+                                 adapt(values)).fetchone()
+    created = found[0] if found else None
     if created is not None and not need_row:
         return _NewShared(created, operator.id), True
     row = session.scalars(
@@ -231,8 +285,8 @@ def _vehicle(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
         "trailer_plate_number": p.get("trailerVehiclePlateNumber"),
         "remark": p.get("remark"),
     }
-    key = (VehicleReport.operator_id == operator.id, VehicleReport.vehicle_number == natural["vehicle_number"],
-           VehicleReport.plate_color == natural["plate_color"], VehicleReport.is_sandbox == is_sandbox)
+    key = {"operator_id": operator.id, "vehicle_number": natural["vehicle_number"],
+           "plate_color": natural["plate_color"], "is_sandbox": is_sandbox}
     return _Doc(VehicleReport, key, {**natural, "operator_id": operator.id, **attrs},
                 shared=_Shared(Vehicle, natural, attrs, "vehicle_id"))
 
@@ -249,8 +303,7 @@ def _driver(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
         "telephone": p.get("telephone"),
         "remark": p.get("remark"),
     }
-    key = (DriverReport.operator_id == operator.id, DriverReport.driving_license == natural["driving_license"],
-           DriverReport.is_sandbox == is_sandbox)
+    key = {"operator_id": operator.id, "driving_license": natural["driving_license"], "is_sandbox": is_sandbox}
     return _Doc(DriverReport, key, {**natural, "operator_id": operator.id, **attrs},
                 shared=_Shared(Driver, natural, attrs, "driver_id"))
 
@@ -297,12 +350,8 @@ def _waybill(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
         "total_weight_kg": weight,
         "straight_distance_m": _straight_distance_m(loading_code, receipt_code),
     }
-    key = (
-        Waybill.operator_id == operator.id,
-        Waybill.shipping_note_number == cols["shipping_note_number"],
-        Waybill.serial_number == cols["serial_number"],
-        Waybill.is_sandbox == is_sandbox,
-    )
+    key = {"operator_id": operator.id, "shipping_note_number": cols["shipping_note_number"],
+           "serial_number": cols["serial_number"], "is_sandbox": is_sandbox}
 
     def children(session: Session, row: Waybill, new: bool) -> None:
         if not new:  # a new row has no children to replace (one statement less on the busiest path)
@@ -310,17 +359,9 @@ def _waybill(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
         for seq, item in enumerate(items):
             _add_waybill_vehicle(session, row, seq, item, cols, link=not is_sandbox)
         # Fund flows (of this operator, this mode) that arrived before this waybill now find it.
-        session.execute(
-            update(FundFlowWaybill)
-            .where(
-                FundFlowWaybill.shipping_note_number == row.shipping_note_number,
-                FundFlowWaybill.serial_number == row.serial_number,
-                FundFlowWaybill.waybill_id.is_(None),
-                FundFlowWaybill.fund_flow_id.in_(select(FundFlow.id).where(
-                    FundFlow.operator_id == row.operator_id, FundFlow.is_sandbox == is_sandbox)),
-            )
-            .values(waybill_id=row.id)
-        )
+        pg(session).execute(_LINK_EARLIER_FUND_FLOWS, {
+            "shipping_note_number": row.shipping_note_number, "serial_number": row.serial_number,
+            "operator_id": row.operator_id, "is_sandbox": is_sandbox, "waybill_id": row.id})
 
     return _Doc(Waybill, key, cols, children)
 
@@ -336,7 +377,7 @@ def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[st
     loading_xy = _given_point(item.get("loadingLongitude"), item.get("loadingLatitude"), system)
     receipt_xy = _given_point(item.get("receiptLongitude"), item.get("receiptLatitude"), system)
     plate, color = item["vehicleNumber"], str(item["vehiclePlateColorCode"])
-    session.execute(_WAYBILL_VEHICLE_SQL, {
+    pg(session).execute(_WAYBILL_VEHICLE_SQL, {
         "waybill_id": row.id, "seq": seq, "plate": plate, "color": color, "link": link,
         "despatch_at": item.get("despatchActualDateTime") or w["despatch_at"],
         "receipt_at": item.get("goodsReceiptDateTime") or w["receipt_at"],
@@ -359,33 +400,33 @@ def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[st
 
 # One statement per vehicle item: the item, its drivers and its goods (data-modifying CTEs), the vehicle and driver
 # links by sub-select; a sandbox waybill (``link`` false) links no shared vehicle or driver row.
-_WAYBILL_VEHICLE_SQL = text("""
+_WAYBILL_VEHICLE_SQL = """
 WITH wv AS (
   INSERT INTO waybill_vehicle (waybill_id, seq, vehicle_number, plate_color, vehicle_id, despatch_at, receipt_at,
       loading_place, loading_division_code, receipt_place, receipt_division_code, loading_geom, receipt_geom,
       places_from_coordinates, declared_coordinate_system, weight_kg)
-  VALUES (CAST(:waybill_id AS bigint), CAST(:seq AS smallint), CAST(:plate AS varchar), CAST(:color AS varchar),
-      CASE WHEN CAST(:link AS boolean) THEN (SELECT v.id FROM vehicle v
-                                              WHERE v.vehicle_number = CAST(:plate AS varchar)
-                                                AND v.plate_color = CAST(:color AS varchar)) END,
-      CAST(:despatch_at AS timestamptz), CAST(:receipt_at AS timestamptz), CAST(:loading_place AS varchar),
-      CAST(:loading_division_code AS varchar), CAST(:receipt_place AS varchar),
-      CAST(:receipt_division_code AS varchar), ST_GeomFromEWKT(CAST(:loading_geom AS text)),
-      ST_GeomFromEWKT(CAST(:receipt_geom AS text)), CAST(:from_coordinates AS boolean), CAST(:system AS varchar),
-      CAST(:weight_kg AS numeric))
+  VALUES (CAST(%(waybill_id)s AS bigint), CAST(%(seq)s AS smallint), CAST(%(plate)s AS varchar), CAST(%(color)s AS varchar),
+      CASE WHEN CAST(%(link)s AS boolean) THEN (SELECT v.id FROM vehicle v
+                                              WHERE v.vehicle_number = CAST(%(plate)s AS varchar)
+                                                AND v.plate_color = CAST(%(color)s AS varchar)) END,
+      CAST(%(despatch_at)s AS timestamptz), CAST(%(receipt_at)s AS timestamptz), CAST(%(loading_place)s AS varchar),
+      CAST(%(loading_division_code)s AS varchar), CAST(%(receipt_place)s AS varchar),
+      CAST(%(receipt_division_code)s AS varchar), ST_GeomFromEWKT(CAST(%(loading_geom)s AS text)),
+      ST_GeomFromEWKT(CAST(%(receipt_geom)s AS text)), CAST(%(from_coordinates)s AS boolean), CAST(%(system)s AS varchar),
+      CAST(%(weight_kg)s AS numeric))
   RETURNING id),
 d AS (
   INSERT INTO waybill_driver (waybill_vehicle_id, driver_name, driving_license, driver_id)
   SELECT wv.id, x.driver_name, x.driving_license,
-         CASE WHEN CAST(:link AS boolean) THEN (SELECT dr.id FROM driver dr WHERE dr.driving_license = x.driving_license) END
-  FROM wv, jsonb_to_recordset(CAST(:drivers AS jsonb)) AS x(driver_name text, driving_license text)),
+         CASE WHEN CAST(%(link)s AS boolean) THEN (SELECT dr.id FROM driver dr WHERE dr.driving_license = x.driving_license) END
+  FROM wv, jsonb_to_recordset(CAST(%(drivers)s AS jsonb)) AS x(driver_name text, driving_license text)),
 g AS (
   INSERT INTO waybill_goods (waybill_vehicle_id, description, cargo_type_code, weight_kg, cube_m3, packages)
   SELECT wv.id, x.description, x.cargo_type_code, x.weight_kg, x.cube_m3, x.packages
-  FROM wv, jsonb_to_recordset(CAST(:goods AS jsonb))
+  FROM wv, jsonb_to_recordset(CAST(%(goods)s AS jsonb))
        AS x(description text, cargo_type_code text, weight_kg numeric, cube_m3 numeric, packages integer))
 SELECT id FROM wv
-""")
+"""
 
 
 def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
@@ -404,30 +445,48 @@ def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
         "total_paid": sum((Decimal(str(x["monetaryAmount"])) for x in payments), Decimal(0)),
         "last_paid_at": max(paid_at) if paid_at else None,
     }
-    key = (FundFlow.operator_id == operator.id, FundFlow.document_number == cols["document_number"],
-           FundFlow.is_sandbox == is_sandbox)
+    key = {"operator_id": operator.id, "document_number": cols["document_number"], "is_sandbox": is_sandbox}
 
     def children(session: Session, row: FundFlow, new: bool) -> None:
         if not new:  # a new row has no children to replace
             session.execute(delete(FundFlowWaybill).where(FundFlowWaybill.fund_flow_id == row.id))
             session.execute(delete(FundFlowPayment).where(FundFlowPayment.fund_flow_id == row.id))
-        if notes:
-            session.execute(insert(FundFlowWaybill).values([
-                {"fund_flow_id": row.id, "shipping_note_number": n["shippingNoteNumber"],
-                 "serial_number": n["serialNumber"], "total_amount": n["totalMonetaryAmount"],
-                 "waybill_id": select(Waybill.id).where(
-                     Waybill.operator_id == operator.id, Waybill.shipping_note_number == n["shippingNoteNumber"],
-                     Waybill.serial_number == n["serialNumber"], Waybill.is_sandbox == is_sandbox).scalar_subquery()}
-                for n in notes]))
+        if notes:  # one statement, the waybill of each note by sub-select (it may not have arrived yet)
+            pg(session).execute(_FUND_FLOW_WAYBILL_SQL, {
+                "fund_flow_id": row.id, "operator_id": operator.id, "is_sandbox": is_sandbox,
+                "notes": json.dumps([{"shipping_note_number": n["shippingNoteNumber"], "serial_number": n["serialNumber"],
+                                      "total_amount": str(n["totalMonetaryAmount"])} for n in notes],
+                                    ensure_ascii=False)})
         if payments:
-            session.execute(insert(FundFlowPayment).values([
-                {"fund_flow_id": row.id, "seq": seq, "payment_means_code": str(x["paymentMeansCode"]),
-                 "recipient": x["recipient"], "receipt_account": x["receiptAccount"], "bank_code": x.get("bankCode"),
-                 "sequence_code": x["sequenceCode"], "amount": x["monetaryAmount"], "paid_at": x["dateTime"]}
-                for seq, x in enumerate(payments)]))
+            rows = [{"fund_flow_id": row.id, "seq": seq, "payment_means_code": str(x["paymentMeansCode"]),
+                     "recipient": x["recipient"], "receipt_account": x["receiptAccount"],
+                     "bank_code": x.get("bankCode"), "sequence_code": x["sequenceCode"],
+                     "amount": x["monetaryAmount"], "paid_at": x["dateTime"]} for seq, x in enumerate(payments)]
+            with pg(session).cursor() as cur:
+                cur.executemany(insert_sql(FundFlowPayment.__table__, tuple(rows[0])), rows)
 
     return _Doc(FundFlow, key, cols, children)
 
+
+_FUND_FLOW_WAYBILL_SQL = """
+INSERT INTO fund_flow_waybill (fund_flow_id, shipping_note_number, serial_number, total_amount, waybill_id)
+SELECT %(fund_flow_id)s::bigint, x.shipping_note_number, x.serial_number, x.total_amount,
+       (SELECT w.id FROM waybill w
+         WHERE w.operator_id = %(operator_id)s::bigint AND w.shipping_note_number = x.shipping_note_number
+           AND w.serial_number = x.serial_number AND w.is_sandbox = %(is_sandbox)s::boolean)
+FROM jsonb_to_recordset(%(notes)s::jsonb)
+     AS x(shipping_note_number varchar, serial_number varchar, total_amount numeric)
+"""
+
+# Fund flows (of this operator, this mode) that arrived before this waybill now find it; built once.
+# Fund flows (of this operator, this mode) that arrived before this waybill now find it.
+_LINK_EARLIER_FUND_FLOWS = """
+UPDATE fund_flow_waybill SET waybill_id = %(waybill_id)s::bigint
+WHERE shipping_note_number = %(shipping_note_number)s::varchar AND serial_number = %(serial_number)s::varchar
+  AND waybill_id IS NULL
+  AND fund_flow_id IN (SELECT id FROM fund_flow
+                        WHERE operator_id = %(operator_id)s::bigint AND is_sandbox = %(is_sandbox)s::boolean)
+"""
 
 _HANDLERS = {"vehicle": _vehicle, "driver": _driver, "waybill": _waybill, "fund_flow": _fund_flow}
 

@@ -17,21 +17,33 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+import psycopg
+from sqlalchemy import bindparam, inspect, select, text
 from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
-from etl.intake.documents import UpsertResult, upsert_document
+from etl.intake.documents import (
+    UpsertResult,
+    adapt,
+    column_param,
+    insert_row,
+    insert_sql,
+    pg,
+    upsert_document,
+)
 from etl.intake.results import ACCEPTED, RESULT_MESSAGES
 from etl.schemas import IPC_TYPES, PayloadShapeError, PositionBatch, validate_payload
 from geo import crs
 from store import jobs
 from store.anomalies import record as record_anomaly
 from store.db import safe_error
-from store.models import ExchangeError, FundFlowWaybill, Message, Operator, Outbox
+from store.models import ExchangeError, Message, Operator, Outbox
 from store.models.base import utcnow
 from store.models.exchange import REFERENCE_IN_USE
 from store.positions import SOURCE_APP, load_positions
@@ -180,9 +192,9 @@ def archive(
     user_name = (user_name or header.get("enterpriseSenderCode")) if authenticated else None
     ref = _fit("message_reference_number", header.get("messageReferenceNumber")) or None
 
-    def build(first: int | None) -> Message:
+    def build(first: int | None) -> dict[str, Any]:
         # Whatever a sender puts in the header must fit the archive: clip to the column, drop NULs.
-        return Message(
+        return dict(
             account_id=account_id, operator_id=operator.id if operator else None, user_name=_fit("user_name", user_name),
             message_reference_number=ref,
             ipc_type=_fit("ipc_type", header.get("ipcType")), document_name=_fit("document_name", header.get("documentName")),
@@ -194,7 +206,7 @@ def archive(
 
     # The partial unique index on (user_name, reference) decides replays: try the insert, and only when it
     # collides look up the first arrival (saves a query on every ordinary message).
-    msg = build(None)
+    values = build(None)
     if not session.in_transaction():
         # One round trip instead of three (BEGIN, INSERT, COMMIT): the INSERT commits by itself.  The connection
         # goes back to the pool at the commit below, which restores its isolation level for what follows.  A
@@ -203,14 +215,34 @@ def archive(
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         except InvalidRequestError:
             pass
-    session.add(msg)
     try:
+        row = _archive_insert(session, values)
         session.commit()
-    except IntegrityError:
+    except (IntegrityError, psycopg.errors.UniqueViolation):
         session.rollback()
-        msg = build(_first_with_reference(session, user_name, ref))
-        session.add(msg)
+        values = build(_first_with_reference(session, user_name, ref))
+        row = _archive_insert(session, values)
         session.commit()
+    return _persistent(session, {**_ARCHIVE_EMPTY, **values, **row})
+
+
+# Straight to psycopg (no ORM flush, no Session.execute: the archive is written for every message); it returns
+# what the server fills in, so the Message handed back is complete without another query.
+_ARCHIVE_RETURNS = ("id", "received_at", "weak_envelope", "is_sandbox", "channel")
+_ARCHIVE_EMPTY = dict.fromkeys(c.key for c in Message.__table__.columns)
+
+
+def _archive_insert(session: Session, values: dict[str, Any]) -> dict[str, Any]:
+    cur = pg(session).execute(insert_sql(Message.__table__, tuple(values), ", ".join(_ARCHIVE_RETURNS)),
+                              adapt(values))
+    return dict(zip(_ARCHIVE_RETURNS, cur.fetchone(), strict=True))
+
+
+def _persistent(session: Session, columns: dict[str, Any]) -> Message:
+    """The archived row as a Message in ``session`` (as if loaded: every column set, nothing to flush)."""
+    msg = Message(**columns)
+    make_transient_to_detached(msg)
+    session.add(msg)
     return msg
 
 
@@ -219,6 +251,15 @@ def _first_with_reference(session: Session, user_name: str | None, ref: str | No
         return None
     return session.scalar(select(Message.id).where(
         Message.user_name == user_name, Message.message_reference_number == ref, text(REFERENCE_IN_USE)))
+
+
+_PAYLOAD_COLUMNS = ("header", "encrypted_code", "encrypted_content", "body")  # never changed after the archive
+_OUTCOME_COLUMNS = tuple(c.key for c in Message.__table__.columns if c.key not in _PAYLOAD_COLUMNS)
+_CLAIM_SKIP_LOCKED_OUTCOME = (f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM message WHERE id = %(id)s::bigint "
+                              "FOR NO KEY UPDATE SKIP LOCKED")
+# Built once: the fast path of every message (a statement built per call costs a new cache key every time).
+_CLAIM_SKIP_LOCKED = (select(Message).where(Message.id == bindparam("id"))
+                      .with_for_update(key_share=True, skip_locked=True).execution_options(populate_existing=True))
 
 
 def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> Message | None:
@@ -238,11 +279,19 @@ def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> 
     """
     wait_s = LOCK_WAIT_S if wait_s is None else wait_s
     # Fast path, one round trip: a message nobody else holds (nearly always: the one this request just archived).
-    msg = session.scalars(select(Message).where(Message.id == message_id).with_for_update(key_share=True,
-                                                                                          skip_locked=True)
-                          .execution_options(populate_existing=True)).one_or_none()
-    if msg is not None:
-        return msg
+    held = session.identity_map.get(identity_key(Message, message_id))
+    if held is not None and not inspect(held).expired_attributes:
+        # The message this request has just archived: lock and refresh only what others may have changed (not
+        # the payload columns, up to megabytes for a batch of fixes).
+        row = pg(session).execute(_CLAIM_SKIP_LOCKED_OUTCOME, {"id": message_id}).fetchone()
+        if row is not None:
+            for name, value in zip(_OUTCOME_COLUMNS, row, strict=True):
+                set_committed_value(held, name, value)
+            return held
+    else:
+        msg = session.scalars(_CLAIM_SKIP_LOCKED, {"id": message_id}).one_or_none()
+        if msg is not None:
+            return msg
     session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{max(int(wait_s * 1000), 1)}ms"})
     try:
         msg = session.scalars(select(Message).where(Message.id == message_id).with_for_update(key_share=True)
@@ -374,11 +423,11 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
                         _checksum_anomaly(session, operator, spec.kind, up, w.to_dict())
             if changed and not is_sandbox:
                 doc = result.documents[0] if result.documents else None
-                session.add(Outbox(
-                    message_id=msg.id, ipc_type=spec.ipc_type, document_kind=spec.kind,
-                    document_id=doc.document_id if doc else None, document_version=doc.version if doc else None,
-                    ministry_reference_number=uuid.uuid4().hex,
-                ))
+                insert_row(session, Outbox.__table__, {  # straight to psycopg: no ORM object, no Session.execute
+                    "message_id": msg.id, "ipc_type": spec.ipc_type, "document_kind": spec.kind,
+                    "document_id": doc.document_id if doc else None, "document_version": doc.version if doc else None,
+                    "ministry_reference_number": uuid.uuid4().hex,
+                })
                 if doc is not None and spec.kind in ("waybill", "fund_flow"):
                     _queue_document_rules(session, spec.kind, doc.document_id)
                 elif doc is not None and spec.kind in ("vehicle", "driver"):  # re-check the waybills naming it
@@ -390,14 +439,17 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
     return result
 
 
+_PAID_WAYBILLS = ("SELECT waybill_id FROM fund_flow_waybill WHERE fund_flow_id = %(id)s::bigint "
+                  "AND waybill_id IS NOT NULL ORDER BY id")
+
+
 def _queue_document_rules(session: Session, kind: str, document_id: int) -> None:
     """Queue the document rules (supervision.rules) for a new waybill version, or for the waybills a fund flow
     pays: one small INSERT here, the checks themselves run in the worker, off the acknowledgement's path."""
     if kind == "waybill":
         ids = [document_id]
     else:
-        ids = [i for i in session.scalars(select(FundFlowWaybill.waybill_id).where(
-            FundFlowWaybill.fund_flow_id == document_id, FundFlowWaybill.waybill_id.is_not(None)))]
+        ids = [r[0] for r in pg(session).execute(_PAID_WAYBILLS, {"id": document_id})]
     if ids:
         jobs.enqueue(session, jobs.KIND_DOCUMENT_RULES, f"{kind}:{document_id}", {"waybill_ids": ids})
 
@@ -448,16 +500,24 @@ def _reject(msg: Message, code: int, errors: list[dict[str, str]]) -> IntakeResu
     return IntakeResult(code, RESULT_MESSAGES[code], msg.id, errors=errors)
 
 
+@cache
+def _finish_sql(names: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{n} = {column_param(Message.__table__, n)}" for n in names)
+    return f"UPDATE message SET {sets} WHERE id = %(id)s::bigint"
+
+
 def finish(session: Session, msg: Message, result: IntakeResult, operator: Operator | None) -> IntakeResult:
     """Record a message's outcome (result, errors, INTAKE_REJECTED) and commit."""
     result.msg, result.told = tell(result), True  # stored as answered: a re-send's 3001 repeats it
-    for name, value in result.message_columns.items():
-        setattr(msg, name, value)
-    msg.result_code = result.code
-    msg.result_msg = result.msg
-    msg.errors = result.errors or None
-    msg.document_count = len(result.documents) or (1 if result.positions_inserted else 0)
-    msg.processed_at = utcnow()
+    outcome = {**result.message_columns, "result_code": result.code, "result_msg": result.msg,
+               "errors": result.errors or None,
+               "document_count": len(result.documents) or (1 if result.positions_inserted else 0),
+               "processed_at": utcnow()}
+    # A prebuilt Core UPDATE (no ORM flush on every message); the object in hand shows the outcome as stored.
+    # Anything else changed on it (a weak envelope's flags) is flushed by the commit below.
+    pg(session).execute(_finish_sql(tuple(outcome)), {"id": msg.id, **adapt(outcome)})
+    for name, value in outcome.items():
+        set_committed_value(msg, name, value)
     for e in result.errors:
         session.add(ExchangeError(message_id=msg.id, result_code=result.code, field=e.get("field"),
                                   rule=e.get("rule"), message=e.get("message", "")))

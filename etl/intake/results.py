@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RESULT_MESSAGES", "ACCEPTED"]
+__all__ = ["ACCEPTED", "RESULT_MESSAGES"]
 
 ACCEPTED = 1001
 

@@ -1,7 +1,8 @@
 """``wlhy demo up``: the whole system on one machine, from an empty ``var/`` to serving.
 
 Database, the demo province (generated once), the five simulators, the app on uvicorn (API, docs, dashboard), the
-province fed through ``/exchange`` (once), the demo users, the Ministry forwarder; in the background the statistics
+province fed through ``/exchange`` (once) and its documents' received times replayed as the generator planned them
+(simulation.demo.replay), the demo users, the Ministry forwarder; in the background the statistics
 and ranking roll-up of the loaded days (once per data set), then the whole job queue (``supervision.jobs``:
 verification of every demo waybill, document rules, the alarms' tick, ranking and statistics upkeep); then serve
 until Ctrl-C.
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
@@ -24,7 +26,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from core import keyfiles
+from core import beijing, keyfiles
 from core.config import Settings
 from etl.adapters import NationalPlatformClient
 from etl.forwarder.client import MinistryClient
@@ -101,7 +103,8 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
             console.print("demo data set already loaded")
         else:
             console.print(f"loaded in {time.perf_counter() - t0:.0f} s")
-            console.print_json(data={"results": summary.results, "fixes": summary.fixes})
+            console.print_json(data={"results": summary.results, "fixes": summary.fixes,
+                                     "replayed": asdict(summary.replay) if summary.replay else None})
         with session_scope(url) as session:
             creds = ensure_demo_users(session, province_code=settings.province_code,
                                       credentials_file=settings.var_dir / "demo-credentials.json",
@@ -181,8 +184,16 @@ def child_environment(url: str, var_dir: Path, environ: dict[str, str] | None = 
 
 
 def generate_province(out: Path, *, seed: int, console: Console, **sizes: int | str) -> dict:
-    """Generate a synthetic province into `out` (``GeneratorConfig`` defaults unless `sizes` say otherwise)."""
+    """Generate a synthetic province into `out` (``GeneratorConfig`` defaults unless `sizes` say otherwise).
+
+    Unless `sizes` name a ``start``, the days end a week ago (Beijing), so that every document was sent before today
+    (the generator sends its late variants up to 5 days late) and the alarms' rolling window, the overview's trends
+    and the rankings have recent data, as on a live system.
+    """
     t0 = time.perf_counter()
+    if "start" not in sizes:
+        days = int(sizes.get("days", GeneratorConfig.model_fields["days"].default))
+        sizes = sizes | {"start": beijing.today() - dt.timedelta(days=days + 7)}
     summary = generate(GeneratorConfig(seed=seed, **sizes), out, progress=True)
     console.print(f"generated in {time.perf_counter() - t0:.1f} s into {out}")
     console.print_json(data=summary)

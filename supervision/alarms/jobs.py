@@ -1,6 +1,10 @@
 """The alarms' periodic tick on the job queue (store.jobs): evaluate the rates, raise dead-letter alarms, escalate
 overdue rectifications and decide due appeals — one job of kind ``alarms_tick`` that queues its successor.
 
+A tick that fails rolls its successor back with it, and after the queue's last attempt it is ``failed``: the chain
+would stop there until a restart. :func:`keep_ticking` (run by ``wlhy worker`` beside the queue) therefore queues
+a tick again whenever none is pending or running.
+
 A tick that was not run (the worker was down) simply runs late: every step looks at the state of the database,
 not at what happened since the last run, so the first tick after an outage catches up (appeals past due are
 decided then).
@@ -10,15 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.db import safe_error
 from store.jobs import Handler, enqueue
 from store.models import Job
 
-__all__ = ["KIND_ALARMS_TICK", "TICK_EVERY_S", "alarms_handlers", "ensure_tick", "tick"]
+__all__ = ["KIND_ALARMS_TICK", "TICK_EVERY_S", "alarms_handlers", "ensure_tick", "keep_ticking", "tick"]
 
 KIND_ALARMS_TICK = "alarms_tick"
 TICK_KEY = "alarms:tick"
@@ -78,6 +84,20 @@ def ensure_tick(db_session: Session, *, every_s: float = TICK_EVERY_S, delay_s: 
         return running
     run_after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay_s) if delay_s else None  # None: now()
     return enqueue(db_session, KIND_ALARMS_TICK, TICK_KEY, {"every_s": every_s}, run_after=run_after)
+
+
+def keep_ticking(session_factory: sessionmaker, *, stop: threading.Event, check_every_s: float = 60.0,
+                 every_s: float = TICK_EVERY_S) -> None:
+    """Until ``stop``: every ``check_every_s``, queue a tick unless one is pending or running (in a transaction
+    of its own), so that a tick given up after its retries is followed by a new one without a worker restart."""
+    while not stop.is_set():
+        try:
+            with session_factory() as s:
+                ensure_tick(s, every_s=every_s)
+                s.commit()
+        except Exception as e:  # noqa: BLE001 - a database hiccup must not end the keeper; try again later
+            log.warning("could not ensure the alarms tick: %s", safe_error(e))
+        stop.wait(check_every_s)
 
 
 def _handle(db_session: Session, payload: dict[str, Any]) -> dict[str, Any]:

@@ -531,9 +531,9 @@ def transition(*, db_session: Session, scope: Scope, alarm_id: int, action: str,
         if uploads and action != "submit_rectification":
             raise InvalidInputError("attachments go with submit_rectification only")
     except (ForbiddenError, ConflictError, InvalidInputError) as e:
-        audit.record(db_session, f"alarm_{action}", scope=scope, target=f"alarm:{alarm.id}", ip=ip,
-                     outcome="refused", detail={"status": alarm.status, "reason": str(e)[:200]})
-        db_session.commit()  # keep the refusal on record; the route answers the error
+        # kept on record (committed on its own) before the route answers the error
+        audit.refused(db_session, f"alarm_{action}", e, scope=scope, target=f"alarm:{alarm.id}", ip=ip,
+                      detail={"status": alarm.status})
         raise
     meta = files.store_all(uploads) if uploads else []
     before = alarm.status

@@ -188,21 +188,26 @@ def file_appeal(*, db_session: Session, scope: Scope, anomaly_id: int, statement
         The anomaly is already under appeal or was decided (overturned / upheld / resolved).
     """
     now = _now(now)
-    if scope.operator_id is None:
-        raise ForbiddenError(f"only an operator appeals its anomalies (由平台企业提出申诉), not role {scope.role!r}")
-    anomaly = db_session.scalars(select(Anomaly).where(Anomaly.id == anomaly_id,
-                                                       scope.operator_filter(Anomaly.operator_id))
-                                 .with_for_update()).one_or_none()
-    if anomaly is None:
-        raise NotFoundError(f"no anomaly {anomaly_id}")
-    if not anomaly.code.startswith("QUAL_"):
-        raise InvalidInputError(f"only qualification anomalies (QUAL_*) can be appealed; {anomaly.code} cannot "
-                                f"(仅资质异常可申诉)")
-    if not (statement or "").strip():
-        raise InvalidInputError("an appeal needs a statement (请填写申诉理由)")
-    if anomaly.status != "open":
-        raise ConflictError(f"anomaly {anomaly.id} is {anomaly.status}: only an open anomaly can be appealed "
-                            f"(该异常已申诉或已处理)")
+    try:
+        if scope.operator_id is None:
+            raise ForbiddenError(f"only an operator appeals its anomalies (由平台企业提出申诉), not role {scope.role!r}")
+        anomaly = db_session.scalars(select(Anomaly).where(Anomaly.id == anomaly_id,
+                                                           scope.operator_filter(Anomaly.operator_id))
+                                     .with_for_update()).one_or_none()
+        if anomaly is None:
+            raise NotFoundError(f"no anomaly {anomaly_id}")
+        if not anomaly.code.startswith("QUAL_"):
+            raise InvalidInputError(f"only qualification anomalies (QUAL_*) can be appealed; {anomaly.code} cannot "
+                                    f"(仅资质异常可申诉)")
+        if not (statement or "").strip():
+            raise InvalidInputError("an appeal needs a statement (请填写申诉理由)")
+        if anomaly.status != "open":
+            raise ConflictError(f"anomaly {anomaly.id} is {anomaly.status}: only an open anomaly can be appealed "
+                                f"(该异常已申诉或已处理)")
+    except (ForbiddenError, NotFoundError, InvalidInputError, ConflictError) as e:
+        # kept on record (committed on its own) before the route answers the error
+        audit.refused(db_session, "appeal_file", e, scope=scope, target=f"anomaly:{anomaly_id}", ip=ip)
+        raise
     meta = files.store_all(uploads) if uploads else []
     due = anomaly.detected_at + dt.timedelta(days=int(configuration.get(db_session, "appeal_due_days")))
     appeal = Appeal(anomaly_id=anomaly.id, operator_id=scope.operator_id, statement=statement.strip(), filed_at=now,

@@ -48,15 +48,23 @@ def list_drivers(*, db_session: Session, scope: Scope, filters: DriverFilter = D
     def natural(model) -> list:
         return [model.driving_license == number] if number else []
 
-    q, joined = _reports.shown_reports(DriverReport, Driver, DriverReport.driver_id, scope,
-                                       operator_id=f.operator_id, division=f.division, natural=natural)
+    q, r, joined, total = _reports.shown_reports(DriverReport, Driver, DriverReport.driver_id, scope,
+                                                 operator_id=f.operator_id, division=f.division,
+                                                 natural=natural, by_shared=sort.lstrip("-") in ("id",))
+    if f.name or f.vehicle_class:  # conditions on the report shown: count what they leave
+        total = None
     if f.name:
-        q = q.where(DriverReport.name.contains(f.name, autoescape=True))
+        q = q.where(r.name.contains(f.name, autoescape=True))
     if f.vehicle_class:
-        q = q.where(DriverReport.vehicle_class.contains(f.vehicle_class, autoescape=True))
-    sorts = DRIVER_SORTS | ({"id": Driver.id} if joined else {})
-    return page(db_session, q, order_by=order(sorts, sort, Driver.id if joined else DriverReport.driver_id),
-                limit=limit, offset=offset)
+        q = q.where(r.vehicle_class.contains(f.vehicle_class, autoescape=True))
+    # ``r`` is the report shown (maybe an alias of it): filters and sorts name its columns.
+    sorts = {k: getattr(r, col.key) for k, col in DRIVER_SORTS.items()}
+    if joined:
+        sorts["id"] = Driver.id
+    # Plain rows save ~0.2 ms a page, but not through the LATERAL's alias (measured 0.4–0.8 ms slower than ORM
+    # objects: its columns are proxied anew for every statement).
+    return page(db_session, q, order_by=order(sorts, sort, Driver.id if joined else r.driver_id),
+                limit=limit, offset=offset, plain=r is DriverReport, count=total)
 
 
 def mask_payload(payload: dict[str, Any], *, clear: bool) -> dict[str, Any]:

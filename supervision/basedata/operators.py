@@ -25,7 +25,8 @@ def list_operators(*, db_session: Session, scope: Scope, division: str | None = 
         q = q.where(Operator.division_code.like(f"{division}%"))
     if name:
         q = q.where(Operator.name.contains(name))
-    return page(db_session, q, order_by=[Operator.id], limit=limit, offset=offset)
+    return page(db_session, q, order_by=[Operator.id], limit=limit, offset=offset,
+                plain=True)
 
 
 def row(op: Operator, scope: Scope) -> dict[str, Any]:

@@ -53,17 +53,25 @@ def list_vehicles(*, db_session: Session, scope: Scope, filters: VehicleFilter =
             out.append(model.plate_color == f.plate_color)
         return out
 
-    q, joined = _reports.shown_reports(VehicleReport, Vehicle, VehicleReport.vehicle_id, scope,
-                                       operator_id=f.operator_id, division=f.division, natural=natural)
+    q, r, joined, total = _reports.shown_reports(VehicleReport, Vehicle, VehicleReport.vehicle_id, scope,
+                                                 operator_id=f.operator_id, division=f.division,
+                                                 natural=natural, by_shared=sort.lstrip("-") in ("vehicleNumber", "id"))
+    if f.vehicle_type or f.heavy is not None:  # conditions on the report shown: count what they leave
+        total = None
     if f.vehicle_type:
-        q = q.where(VehicleReport.vehicle_type.startswith(f.vehicle_type, autoescape=True))
+        q = q.where(r.vehicle_type.startswith(f.vehicle_type, autoescape=True))
     if f.heavy is not None:
-        heavy = _heavy(VehicleReport)
+        heavy = _heavy(r)
         q = q.where(heavy if f.heavy else ~func.coalesce(heavy, False))
-    # Joined to the shared row (same plate, same id): sorted on its columns, the plate index serves the page.
-    sorts = VEHICLE_SORTS | ({"vehicleNumber": Vehicle.vehicle_number, "id": Vehicle.id} if joined else {})
-    return page(db_session, q, order_by=order(sorts, sort, Vehicle.id if joined else VehicleReport.vehicle_id),
-                limit=limit, offset=offset)
+    # ``r`` is the report shown (maybe an alias of it): filters and sorts name its columns. With the shared row in
+    # the FROM (same plate, same id), plate and id sort on the shared row's columns: its indexes serve the page.
+    sorts = {k: getattr(r, col.key) for k, col in VEHICLE_SORTS.items()}
+    if joined:
+        sorts |= {"vehicleNumber": Vehicle.vehicle_number, "id": Vehicle.id}
+    # Plain rows save ~0.2 ms a page, but not through the LATERAL's alias (measured 0.4–0.8 ms slower than ORM
+    # objects: its columns are proxied anew for every statement).
+    return page(db_session, q, order_by=order(sorts, sort, Vehicle.id if joined else r.vehicle_id),
+                limit=limit, offset=offset, plain=r is VehicleReport, count=total)
 
 
 def _is_heavy(r) -> bool:

@@ -15,12 +15,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from store.anomalies import record, resolve
+from supervision import configuration
 from supervision.rules.waybills import document_key
 
 __all__ = ["CODE", "check_duplicates", "transport_signature"]
 
 CODE = "DUPLICATE_WAYBILL"
-NEAR_S = 600  # "times within 10 min"
+NEAR_S = 600  # "times within 10 min": the default; configuration ``rule_thresholds.duplicate_near_minutes`` rules
 
 _NEAR_SQL = text("""
     SELECT DISTINCT ON (a.waybill_id, b.waybill_id)
@@ -71,13 +72,20 @@ def _conflicts(a: tuple, b: tuple) -> list[str]:
     return [n for n, x, y in zip(names, a, b, strict=True) if x != y]
 
 
-def check_duplicates(session: Session, ids: Sequence[int]) -> int:
-    """Evaluate DUPLICATE_WAYBILL for these waybills and update the ledger; returns how many fired."""
+def check_duplicates(session: Session, ids: Sequence[int], *, near_s: float | None = None) -> int:
+    """Evaluate DUPLICATE_WAYBILL for these waybills and update the ledger; returns how many fired.
+
+    ``near_s`` (times "within" this many seconds) defaults to the configuration in force, whose version the
+    anomaly's evidence cites.
+    """
     ids = list(ids)
     if not ids:
         return 0
+    cfg = configuration.current(session)
+    version = cfg.version if near_s is None else None
+    near = float(cfg["rule_thresholds"]["duplicate_near_minutes"]) * 60 if near_s is None else float(near_s)
     found: dict[int, dict[str, Any]] = {}
-    for r in session.execute(_NEAR_SQL, {"ids": ids, "near": NEAR_S}):
+    for r in session.execute(_NEAR_SQL, {"ids": ids, "near": near}):
         f = found.setdefault(r.waybill_id, {"operator_id": r.operator_id, "near": [], "reused": []})
         f["near"].append({"waybillId": r.earlier_id, "operatorId": r.earlier_operator_id,
                           "shippingNoteNumber": r.earlier_number, "vehicle": r.vehicle_number})
@@ -102,7 +110,8 @@ def check_duplicates(session: Session, ids: Sequence[int]) -> int:
                           f"{v['version']})")
             record(session, CODE, document_kind="waybill", document_key=document_key(wid),
                    operator_id=f["operator_id"], document_id=wid, reason_zh="；".join(zh), reason_en="; ".join(en),
-                   evidence={"numbers": {"nearIdentical": f["near"], "reusedNumber": f["reused"]}})
+                   evidence={"numbers": {"nearIdentical": f["near"], "reusedNumber": f["reused"], "nearS": near},
+                             "configVersion": version})
         resolve(session, document_kind="waybill", document_key=document_key(wid), codes=(CODE,),
                 still_firing={CODE} if f is not None else set())
     return len(found)

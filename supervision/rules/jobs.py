@@ -1,7 +1,10 @@
 """The document rules on the job queue: intake queues a check per accepted waybill or fund flow, and per vehicle or
 driver report (off the acknowledgement's hot path); the worker runs it with this handler.
 
-Payloads: ``{"waybill_ids": […]}`` runs every document rule on those waybills; ``{"vehicle_report_ids": […]}`` /
+Payloads: ``{"waybill_ids": […]}`` runs every document rule on those waybills, and the fund-flow rule
+(INTAKE_LATE, :mod:`supervision.rules.fund_flows`) on the fund flows paying them — intake queues the waybills a new
+fund flow pays, so this is where a new or corrected fund flow is checked (``{"fund_flow_ids": […]}`` names fund flows
+directly; one paying no known waybill yet is checked by the daily sweep); ``{"vehicle_report_ids": […]}`` /
 ``{"driver_report_ids": […]}`` re-checks the waybills of the reporting platform that name the reported vehicle or
 driver (a late or corrected report resolves INTAKE_UNKNOWN_PARTY and the QUAL_* it caused);
 ``"registry_only": true`` (the retry after a registry outage, with its ``attempt``) runs only the registry rules.
@@ -16,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from store.jobs import KIND_DOCUMENT_RULES, Handler
 from supervision.rules.duplicates import check_duplicates
+from supervision.rules.fund_flows import check_fund_flows, fund_flows_paying
 from supervision.rules.parties import CODE as UNKNOWN_PARTY
 from supervision.rules.parties import check_parties
 from supervision.rules.qualifications import check_qualifications
@@ -64,7 +68,8 @@ def waybills_naming_reports(session: Session, kind: str, report_ids: list[int]) 
 
 def run_document_rules(session: Session, payload: dict[str, Any], registries: Registries) -> dict[str, int]:
     """One document-rules job: every rule (or only the registry rules of a retry) on the payload's waybills."""
-    ids = [int(i) for i in payload.get("waybill_ids", [])]
+    own = [int(i) for i in payload.get("waybill_ids", [])]
+    ids = list(own)
     for kind in ("vehicle", "driver"):
         ids += waybills_naming_reports(session, kind, [int(i) for i in payload.get(f"{kind}_report_ids", [])])
     ids = sorted(set(ids))
@@ -73,6 +78,11 @@ def run_document_rules(session: Session, payload: dict[str, Any], registries: Re
         fired = check_waybills(session, ids)
         fired["DUPLICATE_WAYBILL"] = check_duplicates(session, ids)
         fired[UNKNOWN_PARTY] = check_parties(session, ids)
+        # the fund flows paying the job's own waybills (not those a vehicle / driver report re-checks: a report
+        # changes nothing about when a fund flow was paid or received)
+        fund_flows = [int(i) for i in payload.get("fund_flow_ids", [])] + fund_flows_paying(session, own)
+        for code, n in check_fund_flows(session, fund_flows).items():
+            fired[code] = fired.get(code, 0) + n
     out = check_qualifications(session, ids, registries, attempt=int(payload.get("attempt", 0)))
     for code, n in out.fired.items():
         fired[code] = fired.get(code, 0) + n

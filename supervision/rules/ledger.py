@@ -1,4 +1,5 @@
-"""What a batch of waybills already carries in the anomaly ledger, so a re-check writes only what changed.
+"""What a batch of documents (waybills, or fund flows) already carries in the anomaly ledger, so a re-check
+writes only what changed.
 
 A daily sweep re-checks waybills whose anomalies mostly stand as they were: an unchanged anomaly need not be
 rewritten, and a waybill whose codes are in line need not be resolved (every statement on ``anomaly`` also costs
@@ -16,16 +17,18 @@ __all__ = ["Ledger"]
 
 _SQL = text("""
     SELECT document_key, code, status, reason_en, evidence FROM anomaly
-    WHERE document_kind = 'waybill' AND document_key = ANY(:keys) AND code = ANY(:codes)
+    WHERE document_kind = :kind AND document_key = ANY(:keys) AND code = ANY(:codes)
 """)
 
 
 class Ledger:
-    """The current anomalies with ``codes`` on the waybills ``keys`` (``waybill:<id>``)."""
+    """The current anomalies with ``codes`` on the documents ``keys`` of ``kind`` (``waybill:<id>``, or
+    ``fund_flow:<id>`` with ``kind="fund_flow"``)."""
 
-    def __init__(self, session: Session, keys: Iterable[str], codes: Iterable[str]) -> None:
+    def __init__(self, session: Session, keys: Iterable[str], codes: Iterable[str], *,
+                 kind: str = "waybill") -> None:
         self.rows = {(r.document_key, r.code): r
-                     for r in session.execute(_SQL, {"keys": list(keys), "codes": list(codes)})}
+                     for r in session.execute(_SQL, {"kind": kind, "keys": list(keys), "codes": list(codes)})}
 
     def unchanged(self, key: str, code: str, reason_en: str, evidence: dict[str, Any]) -> bool:
         """The anomaly stands already with these reasons and evidence (recording it again changes nothing)."""
@@ -34,7 +37,7 @@ class Ledger:
                 and r.reason_en == reason_en and r.evidence == evidence)
 
     def needs_resolve(self, key: str, decided: Iterable[str], fired: set[str]) -> bool:
-        """Whether :func:`store.anomalies.resolve` would change anything for this waybill."""
+        """Whether :func:`store.anomalies.resolve` would change anything for this document."""
         for code in decided:
             r = self.rows.get((key, code))
             if r is None:

@@ -1,7 +1,8 @@
 """The daily sweep of the document rules over a date range (``wlhy rules sweep``), in one session or on Dask.
 
-``sweep`` checks the waybills of a range in one session (the caller commits). ``sweep_range`` runs one task per
-Beijing day of goods receipt, each with its own engine and registry clients, inline or on Dask like
+``sweep`` checks the waybills of a range, and its fund flows (:mod:`supervision.rules.fund_flows`), in one session
+(the caller commits). ``sweep_range`` runs one task per Beijing day (of goods receipt for a waybill, of the last
+payment for a fund flow), each with its own engine and registry clients, inline or on Dask like
 ``wlhy verify`` (trajectories/backfill.py); days are independent, and the registry answers are shared through the
 ``registry_answer`` cache, so every licence, certificate and plate is asked once per day of running whichever
 task asks first. Both give the same anomalies.
@@ -23,6 +24,7 @@ from sqlalchemy.pool import NullPool
 from core.beijing import day_bounds
 from supervision.rules.duplicates import CODE as DUPLICATE
 from supervision.rules.duplicates import check_duplicates
+from supervision.rules.fund_flows import check_fund_flows
 from supervision.rules.parties import CODE as UNKNOWN_PARTY
 from supervision.rules.parties import check_parties
 from supervision.rules.qualifications import check_qualifications
@@ -38,23 +40,31 @@ PENDING_KEY = "pending_check"
 def sweep(session: Session, date_from: dt.date, date_to: dt.date, *, chunk: int = 2000,
           now: dt.datetime | None = None, progress: Callable[[int, int], object] | None = None,
           registries: Registries | None = None, commit: bool = False, prune_cache: bool = True) -> dict[str, int]:
-    """Check every production waybill whose goods receipt falls on the Beijing days ``date_from``..``date_to``;
-    the caller commits (``commit`` commits per chunk). ``progress(done, total)`` hears each chunk. Returns how
-    many fired per code, and under ``pending_check`` how many rules a registry outage left to a retry job."""
+    """Check every production waybill whose goods receipt falls on the Beijing days ``date_from``..``date_to``,
+    and every production fund flow last paid on those days (the day the upload-timeliness indicator counts it
+    on); the caller commits (``commit`` commits per chunk). ``progress(done, total)`` hears each chunk (waybills
+    and fund flows together). Returns how many fired per code, and under ``pending_check`` how many rules a
+    registry outage left to a retry job."""
     lo, hi = day_bounds(date_from, date_to)
     ids = session.scalars(text("SELECT id FROM waybill WHERE receipt_at >= :lo AND receipt_at < :hi "
                                "AND NOT is_sandbox ORDER BY id"), {"lo": lo, "hi": hi}).all()
+    flows = session.scalars(_FUND_FLOWS_SQL, {"lo": lo, "hi": hi}).all()
     own = registries is None
     reg = registries if registries is not None else Registries()
     if prune_cache:
         prune(session, reg.today)
     total: Counter[str] = Counter()
+    work = ([(list(ids[k:k + chunk]), False) for k in range(0, len(ids), chunk)]
+            + [(list(flows[k:k + chunk]), True) for k in range(0, len(flows), chunk)])
+    done, count = 0, len(ids) + len(flows)
     try:
-        for k in range(0, len(ids), chunk):
-            part = list(ids[k:k + chunk])
+        for part, is_fund_flows in work:
             for attempt in range(_DEADLOCK_RETRIES + 1 if commit else 1):
                 try:
-                    fired = _check_chunk(session, part, now, reg)
+                    if is_fund_flows:
+                        fired = check_fund_flows(session, part)
+                    else:
+                        fired = _check_chunk(session, part, now, reg)
                     if commit:
                         session.commit()
                     break
@@ -67,8 +77,9 @@ def sweep(session: Session, date_from: dt.date, date_to: dt.date, *, chunk: int 
                     session.rollback()
                     time.sleep(random.uniform(0.05, 0.5) * (attempt + 1))
             total.update({c: n for c, n in fired.items() if n})
+            done += len(part)
             if progress is not None:
-                progress(min(k + chunk, len(ids)), len(ids))
+                progress(done, count)
     finally:
         if own:
             reg.close()
@@ -76,6 +87,14 @@ def sweep(session: Session, date_from: dt.date, date_to: dt.date, *, chunk: int 
 
 
 _DEADLOCK_RETRIES = 5
+
+# The fund flows of a range: by the day of their last payment, as supervision.indicators counts them (a fund flow
+# without payment times by its sendToPro time).
+_FUND_FLOWS_SQL = text("""
+    SELECT id FROM fund_flow
+    WHERE coalesce(last_paid_at, send_to_pro_at) >= :lo AND coalesce(last_paid_at, send_to_pro_at) < :hi
+      AND NOT is_sandbox ORDER BY id
+""")
 
 
 def _check_chunk(session: Session, part: list[int], now: dt.datetime | None, reg: Registries) -> dict[str, int]:

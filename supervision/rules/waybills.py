@@ -11,6 +11,7 @@ fires on its other half: one bank ``sequenceCode`` paid against several unrelate
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from store.anomalies import record, resolve
+from supervision import configuration
 
 __all__ = ["CODES", "Thresholds", "check_waybills", "document_key"]
 
@@ -29,12 +31,31 @@ CODES = ("INTAKE_LATE", "INTAKE_TIME_ORDER", "MATCH_NO_FUND_FLOW", "MATCH_AMOUNT
 
 @dataclass(frozen=True)
 class Thresholds:
-    """RULES.md §1 defaults (the configuration place of the supervision issue will own them)."""
+    """The thresholds these rules compare with; the defaults are spec/RULES.md §1's (configuration version 0).
+
+    :meth:`in_force` reads them from the one configuration place (``rule_thresholds``,
+    :mod:`supervision.configuration`), and ``config_version`` is cited in every anomaly's evidence.
+    """
 
     late: dt.timedelta = dt.timedelta(hours=24)
     fund_flow_within: dt.timedelta = dt.timedelta(days=30)
     amount_share: Decimal = Decimal("0.01")
-    amount_yuan: Decimal = Decimal("1")
+    amount_yuan: Decimal = Decimal(1)
+    config_version: int | None = None
+
+    @classmethod
+    def of(cls, version: int, rules: dict[str, Any]) -> Thresholds:
+        """From a configuration's ``rule_thresholds`` (already validated)."""
+        return cls(late=dt.timedelta(hours=rules["intake_late_hours"]),
+                   fund_flow_within=dt.timedelta(days=rules["fund_flow_within_days"]),
+                   amount_share=Decimal(str(rules["amount_share"])), amount_yuan=Decimal(str(rules["amount_yuan"])),
+                   config_version=version)
+
+    @classmethod
+    def in_force(cls, session: Session) -> Thresholds:
+        """The thresholds of the configuration in force."""
+        cfg = configuration.current(session)
+        return cls.of(cfg.version, cfg["rule_thresholds"])
 
 
 def document_key(waybill_id: int) -> str:
@@ -95,14 +116,15 @@ def _times(r, th: Thresholds) -> list[_Finding]:
     out = []
     if r.received_at - r.receipt_at > th.late:
         hours = (r.received_at - r.receipt_at).total_seconds() / 3600
+        due = th.late.total_seconds() / 3600
         out.append(_Finding("INTAKE_LATE", r.id, r.operator_id,
-                            f"运单在收货后 {hours:.1f} 小时才上传（应在 24 小时内）",
-                            f"waybill uploaded {hours:.1f} h after receipt (due within 24 h)",
+                            f"运单在收货后 {hours:.1f} 小时才上传（应在 {due:g} 小时内）",
+                            f"waybill uploaded {hours:.1f} h after receipt (due within {due:g} h)",
                             {"receiptAt": r.receipt_at.isoformat(), "receivedAt": r.received_at.isoformat(),
-                             "hours": round(hours, 1)}))
+                             "hours": round(hours, 1), "dueWithinHours": due}))
     chain = [("consignment", r.consignment_at), ("despatch", r.despatch_at), ("receipt", r.receipt_at),
              ("sendToPro", r.send_to_pro_at), ("received", r.received_at)]
-    broken = [f"{a}>{b}" for (a, ta), (b, tb) in zip(chain, chain[1:], strict=False)
+    broken = [f"{a}>{b}" for (a, ta), (b, tb) in itertools.pairwise(chain)
               if ta is not None and tb is not None and (ta > tb or (a == "despatch" and ta >= tb))]
     if broken:
         out.append(_Finding("INTAKE_TIME_ORDER", r.id, r.operator_id,
@@ -155,12 +177,16 @@ def _matching(r, pays: list, plates: list[str], reused: list, now: dt.datetime,
 
 
 def check_waybills(session: Session, ids: Sequence[int], *, now: dt.datetime | None = None,
-                   thresholds: Thresholds = Thresholds()) -> dict[str, int]:
-    """Evaluate the rules for these waybills and update the ledger; returns how many fired per code."""
+                   thresholds: Thresholds | None = None) -> dict[str, int]:
+    """Evaluate the rules for these waybills and update the ledger; returns how many fired per code.
+
+    ``thresholds`` default to the configuration in force (:meth:`Thresholds.in_force`).
+    """
     ids = list(ids)
     if not ids:
         return {}
-    now = now or dt.datetime.now(dt.timezone.utc)
+    thresholds = thresholds or Thresholds.in_force(session)
+    now = now or dt.datetime.now(dt.UTC)
     rows = session.execute(_BASE_SQL, {"ids": ids}).all()
     pays: dict[int, list] = {}
     for p in session.execute(_PAYMENTS_SQL, {"ids": ids}):
@@ -177,7 +203,7 @@ def check_waybills(session: Session, ids: Sequence[int], *, now: dt.datetime | N
         for f in found:
             record(session, f.code, document_kind="waybill", document_key=key, operator_id=f.operator_id,
                    document_id=f.waybill_id, reason_zh=f.reason_zh, reason_en=f.reason_en,
-                   evidence={"numbers": f.numbers})
+                   evidence={"numbers": f.numbers, "configVersion": thresholds.config_version})
             fired[f.code] = fired.get(f.code, 0) + 1
         resolve(session, document_kind="waybill", document_key=key, codes=CODES,
                 still_firing={f.code for f in found})

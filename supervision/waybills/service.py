@@ -93,7 +93,8 @@ def list_waybills(*, db_session: Session, scope: Scope, filters: WaybillFilter =
     if f.division:
         q = q.where(_in_division(Waybill.operator_id, f.division))
     q = _dates(q, Waybill.despatch_at, f.date_from, f.date_to)
-    return page(db_session, q, order_by=order(WAYBILL_SORTS, sort, Waybill.id), limit=limit, offset=offset)
+    return page(db_session, q, order_by=order(WAYBILL_SORTS, sort, Waybill.id), limit=limit, offset=offset,
+                plain=True)
 
 
 def _visible_waybill(db_session: Session, scope: Scope, waybill_id: int) -> Waybill | None:
@@ -112,23 +113,32 @@ def waybill_detail(*, db_session: Session, scope: Scope, waybill_id: int, ip: st
     if w is None:
         return None
     clear = scope.personal_data
-    items = list(db_session.scalars(select(WaybillVehicle).where(WaybillVehicle.waybill_id == w.id)
-                                    .order_by(WaybillVehicle.seq)))
+    # Only the columns shown, as plain rows (no ORM objects): the verdict's GeoJSON evidence and the anomalies'
+    # evidence can be large and are not part of this answer. The places' coordinates come with the items.
+    V = WaybillVehicle
+    items = db_session.execute(select(
+        V.id, V.seq, V.vehicle_number, V.plate_color, V.vehicle_id, V.despatch_at, V.receipt_at, V.loading_place,
+        V.loading_division_code, V.receipt_place, V.receipt_division_code, V.places_from_coordinates,
+        ST_X(V.loading_geom).label("lx"), ST_Y(V.loading_geom).label("ly"),
+        ST_X(V.receipt_geom).label("rx"), ST_Y(V.receipt_geom).label("ry"))
+        .where(V.waybill_id == w.id).order_by(V.seq)).all()
     ids = [i.id for i in items]
-    drivers = _group(db_session.scalars(select(WaybillDriver).where(WaybillDriver.waybill_vehicle_id.in_(ids))))
-    goods = _group(db_session.scalars(select(WaybillGoods).where(WaybillGoods.waybill_vehicle_id.in_(ids))))
-    points = {r.id: r for r in db_session.execute(select(
-        WaybillVehicle.id, ST_X(WaybillVehicle.loading_geom).label("lx"), ST_Y(WaybillVehicle.loading_geom).label("ly"),
-        ST_X(WaybillVehicle.receipt_geom).label("rx"), ST_Y(WaybillVehicle.receipt_geom).label("ry"))
-        .where(WaybillVehicle.id.in_(ids)))}
-    verdicts = {v.waybill_vehicle_id: v for v in db_session.scalars(select(Verification).where(
+    drivers = _group(db_session.execute(select(
+        WaybillDriver.waybill_vehicle_id, WaybillDriver.driver_name, WaybillDriver.driving_license,
+        WaybillDriver.driver_id).where(WaybillDriver.waybill_vehicle_id.in_(ids)).order_by(WaybillDriver.id)))
+    goods = _group(db_session.execute(select(
+        WaybillGoods.waybill_vehicle_id, WaybillGoods.description, WaybillGoods.cargo_type_code,
+        WaybillGoods.weight_kg).where(WaybillGoods.waybill_vehicle_id.in_(ids)).order_by(WaybillGoods.id)))
+    verdicts = {v.waybill_vehicle_id: v for v in db_session.execute(select(
+        Verification.waybill_vehicle_id, Verification.verdict, Verification.rules).where(
         Verification.waybill_id == w.id, Verification.current))}
     flows = db_session.execute(select(FundFlow.id, FundFlow.document_number, FundFlowWaybill.total_amount)
                                .join(FundFlowWaybill, FundFlowWaybill.fund_flow_id == FundFlow.id)
                                .where(FundFlowWaybill.waybill_id == w.id,
                                       scope.operator_filter(FundFlow.operator_id))).all()
-    anomalies = db_session.scalars(select(Anomaly).where(Anomaly.document_kind == "waybill",
-                                                         Anomaly.document_id == w.id).order_by(Anomaly.id)).all()
+    anomalies = db_session.execute(select(
+        Anomaly.id, Anomaly.code, Anomaly.status, Anomaly.severity, Anomaly.reason_zh, Anomaly.reason_en)
+        .where(Anomaly.document_kind == "waybill", Anomaly.document_id == w.id).order_by(Anomaly.id)).all()
     out = {
         "id": w.id, "operatorId": w.operator_id, "shippingNoteNumber": w.shipping_note_number,
         "serialNumber": w.serial_number, "version": w.version, "receivedAt": w.received_at,
@@ -142,8 +152,8 @@ def waybill_detail(*, db_session: Session, scope: Scope, waybill_id: int, ip: st
         "vehicles": [{
             "seq": i.seq, "vehicleNumber": i.vehicle_number, "plateColor": i.plate_color, "vehicleId": i.vehicle_id,
             "despatchAt": i.despatch_at, "receiptAt": i.receipt_at,
-            "loading": _place(i.loading_place, i.loading_division_code, points[i.id].lx, points[i.id].ly),
-            "receipt": _place(i.receipt_place, i.receipt_division_code, points[i.id].rx, points[i.id].ry),
+            "loading": _place(i.loading_place, i.loading_division_code, i.lx, i.ly),
+            "receipt": _place(i.receipt_place, i.receipt_division_code, i.rx, i.ry),
             "placesFromCoordinates": i.places_from_coordinates,
             "drivers": [{"name": d.driver_name, "drivingLicense": mask(d.driving_license, "id_number", clear=clear),
                          "driverId": d.driver_id} for d in drivers.get(i.id, [])],
@@ -174,7 +184,8 @@ def list_fund_flows(*, db_session: Session, scope: Scope, filters: FundFlowFilte
         q = q.where(FundFlow.id.in_(select(FundFlowWaybill.fund_flow_id).where(
             FundFlowWaybill.shipping_note_number == f.shipping_note_number)))
     q = _dates(q, FundFlow.send_to_pro_at, f.date_from, f.date_to)
-    return page(db_session, q, order_by=order(FUND_FLOW_SORTS, sort, FundFlow.id), limit=limit, offset=offset)
+    return page(db_session, q, order_by=order(FUND_FLOW_SORTS, sort, FundFlow.id), limit=limit, offset=offset,
+                plain=True)
 
 
 def fund_flow_detail(*, db_session: Session, scope: Scope, fund_flow_id: int, ip: str | None = None

@@ -96,3 +96,26 @@ def test_not_checked_yet_is_listed_by_its_status(http, make_user, engine):
     assert [(i["code"], i["status"]) for i in pending.json()["items"]] == [("QUAL_VEHICLE_CERT", "pending_check")]
     open_ = http.get("/api/v1/anomalies", params={"status": "open", "operator_id": op_id}, headers=admin)
     assert open_.json()["items"] == []
+
+
+def test_summary_breakdowns_match_the_list(http, make_user, ledger, engine):
+    """The summary's three breakdowns (one grouped query) each add up to the list's total, largest first; an
+    anomaly without an operator (an unauthenticated send) is counted under "" for the province."""
+    tag = uuid.uuid4().hex[:8]
+    with Session(engine) as s:
+        record(s, "INTAKE_UNKNOWN_PARTY", document_kind="waybill", document_key=f"{tag}:orphan", operator_id=None,
+               reason_zh="无主", reason_en="no operator")
+        s.commit()
+    city = _login(http, make_user, "city", division_code="340100")
+    params = {"group": "TRACK"}
+    summary = http.get("/api/v1/anomalies/summary", params=params, headers=city).json()
+    total = http.get("/api/v1/anomalies", params=params, headers=city).json()["total"]
+    for name in ("byGroup", "byCode", "byOperator"):
+        counts = list(summary[name].values())
+        assert sum(counts) == total and counts == sorted(counts, reverse=True), (name, summary)
+    assert summary["byOperator"][str(ledger["a"])] == 3 and summary["byOperator"][str(ledger["b"])] == 2
+    province = _login(http, make_user, "province", division_code="340000")
+    everything = http.get("/api/v1/anomalies/summary", params={"code": "INTAKE_UNKNOWN_PARTY"},
+                          headers=province).json()
+    assert everything["byOperator"].get("", 0) >= 1 and everything["byGroup"]["INTAKE"] == sum(
+        everything["byOperator"].values())

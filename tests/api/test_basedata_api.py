@@ -252,3 +252,17 @@ def test_vehicles_csv_has_bom_and_chinese(http, make_user, base):
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [(x["vehicleNumber"], x["owner"], x["heavy"]) for x in rows] == \
         [(base["prefix"] + "1", "X车主", "True"), (base["prefix"] + "2", "Y车主", "False")]
+
+
+def test_totals_count_each_vehicle_and_driver_once(http, make_user, base):
+    """A city sees both platforms' reports of V and D: each is listed, and counted in ``total``, once; a filter on
+    the report shown (V is shown as its owner X reported it, an H1 truck) counts what it leaves."""
+    city = _h(http, make_user, "city", division_code="340100")
+    vehicles = _vehicles(http, city, base)
+    assert (vehicles["total"], _ids(vehicles)) == (2, [base["V"], base["W"]])
+    drivers = _drivers(http, city, base)
+    assert drivers["total"] == 2 and sorted(_ids(drivers)) == sorted([base["D"], base["E"]])
+    light = _vehicles(http, city, base, vehicle_type="H3")
+    assert (light["total"], _ids(light)) == (1, [base["W"]])
+    page2 = _vehicles(http, city, base, limit=1, offset=1)
+    assert (page2["total"], _ids(page2)) == (2, [base["W"]])

@@ -4,6 +4,7 @@ is queued, the startup message names the dashboard, and Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -26,7 +27,7 @@ from tests.conftest import _free_port, make_database
 def test_demo_up_serves_statistics_ranking_and_stops_cleanly(pg_admin_dsn, tmp_path):
     url = make_database(pg_admin_dsn)
     generate_province(tmp_path / "demo", seed=7, console=Console(file=io.StringIO()), operators=2, vehicles=10,
-                      drivers=12, days=2, waybills=30)
+                      drivers=12, days=2, waybills=30, start=dt.date(2026, 10, 1))  # fixed days: periods below
     port = _free_port()
     sims = {k: _free_port() for k in ("MINISTRY", "YUNZHENG", "NATIONAL", "TAX", "INSURANCE")}
     env = dict(os.environ) | {"WLHY_DATABASE_URL": url, "WLHY_MIGRATION_DATABASE_URL": migration_url(url),

@@ -61,3 +61,22 @@ def test_build_without_fixes():
     s = b.stats
     assert s.n_fixes == 0 and s.started_at is None and s.coverage == 0.0 and s.max_gap_s == 600.0
     assert s.to_dict()["max_speed_kmh"] is None
+
+
+def test_stored_arrays_match_the_frames():
+    """What verification stores comes from the track's arrays (``columns``, ``stop_table``): it must be what the
+    frames a caller reads (``fixes``, ``stops``) say, stops and removed fixes included."""
+    from trajectories import verification
+
+    t, east, north = drive(T0_S, 3600, 60, 60.0)
+    east = np.where((t > T0_S + 600) & (t < T0_S + 1800), east[10], east)  # a 20-min stop
+    east[40] += 30_000.0  # a spike, cleaned away
+    df = fixes(t, east, north)
+    b = build(df, window_start=ts(T0_S), window_end=ts(T0_S + 3600))
+    assert b.stats.n_stops == len(b.stops) == 1 and b.clean_report.spikes == 1
+    assert len(b.fixes) == b.stats.n_fixes == b.columns["t_us"].size
+    for name in ("lon", "lat", "distance_m", "duration_s", "speed_kmh"):
+        assert b.fixes[name].to_numpy().tolist() == b.columns[name].tolist()
+    assert (b.fixes["t"].array.asi8 == b.columns["t_us"]).all()
+    assert verification._stop_records(b.stop_table) == verification._records(b.stops)
+    assert verification._stop_records(b.stop_table)[0]["n"] == 20

@@ -1,4 +1,5 @@
-"""Promoting a joint-tested account to production is an audit row naming who promoted it, forced or not."""
+"""Promoting a joint-tested account to production is an audit row naming who promoted it, forced or not; a
+refused promotion is a ``refused`` row with the reason."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from etl.exchange import accounts, onboarding
 from store.models import AuditLog, Operator
 
 
-def test_promotion_is_audited_and_a_refused_one_changes_nothing(session):
+def test_promotion_is_audited_and_a_refused_one_is_recorded_but_changes_nothing(session):
     tag = uuid.uuid4().hex[:8]
     op = Operator(usci=f"9134010{tag}PR0", name="P", division_code="340104", is_sandbox=True)
     session.add(op)
@@ -22,10 +23,13 @@ def test_promotion_is_audited_and_a_refused_one_changes_nothing(session):
     jt = onboarding.open_joint_test(db_session=session, user_name=issued.account.user_name)
     with pytest.raises(accounts.AccountError):  # nothing sent yet: not passed
         onboarding.promote(session, jt.id, by=admin.id)
-    assert session.scalars(select(AuditLog).where(AuditLog.action == "joint_test_promote")).all() == []
+    [refused] = session.scalars(select(AuditLog).where(AuditLog.action == "joint_test_promote")).all()
+    assert refused.outcome == "refused" and "has not passed" in refused.detail["reason"]
+    assert session.get(type(issued.account), issued.account.id).sandbox is True  # the refusal changed nothing
     onboarding.promote(session, jt.id, by=admin.id, force=True)
     session.flush()
-    [row] = session.scalars(select(AuditLog).where(AuditLog.action == "joint_test_promote")).all()
+    [row] = session.scalars(select(AuditLog).where(AuditLog.action == "joint_test_promote",
+                                                   AuditLog.outcome == "ok")).all()
     assert (row.user_id, row.username, row.role, row.target) == (admin.id, f"admin-{tag}", "admin",
                                                                   f"joint_test:{jt.id}")
     assert row.detail == {"account": issued.account.user_name, "operatorId": op.id, "forced": True,
