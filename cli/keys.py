@@ -77,7 +77,7 @@ def keys_drop_master_versions() -> None:
         try:
             dropped = keys.drop_master_versions(db_session=session, actor=_actor())
         except keys.MasterKeyInUse as e:
-            refused = str(e)  # the refusal's audit row is committed with the session
+            refused = str(e)  # the refusal's audit row is already committed (audit.refused)
     if refused is not None:
         fail(refused)
     print(json.dumps({"dropped": dropped}))

@@ -206,13 +206,15 @@ def change_password(*, db_session: Session, user_name: str, new_password: str, o
     if account is None or (operator_id is not None and account.operator_id != operator_id):
         raise UnknownAccount(f"no account {user_name!r}")
     if old_password is not None and not verify_password(account.password_hash, old_password):
-        audit.record(db_session, "account_password_change", username=by, target=f"account:{account.id}", ip=ip,
-                     outcome="refused", detail={"why": "old password wrong"})
+        audit.refused(db_session, "account_password_change", "old password wrong", username=by,
+                      target=f"account:{account.id}", ip=ip)
         raise PasswordRuleError("oldPassword is wrong")
     problems = password_problems(new_password, user_name=account.user_name)
     if not problems and verify_password(account.password_hash, new_password):
         problems.append("must differ from the current password")
     if problems:
+        audit.refused(db_session, "account_password_change", "new password breaks the password rule", username=by,
+                      target=f"account:{account.id}", ip=ip, detail={"problems": problems})
         raise PasswordRuleError("newPassword breaks the password rule", detail={"newPassword": problems})
     account.password_hash = hash_password(new_password)
     account.must_change_password = False

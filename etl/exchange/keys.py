@@ -140,8 +140,8 @@ def drop_master_versions(*, db_session: Session, actor: str | None = None) -> li
     usage = master_key_usage(db_session=db_session)
     still = {k: n for k, n in usage.items() if k != ring.current}
     if still:
-        audit.record(db_session, "master_key_drop_versions", username=actor, outcome="refused",
-                     target=f"master_key:{ring.current}", detail={"stillWrapping": still})
+        audit.refused(db_session, "master_key_drop_versions", "secrets still wrapped under an old version",
+                      username=actor, target=f"master_key:{ring.current}", detail={"stillWrapping": still})
         raise MasterKeyInUse(
             "stored secrets are still wrapped under an old master key version (or clear): "
             + ", ".join(f"{k}: {n}" for k, n in sorted(still.items()))

@@ -233,6 +233,12 @@ def test_one_time_password_works_on_the_test_channel_only_until_the_platform_set
     assert weak.status_code == 422 and "password" not in json.dumps(weak.json()).replace("newPassword", "")
     wrong_old = http.post(path, headers=staff, json={"oldPassword": "nope", "newPassword": "Str0ng-Enough-1"})
     assert wrong_old.status_code == 422
+    with Session(engine) as s:  # both refusals outlive their rolled-back requests, reason named, no password
+        rows = s.execute(select(AuditLog.outcome, AuditLog.detail).where(
+            AuditLog.action == "account_password_change").order_by(AuditLog.id)).all()
+    assert [(o, d["reason"]) for o, d in rows][-2:] == [
+        ("refused", "new password breaks the password rule"), ("refused", "old password wrong")]
+    assert "nope" not in json.dumps([d for _, d in rows]) and "Str0ng" not in json.dumps([d for _, d in rows])
     ok = http.post(path, headers=staff, json={"oldPassword": one_time, "newPassword": "Str0ng-Enough-1"})
     assert ok.status_code == 200 and ok.json() == {"userName": user, "mustChangePassword": False,
                                                    "mode": "production"}

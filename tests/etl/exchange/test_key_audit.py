@@ -65,7 +65,8 @@ def test_old_master_versions_are_dropped_only_when_nothing_needs_them(session, k
         keys.drop_master_versions(db_session=session, actor="cli:bob")
     assert len(json.loads(key_file.read_text())["keys"]) == 2            # nothing removed
     [refused] = _audit(session, "master_key_drop_versions")
-    assert refused.outcome == "refused" and refused.detail == {"stillWrapping": {old: 2}}
+    assert refused.outcome == "refused" and refused.detail == {
+        "stillWrapping": {old: 2}, "reason": "secrets still wrapped under an old version"}
 
     assert keys.rewrap(db_session=session, actor="cli:bob") == 2
     assert keys.master_key_usage(db_session=session) == {new: 2}
