@@ -57,8 +57,7 @@ async def read_submission(request: Request, model: type[BaseModel]) -> tuple[Bas
                 continue
             body = await f.read(s.attachment_max_bytes + 1)  # enough to tell it is too large
             uploads.append(Upload(filename=f.filename or "attachment", data=body))
-        if len(uploads) > s.attachment_max_files:
-            raise HTTPException(422, f"at most {s.attachment_max_files} attachments per submission")
+        # too many files: max_files + 1 are parsed so that the service refuses (and audits) the count
     else:
         body = await read_capped(request, JSON_MAX_BODY)
         if body is None:

@@ -204,6 +204,8 @@ def file_appeal(*, db_session: Session, scope: Scope, anomaly_id: int, statement
         if anomaly.status != "open":
             raise ConflictError(f"anomaly {anomaly.id} is {anomaly.status}: only an open anomaly can be appealed "
                                 f"(该异常已申诉或已处理)")
+        if uploads:
+            files.validate(uploads)  # too large / wrong type: refused (and audited) before anything is stored
     except (ForbiddenError, NotFoundError, InvalidInputError, ConflictError) as e:
         # kept on record (committed on its own) before the route answers the error
         audit.refused(db_session, "appeal_file", e, scope=scope, target=f"anomaly:{anomaly_id}", ip=ip)

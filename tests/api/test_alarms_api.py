@@ -181,7 +181,7 @@ def submitted(http, make_user, engine):
     return {"operator": a.id, "stranger": stranger.id, "alarm": aid, "headers": op}
 
 
-def test_attachments_are_checked_by_content_and_limited(http, submitted):
+def test_attachments_are_checked_by_content_and_limited(http, submitted, engine):
     aid, op = submitted["alarm"], submitted["headers"]
     limit = get_settings().attachment_max_bytes
     r = _event(http, op, aid, "submit", "报告", files=[("files", ("report.pdf", EXE, "application/pdf"))])
@@ -191,8 +191,13 @@ def test_attachments_are_checked_by_content_and_limited(http, submitted):
     assert r.status_code == 422 and "larger" in r.json()["detail"]
     six = [("files", (f"p{i}.png", PNG, "image/png")) for i in range(get_settings().attachment_max_files + 1)]
     assert _event(http, op, aid, "submit", "报告", files=six).status_code == 422
-    # nothing of the refused submissions changed the alarm
+    # nothing of the refused submissions changed the alarm, and each refusal is an audit row with its reason
     assert http.get(f"/api/v1/alarms/{aid}", headers=op).json()["status"] == "ACKNOWLEDGED"
+    with Session(engine) as s:
+        reasons = s.scalars(select(AuditLog.detail["reason"].astext).where(
+            AuditLog.target == f"alarm:{aid}", AuditLog.action == "alarm_submit_rectification",
+            AuditLog.outcome == "refused").order_by(AuditLog.id)).all()
+    assert len(reasons) == 3 and "content" in reasons[0] and "larger" in reasons[1]
     exactly = PDF + b"0" * (limit - len(PDF))
     r = _event(http, op, aid, "submit", "报告", files=[("files", ("ok.pdf", exactly, "application/pdf"))])
     assert r.status_code == 200, r.text
