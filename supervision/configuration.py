@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -28,9 +29,11 @@ from auth.scope import Scope
 from core.errors import ForbiddenError, InvalidInputError
 from store.anomalies import GROUPS
 from store.models import ConfigVersion
+from trajectories.verify import Thresholds
 
-__all__ = ["DEFAULTS", "INDICATORS", "RULE_THRESHOLD_BOUNDS", "Configuration", "ConfigurationError", "current", "get", "history", "update",
-           "validate"]
+__all__ = ["DEFAULTS", "INDICATORS", "RULE_THRESHOLD_BOUNDS", "TRAJECTORY_THRESHOLD_BOUNDS", "Configuration",
+           "ConfigurationError", "current", "get", "history", "trajectory_thresholds", "trajectory_thresholds_now",
+           "update", "validate"]
 
 #: The eight indicators of spec/RULES.md §3, in the spec's order (ids used on the wire and in ``indicator_value``).
 INDICATORS = ("upload_timeliness", "intake_quality", "fund_matching", "vehicle_qualification",
@@ -62,11 +65,21 @@ DEFAULTS: dict[str, Any] = {
         "amount_yuan": 1,  # … and by more than this many yuan
         "duplicate_near_minutes": 10,  # DUPLICATE_WAYBILL: despatch and receipt times within this
     },
+    # spec/RULES.md §2: the TRACK_* rules' thresholds, defaults owned by trajectories.verify.Thresholds (the worker
+    # and POST /waybills/{id}/verify read them per job)
+    "trajectory_thresholds": {k: getattr(Thresholds(), k) for k in (
+        "coordinates_radius_m", "time_tolerance_s", "min_coverage", "gap_s", "max_speed_kmh", "length_ratio_min",
+        "length_ratio_max", "conflict_distance_m", "conflict_share")},
 }
 
 #: ``rule_thresholds``: (smallest, largest) allowed for each (numbers; the day count an integer)
 RULE_THRESHOLD_BOUNDS = {"intake_late_hours": (1, 720), "fund_flow_within_days": (1, 366),
                          "amount_share": (0, 0.5), "amount_yuan": (0, 100_000), "duplicate_near_minutes": (0, 1440)}
+#: ``trajectory_thresholds``: (smallest, largest) allowed for each
+TRAJECTORY_THRESHOLD_BOUNDS = {"coordinates_radius_m": (100, 50_000), "time_tolerance_s": (0, 86_400),
+                               "min_coverage": (0, 1), "gap_s": (60, 86_400), "max_speed_kmh": (60, 300),
+                               "length_ratio_min": (0.1, 1), "length_ratio_max": (1, 10),
+                               "conflict_distance_m": (100, 100_000), "conflict_share": (0, 1)}
 
 # integer settings: (smallest, largest) allowed
 _INT_BOUNDS = {"alarm_window_days": (1, 366), "k_anonymity": (2, 1000), "rectification_due_days": (1, 365),
@@ -200,6 +213,8 @@ def validate(values: dict[str, Any]) -> list[str]:
                 problems.append(f"alarm_thresholds.{group}: need 0 < warning < severe ≤ 1 (rates as fractions), "
                                 f"got warning={w!r}, severe={s!r}")
     problems += _rule_threshold_problems(values.get("rule_thresholds"))
+    problems += _threshold_problems("trajectory_thresholds", values.get("trajectory_thresholds"),
+                                    TRAJECTORY_THRESHOLD_BOUNDS)
     detour = values.get("detour_factor")
     if not (_number(detour) and 1 <= detour <= 3):
         problems.append(f"detour_factor must be a number from 1 to 3 (got {detour!r})")
@@ -212,19 +227,36 @@ def validate(values: dict[str, Any]) -> list[str]:
 
 def _rule_threshold_problems(rules: Any) -> list[str]:
     """What is wrong with a ``rule_thresholds`` object (every key known and present, each within its bounds)."""
+    return _threshold_problems("rule_thresholds", rules, RULE_THRESHOLD_BOUNDS)
+
+
+def _threshold_problems(name: str, rules: Any, bounds: dict[str, tuple[float, float]]) -> list[str]:
+    """What is wrong with a thresholds object ``name`` (every key known and present, each within ``bounds``)."""
     if not isinstance(rules, dict):
-        return ["rule_thresholds must be an object {threshold: value}"]
+        return [f"{name} must be an object {{threshold: value}}"]
     problems = []
-    extra = sorted(set(rules) - set(RULE_THRESHOLD_BOUNDS))
+    extra = sorted(set(rules) - set(bounds))
     if extra:
-        problems.append(f"rule_thresholds: unknown thresholds {extra}; known: {sorted(RULE_THRESHOLD_BOUNDS)}")
-    for key, (lo, hi) in RULE_THRESHOLD_BOUNDS.items():
+        problems.append(f"{name}: unknown thresholds {extra}; known: {sorted(bounds)}")
+    for key, (lo, hi) in bounds.items():
         v = rules.get(key)
         whole = key.endswith("_days")
         if not (_number(v) and (not whole or isinstance(v, int)) and lo <= v <= hi):
             kind = "an integer" if whole else "a number"
-            problems.append(f"rule_thresholds.{key} must be {kind} from {lo} to {hi} (got {v!r})")
+            problems.append(f"{name}.{key} must be {kind} from {lo} to {hi} (got {v!r})")
+    if name == "trajectory_thresholds" and not problems and rules["length_ratio_min"] >= rules["length_ratio_max"]:
+        problems.append("trajectory_thresholds: length_ratio_min must be below length_ratio_max")
     return problems
+
+
+def trajectory_thresholds(config: Configuration) -> Thresholds:
+    """The TRACK_* rules' thresholds of ``config`` (spec/RULES.md §2 defaults for what it does not set)."""
+    return dataclasses.replace(Thresholds(), **config["trajectory_thresholds"])
+
+
+def trajectory_thresholds_now(db_session: Session) -> Thresholds:
+    """The TRACK_* rules' thresholds in force (what the worker and the verify route hand to trajectories/)."""
+    return trajectory_thresholds(current(db_session))
 
 
 def update(db_session: Session, changes: dict[str, Any], *, scope: Scope, ip: str | None = None,

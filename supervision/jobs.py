@@ -54,5 +54,8 @@ def run_worker(
 
     threading.Thread(target=keep_ticking, args=(session_factory,), kwargs={
         "stop": stop, "check_every_s": tick_check_every_s}, name="alarms-tick-keeper", daemon=True).start()
+    from supervision.configuration import trajectory_thresholds_now
+
     run_verifier(session_factory, stop=stop, national=national, scan_every_s=scan_every_s, lookback=lookback,
-                 on_queued=on_queued, extra_handlers=all_handlers(session_factory))
+                 on_queued=on_queued, extra_handlers=all_handlers(session_factory),
+                 thresholds=trajectory_thresholds_now)

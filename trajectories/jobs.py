@@ -29,6 +29,7 @@ from store.models import WaybillVehicle
 
 if TYPE_CHECKING:
     from etl.adapters.national import NationalPlatformClient
+    from trajectories.verify import Thresholds
 
 __all__ = [
     "BATCH_WAYBILLS",
@@ -45,19 +46,25 @@ KIND_VERIFY_BATCH = "verify_batch"
 BATCH_WAYBILLS = 200
 
 
-def verification_handlers(national: NationalPlatformClient | None = None) -> dict[str, Handler]:
+def verification_handlers(national: NationalPlatformClient | None = None,
+                          thresholds: Callable[[Session], Thresholds] | None = None) -> dict[str, Handler]:
     """The queue's handlers, verifying with the BeiDou track from ``national`` (the national platform) when given.
 
     ``wlhy worker`` and ``demo up`` pass the client built from the settings; without one, only fixes already in
-    the database are used.
+    the database are used. ``thresholds`` reads the rule thresholds in force for a job (the worker passes the
+    configuration's, supervision/configuration.py); without it, spec/RULES.md's defaults.
     """
+
+    def rules_of(session: Session) -> Thresholds | None:
+        return thresholds(session) if thresholds else None
 
     def verify(session: Session, payload: dict[str, Any]) -> Any:
         # imported here: verification pulls in the kernel and geo stack, which a bare queue user does not need
         from trajectories.signatures import crosscheck_items
         from trajectories.verification import verify_waybill
 
-        results = verify_waybill(session, int(payload["waybill_id"]), national=national)
+        results = verify_waybill(session, int(payload["waybill_id"]), national=national,
+                                 thresholds=rules_of(session))
         crosscheck_items(session, [r.waybill_vehicle_id for r in results])
         return results
 
@@ -67,7 +74,7 @@ def verification_handlers(national: NationalPlatformClient | None = None) -> dic
 
         item_ids = session.scalars(select(WaybillVehicle.id).where(
             WaybillVehicle.waybill_id.in_([int(i) for i in payload.get("waybill_ids", [])]))).all()
-        results = verify_items(session, list(item_ids), national=national)
+        results = verify_items(session, list(item_ids), national=national, thresholds=rules_of(session))
         crosscheck_items(session, [r.waybill_vehicle_id for r in results])
         return results
 
@@ -165,6 +172,7 @@ def run_verifier(
     lookback: dt.timedelta = dt.timedelta(days=30),
     on_queued: Callable[[int], None] | None = None,
     extra_handlers: Mapping[str, Handler] | None = None,
+    thresholds: Callable[[Session], Thresholds] | None = None,
 ) -> None:
     """Verify waybills as they complete, until ``stop``: a scan queues them every ``scan_every_s`` (a thread),
     the worker runs the queue with the BeiDou track from ``national`` (and ``extra_handlers``' kinds, e.g. the
@@ -186,7 +194,7 @@ def run_verifier(
             stop.wait(scan_every_s)
 
     threading.Thread(target=scan, name="verify-scan", daemon=True).start()
-    handlers = {**verification_handlers(national), **(extra_handlers or {})}
+    handlers = {**verification_handlers(national, thresholds), **(extra_handlers or {})}
     # The back-log lane has a worker of its own, so a new waybill waits for at most the job in hand, not for
     # every batch queued before it.
     backlog = Worker(session_factory, handlers={KIND_VERIFY_BATCH: handlers.pop(KIND_VERIFY_BATCH)})

@@ -14,6 +14,7 @@ from auth import audit
 from auth.scope import Scope
 from core.errors import NotFoundError
 from store.models import AppUser, Operator, Waybill
+from supervision import configuration
 from trajectories import maps, signatures, verification
 
 __all__ = ["router"]
@@ -71,7 +72,8 @@ def verify_now(waybill_id: int, db: SessionDep, user: Reader, scope: ScopeDep, n
     ``crossChecks`` lists what those found on this waybill."""
     _waybill_or_404(db, scope, waybill_id)
     # the same two calls as the worker's verify_waybill job (trajectories.jobs.verification_handlers)
-    results = verification.verify_waybill(db, waybill_id, national=national)
+    results = verification.verify_waybill(db, waybill_id, national=national,
+                                          thresholds=configuration.trajectory_thresholds_now(db))
     findings = signatures.crosscheck_items(db, [r.waybill_vehicle_id for r in results])
     # only this waybill's: a finding on another (e.g. the later copy of this track) is that waybill's business
     mine = [f for f in findings if f.waybill_id == waybill_id]
