@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -21,6 +21,9 @@ from sqlalchemy.pool import NullPool
 
 from core.beijing import day_bounds
 from store.models import WaybillVehicle
+
+if TYPE_CHECKING:
+    from trajectories.verify import Thresholds
 
 __all__ = ["CHUNK_ITEMS", "verify_day", "verify_range"]
 
@@ -31,7 +34,7 @@ DayHook = Callable[[Session, dt.date], object]
 
 
 def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: bool = True,
-               after_day: DayHook | None = None) -> dict[str, int]:
+               after_day: DayHook | None = None, thresholds: Thresholds | None = None) -> dict[str, int]:
     """Verify the items despatched on one Beijing day; return counts per verdict and per cross-waybill code.
 
     Opens and disposes its own engine (a Dask task must not share connections with the client process).
@@ -53,7 +56,7 @@ def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: 
                 .order_by(WaybillVehicle.id)).all()
             for k in range(0, len(ids), chunk):
                 part = list(ids[k:k + chunk])
-                counts.update(r.verdict for r in verify_items(s, part))
+                counts.update(r.verdict for r in verify_items(s, part, thresholds=thresholds))
                 # The live worker looks new tracks up in this index: back-filled tracks belong in it too. The
                 # items are in the session already; their app fixes are read column-wise here (signed_app_fixes).
                 items = s.scalars(select(WaybillVehicle).where(WaybillVehicle.id.in_(part))).all()
@@ -85,6 +88,7 @@ def verify_range(
     n_workers: int | None = None,
     processes: bool = True,
     after_day: DayHook | None = None,
+    thresholds: Thresholds | None = None,
 ) -> dict[str, int]:
     """Verify every waybill item despatched from ``date_from`` to ``date_to`` (Beijing days, both included).
 
@@ -105,6 +109,8 @@ def verify_range(
         (starts in a fraction of the time: tests).
     after_day : callable, optional
         ``after_day(session, day)`` after each day's verification (a module-level function: Dask pickles it).
+    thresholds : Thresholds, optional
+        The TRACK_* rules' thresholds (``wlhy verify`` passes the configuration's; default spec/RULES.md's).
 
     Returns
     -------
@@ -116,7 +122,7 @@ def verify_range(
     with _Bar(progress, len(days)) as bar:
         if scheduler == "inline":
             for day in days:
-                total.update(verify_day(url, day, after_day=after_day))
+                total.update(verify_day(url, day, after_day=after_day, thresholds=thresholds))
                 bar.advance()
             return dict(total)
         from dask.distributed import Client, LocalCluster, as_completed
@@ -127,7 +133,8 @@ def verify_range(
                                    dashboard_address=None)
         try:
             with Client(scheduler or cluster) as client:
-                futures = [client.submit(verify_day, url, day, after_day=after_day, key=f"verify-day-{day.isoformat()}", pure=False)
+                futures = [client.submit(verify_day, url, day, after_day=after_day, thresholds=thresholds,
+                                         key=f"verify-day-{day.isoformat()}", pure=False)
                            for day in days]
                 for future in as_completed(futures):
                     total.update(future.result())

@@ -13,6 +13,7 @@ from supervision.statistics.density import rollup_density
 from tests.conftest import make_database
 from tests.trajectories.db.conftest import PROVINCE
 from trajectories.backfill import verify_range
+from trajectories.verify import Thresholds
 
 
 def _current(eng) -> dict[int, tuple[str, list[str]]]:
@@ -45,4 +46,13 @@ def test_dask_backfill_equals_in_process(pg_admin_dsn, province_dir):
         assert s.scalar(select(func.count()).select_from(Anomaly).where(Anomaly.code.like("TRACK_%"))) == anomalies
         assert s.scalar(select(func.count()).select_from(DensityDaily)) == density > 0
         assert s.scalar(select(func.count()).select_from(Verification)) == 2 * len(first)
+    # the thresholds given (wlhy verify passes the configuration's) reach every day task, inline and on Dask
+    strict = Thresholds(min_coverage=0.999)
+    for kw in ({"scheduler": "inline"}, {"n_workers": 2, "processes": False}):
+        verify_range(url, *days, progress=False, thresholds=strict, **kw)
+        with Session(eng) as s:
+            rules = s.scalars(select(Verification.rules).where(Verification.current)).all()
+        coverage = [x for r in rules for x in r if x["code"] == "TRACK_LOW_COVERAGE"]  # not on NO_DATA items
+        assert len(coverage) >= 20 and {c["numbers"]["min_coverage"] for c in coverage} == {0.999}
+        assert all(c["fired"] == (c["numbers"]["coverage"] < 0.999) for c in coverage)
     eng.dispose()
