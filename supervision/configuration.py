@@ -213,8 +213,11 @@ def validate(values: dict[str, Any]) -> list[str]:
                 problems.append(f"alarm_thresholds.{group}: need 0 < warning < severe ≤ 1 (rates as fractions), "
                                 f"got warning={w!r}, severe={s!r}")
     problems += _rule_threshold_problems(values.get("rule_thresholds"))
-    problems += _threshold_problems("trajectory_thresholds", values.get("trajectory_thresholds"),
-                                    TRAJECTORY_THRESHOLD_BOUNDS)
+    track = values.get("trajectory_thresholds")
+    track_problems = _threshold_problems("trajectory_thresholds", track, TRAJECTORY_THRESHOLD_BOUNDS)
+    if not track_problems and track["length_ratio_min"] >= track["length_ratio_max"]:
+        track_problems.append("trajectory_thresholds: length_ratio_min must be below length_ratio_max")
+    problems += track_problems
     detour = values.get("detour_factor")
     if not (_number(detour) and 1 <= detour <= 3):
         problems.append(f"detour_factor must be a number from 1 to 3 (got {detour!r})")
@@ -244,8 +247,6 @@ def _threshold_problems(name: str, rules: Any, bounds: dict[str, tuple[float, fl
         if not (_number(v) and (not whole or isinstance(v, int)) and lo <= v <= hi):
             kind = "an integer" if whole else "a number"
             problems.append(f"{name}.{key} must be {kind} from {lo} to {hi} (got {v!r})")
-    if name == "trajectory_thresholds" and not problems and rules["length_ratio_min"] >= rules["length_ratio_max"]:
-        problems.append("trajectory_thresholds: length_ratio_min must be below length_ratio_max")
     return problems
 
 

@@ -94,13 +94,14 @@ def _path(digest: str) -> Path:
     return attachment_dir() / digest[:2] / digest
 
 
-def store_all(uploads: list[Upload]) -> list[dict[str, Any]]:
+def store_all(uploads: list[Upload], meta: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Validate and store ``uploads`` durably; their metadata (digest, name, kind, media type, size).
 
-    Called before the database transaction commits: a file without a row is harmless (content-addressed, the next
-    upload of the same bytes reuses it), a row without its file would not be.
+    ``meta`` is :func:`validate`'s answer when the caller validated already (inside its refusal handling), so the
+    files are not digested twice. Called before the database transaction commits: a file without a row is
+    harmless (content-addressed, the next upload of the same bytes reuses it), a row without its file would not be.
     """
-    meta = validate(uploads)
+    meta = validate(uploads) if meta is None else meta
     for m, u in zip(meta, uploads, strict=True):
         path = _path(m["digest"])
         if path.exists() and path.stat().st_size == m["size"]:

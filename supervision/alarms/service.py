@@ -530,14 +530,13 @@ def transition(*, db_session: Session, scope: Scope, alarm_id: int, action: str,
             raise InvalidInputError(f"{action} needs a text (请填写说明)")
         if uploads and action != "submit_rectification":
             raise InvalidInputError("attachments go with submit_rectification only")
-        if uploads:
-            files.validate(uploads)  # too large / wrong type: refused (and audited) before anything is stored
+        checked = files.validate(uploads) if uploads else []  # too large / wrong type: refused and audited
     except (ForbiddenError, ConflictError, InvalidInputError) as e:
         # kept on record (committed on its own) before the route answers the error
         audit.refused(db_session, f"alarm_{action}", e, scope=scope, target=f"alarm:{alarm.id}", ip=ip,
                       detail={"status": alarm.status})
         raise
-    meta = files.store_all(uploads) if uploads else []
+    meta = files.store_all(uploads, checked) if uploads else []
     before = alarm.status
     alarm.status, alarm.updated_at = target, now
     if action == "acknowledge" and alarm.acknowledged_at is None:

@@ -204,13 +204,12 @@ def file_appeal(*, db_session: Session, scope: Scope, anomaly_id: int, statement
         if anomaly.status != "open":
             raise ConflictError(f"anomaly {anomaly.id} is {anomaly.status}: only an open anomaly can be appealed "
                                 f"(该异常已申诉或已处理)")
-        if uploads:
-            files.validate(uploads)  # too large / wrong type: refused (and audited) before anything is stored
+        checked = files.validate(uploads) if uploads else []  # too large / wrong type: refused and audited
     except (ForbiddenError, NotFoundError, InvalidInputError, ConflictError) as e:
         # kept on record (committed on its own) before the route answers the error
         audit.refused(db_session, "appeal_file", e, scope=scope, target=f"anomaly:{anomaly_id}", ip=ip)
         raise
-    meta = files.store_all(uploads) if uploads else []
+    meta = files.store_all(uploads, checked) if uploads else []
     due = anomaly.detected_at + dt.timedelta(days=int(configuration.get(db_session, "appeal_due_days")))
     appeal = Appeal(anomaly_id=anomaly.id, operator_id=scope.operator_id, statement=statement.strip(), filed_at=now,
                     filed_by=scope.user_id, due_at=due, status="pending", attachments=meta or None, comparisons=[])
