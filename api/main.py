@@ -85,6 +85,8 @@ def create_app(url: str | None = None) -> FastAPI:
     api.include_router(rankings.router)
     api.include_router(alarms.router)
     api.include_router(appeals.router)
+    for path, endpoint in exchange.PLAIN_ROUTES:  # served without FastAPI's per-request work (see there)
+        app.add_route(path, endpoint, methods=["POST"], include_in_schema=False)
     app.include_router(exchange.router)
     app.include_router(api_public)
     app.include_router(api)

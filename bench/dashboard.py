@@ -7,13 +7,15 @@ fixes, verified, density rolled up); the real app runs in uvicorn; Chromium is D
 frames have been painted after it (the map answers input from then on). Goals (issue #12): < 1.5 s, < 1.5 s, < 3 s.
 
 The 1 M-fix view is timed to *drawn*: deck.gl builds its GPU buffers and draws in the first frames after the canvas
-appears, and with software WebGL (SwiftShader) that first draw is a long stall of the compositor, not of the page's
+appears, and with software WebGL (llvmpipe by default, ``--gl swiftshader`` for Chromium's own) that first draw is a
+long stall of the compositor, not of the page's
 JavaScript; "drawn" is the end of the last frame gap over 150 ms once frames have flowed for a quiet second. Its
 breakdown: the server's CPU to build the layout, the bytes on the wire (gzip) and decoded, the layout request's time
 on the wire, the page's main-thread long tasks (JSON parse, base64 decode, React, deck.gl attribute setup) and the
 CPU seconds Chromium's renderer and GPU processes spent (what load barely changes).
 
     .venv/bin/python bench/dashboard.py [--repeat 3] [--fixes 10000] [--million 1000000] [--playback] [--no-gzip]
+                                        [--no-thin] [--gl llvmpipe|swiftshader]
     .venv/bin/python bench/dashboard.py --only-million --million 300000     # the 1 M breakdown alone, no database
 """
 
@@ -109,9 +111,9 @@ def _serve(app, port: int) -> uvicorn.Server:
     return server
 
 
-def _network(browser) -> tuple[int, float]:
-    """Bytes received since the last call, and the seconds the page's callbacks took on the wire (request sent →
-    response finished: the server's work plus transfer)."""
+def _network(browser) -> tuple[int, float, int]:
+    """Bytes received since the last call, the seconds the page's callbacks took on the wire (request sent →
+    response finished: the server's work plus transfer) and how many callback requests there were."""
     total, sent, callback_s = 0, {}, 0.0
     for entry in browser.get_log("performance"):
         msg = json.loads(entry["message"])["message"]
@@ -122,22 +124,30 @@ def _network(browser) -> tuple[int, float]:
             total += int(params.get("encodedDataLength", 0))
             if params["requestId"] in sent:
                 callback_s += params["timestamp"] - sent[params["requestId"]]
-    return total, callback_s
+    return total, callback_s, len(sent)
 
 
-def _timed(browser, url: str, marker: str) -> tuple[float, int]:
+def _timed(browser, url: str, marker: str) -> tuple[float, int, float, int, float]:
+    """(seconds to interactive, bytes received, callbacks' seconds on the wire, callback requests, CPU seconds of
+    Chromium's renderer + GPU processes until interactive: what load barely changes)."""
     browser.get_log("performance")  # drop what came before
     browser.get("about:blank")
+    time.sleep(0.5)  # the previous page's GPU work is gone
     browser.get_log("performance")
+    cpu0 = _chrome_cpu(browser)
     browser.get(url)
     # navigationStart → ready, measured by the browser's own clock
     ready = browser.execute_async_script(_READY_JS, marker)  # performance.now(): ms since navigation start
-    received, callback_s = _network(browser)
-    return float(ready) / 1000.0, received, callback_s
+    cpu1 = _chrome_cpu(browser)
+    received, callback_s, n_callbacks = _network(browser)
+    cpu = sum(cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in ("renderer", "gpu"))
+    return float(ready) / 1000.0, received, callback_s, n_callbacks, cpu
 
 
-def _million_app(n: int, playback: bool = False):
-    """A bare Dash page with one layer of ``n`` fixes as binary attributes (what the inspector sends per source).
+def _million_app(n: int, playback: bool = False, thin: bool = True):
+    """A bare Dash page with one layer of ``n`` fixes as binary attributes, as the inspector sends a source: framed
+    on the fixes, thinned to screen resolution at that zoom (``maps.thin_indices``, at most ``maps.MAX_POINTS``)
+    unless ``thin`` is off. Returns the app and how many points it draws.
 
     The time attribute (4 bytes a fix) only travels when the view plays back; positions stay float32 (deck.gl 9
     refuses integer position attributes, so quantising them to uint16 is not open to us)."""
@@ -149,14 +159,16 @@ def _million_app(n: int, playback: bool = False):
     rng = np.random.default_rng(1)
     lon = 117.2 + np.cumsum(rng.normal(0, 2e-3, n)) % 3 - 1.5
     lat = 31.8 + np.cumsum(rng.normal(0, 2e-3, n)) % 3 - 1.5
+    view = maps.view_of(maps.bounds_of(lon, lat), width_px=1366, height_px=700)
+    keep = maps.thin_indices(lon, lat, view["zoom"]) if thin else np.arange(n)
     app = Dash(__name__, serve_locally=True)
-    layer = maps.fixes_layer("million", lon, lat, maps.COLORS["beidou"],
-                             t_rel=np.arange(n, dtype=np.float32) if playback else None)
+    layer = maps.fixes_layer("million", lon[keep], lat[keep], maps.COLORS["beidou"],
+                             t_rel=keep.astype(np.float32) if playback else None)
     app.layout = html.Div([html.Div(id="million-ready"), html.Div(DeckGL(
-        id="m", layers=maps.base_layers() + [layer], initial_view_state=maps.province_view(),
+        id="m", layers=maps.base_layers() + [layer], initial_view_state=view,
         style={"position": "relative", "width": "100%", "height": "100%"}), style={"height": "700px"},
         id="million-box")])
-    return app
+    return app, len(keep)
 
 
 #: Injected before any page script: collects the main thread's long tasks (> 50 ms).
@@ -221,24 +233,25 @@ def _timed_million(browser, url: str) -> dict[str, float]:
     browser.get(url)
     r = browser.execute_async_script(_DRAWN_JS, "million-ready")
     cpu1 = _chrome_cpu(browser)
-    received, _ = _network(browser)
+    received, _, _ = _network(browser)
     return {"drawn": r["drawn"] / 1000.0, "received": received, "longtask": r["longtaskMs"] / 1000.0,
             "wire": (r["layoutWireMs"] or 0) / 1000.0, "layout_end": (r["layoutEnd"] or 0) / 1000.0,
             "encoded": r["encoded"] or 0, "decoded": r["decoded"] or 0,
             **{f"cpu_{k}": cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in ("renderer", "gpu")}}
 
 
-def _million_runs(browser, n: int, repeat: int, playback: bool, gzip: bool) -> tuple[list[dict], float]:
+def _million_runs(browser, n: int, repeat: int, playback: bool, gzip: bool, thin: bool = True
+                  ) -> tuple[list[dict], float, int]:
     """Serve the 1 M page as the dashboard is served (uvicorn, a2wsgi, gzip) and time ``repeat`` loads; also the
-    server's CPU seconds to build and serialise the layout once."""
+    server's CPU seconds to build (thinning included) and serialise the layout once, and the points drawn."""
     from a2wsgi import WSGIMiddleware
 
     from api.web import dashboard_asgi
 
-    m_app = _million_app(n, playback)
+    t0 = time.process_time()
+    m_app, drawn = _million_app(n, playback, thin)
     client = m_app.server.test_client()
     client.get("/")  # Dash's first request sets up its routes
-    t0 = time.process_time()
     client.get("/_dash-layout")
     server_cpu = time.process_time() - t0
     port = free_port()
@@ -247,20 +260,23 @@ def _million_runs(browser, n: int, repeat: int, playback: bool, gzip: bool) -> t
         runs = [_timed_million(browser, f"http://127.0.0.1:{port}/") for _ in range(repeat)]
     finally:
         server.should_exit = True
-    return runs, server_cpu
+    return runs, server_cpu, drawn
 
 
-def _print_million(n: int, runs: list[dict], server_cpu: float, playback: bool, gzip: bool) -> None:
+def _print_million(n: int, runs: list[dict], server_cpu: float, playback: bool, gzip: bool, points: int
+                   ) -> None:
     med = {k: statistics.median([r[k] for r in runs]) for k in runs[0]}
     each = ", ".join(f"{r['drawn']:.2f}" for r in runs)
     print(f"{n:,}-fix view ({'positions + time' if playback else 'positions only'}, "
           f"{'gzip' if gzip else 'no gzip'}): drawn median {med['drawn']:.2f} s (runs: "
           f"{each}; goal < 3 s)")
+    print(f"  points drawn {points:,} of {n:,} fixes in the view"
+          + (" (thinned to screen resolution at the view's zoom, maps.thin_indices)" if points < n else ""))
     print(f"  layout {med['decoded'] / 1e6:.2f} MB decoded, {med['encoded'] / 1e6:.2f} MB on the wire "
           f"(page total {med['received'] / 1e6:.2f} MB); server CPU to build it {server_cpu:.2f} s")
     print(f"  layout request on the wire {med['wire']:.2f} s, received at {med['layout_end']:.2f} s; main-thread "
           f"long tasks {med['longtask']:.2f} s (parse, base64 decode, React, deck.gl setup)")
-    print(f"  Chromium CPU during the load: renderer {med['cpu_renderer']:.2f} s, GPU process (SwiftShader) "
+    print(f"  Chromium CPU during the load: renderer {med['cpu_renderer']:.2f} s, GPU process "
           f"{med['cpu_gpu']:.2f} s; drawn − layout received − long tasks = "
           f"{med['drawn'] - med['layout_end'] - med['longtask']:.2f} s waiting on the GPU")
 
@@ -273,20 +289,24 @@ def main() -> None:
     ap.add_argument("--playback", action="store_true", help="send the 1 M view's time attribute too")
     ap.add_argument("--no-gzip", action="store_true", help="serve the dashboard uncompressed")
     ap.add_argument("--only-million", action="store_true", help="the 1 M view alone (no database)")
+    ap.add_argument("--no-thin", action="store_true", help="draw every fix of the 1 M view (no thinning)")
+    ap.add_argument("--gl", choices=("swiftshader", "llvmpipe"), default=None,
+                    help="Chromium's software WebGL (default: WLHY_BROWSER_GL or llvmpipe)")
     args = ap.parse_args()
 
     from tests.dashboard.conftest import new_browser
 
     if args.only_million:
-        browser = new_browser()
+        browser = new_browser(gl=args.gl)
         browser.set_script_timeout(300)
         browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _LONGTASKS_JS})
         try:
-            runs, server_cpu = _million_runs(browser, args.million, args.repeat, args.playback, not args.no_gzip)
+            runs, server_cpu, points = _million_runs(browser, args.million, args.repeat, args.playback,
+                                                     not args.no_gzip, not args.no_thin)
         finally:
             browser.quit()
-        print(f"headless Chromium (software WebGL), load average {_loadavg()}")
-        _print_million(args.million, runs, server_cpu, args.playback, not args.no_gzip)
+        print(f"headless Chromium (software WebGL: {_gl_name(args.gl)}), load average {_loadavg()}")
+        _print_million(args.million, runs, server_cpu, args.playback, not args.no_gzip, points)
         return
 
     import tempfile
@@ -309,7 +329,7 @@ def main() -> None:
             auth_service.create(db_session=s, username=username, password=password, role="province",
                                 division_code="340000")
             s.commit()
-        browser = new_browser()
+        browser = new_browser(gl=args.gl)
         browser.set_script_timeout(120)
         try:
             browser_login(browser, base, username, password)
@@ -319,23 +339,31 @@ def main() -> None:
                 runs = [_timed(browser, base + path, marker) for _ in range(args.repeat + 1)][1:]  # first warms
                 results[name] = runs
             browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _LONGTASKS_JS})
-            million, server_cpu = _million_runs(browser, args.million, args.repeat, args.playback,
-                                                not args.no_gzip)
+            million, server_cpu, points = _million_runs(browser, args.million, args.repeat, args.playback,
+                                                        not args.no_gzip, not args.no_thin)
         finally:
             browser.quit()
             server.should_exit = True
     goals = {"inspector": 1.5, "density": 1.5}
     labels = {"inspector": f"waybill inspector, {args.fixes:,}-fix waybill (+ its app fixes)",
               "density": "density page, whole province (res by zoom)"}
-    print(f"headless Chromium (software WebGL), {Path('/proc/cpuinfo').read_text().count('processor')} cores, "
+    print(f"headless Chromium (software WebGL: {_gl_name(args.gl)}), {Path('/proc/cpuinfo').read_text().count('processor')} cores, "
           f"load average {_loadavg()}")
     for name, runs in results.items():
         secs = [r[0] for r in runs]
         print(f"{labels[name]:<55} median {statistics.median(secs):6.2f} s  (runs: "
               f"{', '.join(f'{s:.2f}' for s in secs)}; goal < {goals[name]} s)  received "
               f"{statistics.median([r[1] for r in runs]) / 1e6:7.2f} MB, of which callbacks "
-              f"{statistics.median([r[2] for r in runs]):.2f} s on the wire")
-    _print_million(args.million, million, server_cpu, args.playback, not args.no_gzip)
+              f"{statistics.median([r[2] for r in runs]):.2f} s on the wire "
+              f"({statistics.median([r[3] for r in runs]):.0f} requests); Chromium renderer + GPU CPU "
+              f"{statistics.median([r[4] for r in runs]):.2f} s")
+    _print_million(args.million, million, server_cpu, args.playback, not args.no_gzip, points)
+
+
+def _gl_name(gl: str | None) -> str:
+    import os
+
+    return gl or os.environ.get("WLHY_BROWSER_GL", "llvmpipe")
 
 
 def _loadavg() -> str:

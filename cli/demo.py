@@ -40,6 +40,8 @@ def demo_generate(
 def demo_load(
     data_dir: Annotated[Path | None, typer.Option("--dir", help="generator output (default var/demo)")] = None,
     force: Annotated[bool, typer.Option(help="load even if this data set is already loaded")] = False,
+    bulk_beidou: Annotated[bool, typer.Option(
+        "--bulk-beidou", help="load the whole BeiDou history, not only the waybills' windows")] = False,
 ) -> None:
     """Load a generated province through the intake core (idempotent)."""
     from simulation.demo.load import load
@@ -49,7 +51,7 @@ def demo_load(
     url = ensure_database()
     t0 = time.perf_counter()
     with session_scope(url) as session:
-        summary = load(session, data_dir, force=force)
+        summary = load(session, data_dir, force=force, beidou="all" if bulk_beidou else "windows")
     if summary.skipped:
         console.print("demo data set already loaded; nothing to do")
     else:
@@ -62,12 +64,16 @@ def demo_up(
     serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="keep serving at the end")] = True,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 2,
     feed_workers: Annotated[int, typer.Option(help="platforms sending at once while loading")] = 4,
+    bulk_beidou: Annotated[bool, typer.Option(
+        "--bulk-beidou", help="load the national platform's whole BeiDou history (density by source over whole "
+        "days; ~10x the fixes), not only the waybills' windows")] = False,
 ) -> None:
     """Everything `make demo` does: database, simulators, the app, the demo province fed through /exchange once,
     the demo users, the Ministry forwarder; then serve until Ctrl-C."""
     from simulation.demo.up import DemoError, run_demo
 
     try:
-        run_demo(get_settings(), serve=serve_app, workers=workers, feed_workers=feed_workers, console=console)
+        run_demo(get_settings(), serve=serve_app, workers=workers, feed_workers=feed_workers, console=console,
+                 beidou="all" if bulk_beidou else "windows")
     except DemoError as e:
         fail(str(e), 1)

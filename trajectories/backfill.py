@@ -2,10 +2,12 @@
 
 A day's task verifies every waybill vehicle item despatched that day through
 :func:`trajectories.verification.verify_items` (one read of all the day's fixes per chunk, not one query per
-waybill), runs the cross-waybill rules for the day and rolls up the day's density, committing per chunk. Days are
-independent, so the same code runs on a local cluster (default: ``dask.distributed.LocalCluster``, one process per
-core) or, with ``scheduler``, on any Dask cluster whose workers reach the database. ``scheduler="inline"`` runs the
-same tasks in this process.
+waybill) and rolls up the day's density, committing per chunk. Days are independent, so the same code runs on a
+local cluster (default: ``dask.distributed.LocalCluster``, one process per core) or, with ``scheduler``, on any Dask
+cluster whose workers reach the database. ``scheduler="inline"`` runs the same tasks in this process. The
+cross-waybill rules run once for the whole range, as one more task (:func:`crosscheck_days`): the copy check reads
+the app fixes up to 7 days either side of what it checks, so running it per day read each day's fixes up to 15
+times.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from store.models import WaybillVehicle
 if TYPE_CHECKING:
     from trajectories.verify import Thresholds
 
-__all__ = ["CHUNK_ITEMS", "verify_day", "verify_range"]
+__all__ = ["CHUNK_ITEMS", "crosscheck_days", "verify_day", "verify_range"]
 
 CHUNK_ITEMS = 500
 
@@ -70,6 +72,21 @@ def verify_day(url: str, day: dt.date, *, chunk: int = CHUNK_ITEMS, crosscheck: 
     finally:
         engine.dispose()
     return dict(counts)
+
+
+def crosscheck_days(url: str, date_from: dt.date, date_to: dt.date) -> dict[str, int]:
+    """The cross-waybill rules (:func:`trajectories.crosscheck.crosscheck_range`) for the items despatched from
+    ``date_from`` to ``date_to``, in one transaction on its own engine (a Dask task); returns the counts per code."""
+    from trajectories.crosscheck import crosscheck_range
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with Session(engine) as s:
+            counts = crosscheck_range(s, date_from, date_to)
+            s.commit()
+    finally:
+        engine.dispose()
+    return counts
 
 
 def _days(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
@@ -122,8 +139,9 @@ def verify_range(
     with _Bar(progress, len(days)) as bar:
         if scheduler == "inline":
             for day in days:
-                total.update(verify_day(url, day, after_day=after_day, thresholds=thresholds))
+                total.update(verify_day(url, day, crosscheck=False, after_day=after_day, thresholds=thresholds))
                 bar.advance()
+            total.update(crosscheck_days(url, date_from, date_to))
             return dict(total)
         from dask.distributed import Client, LocalCluster, as_completed
 
@@ -133,12 +151,17 @@ def verify_range(
                                    dashboard_address=None)
         try:
             with Client(scheduler or cluster) as client:
-                futures = [client.submit(verify_day, url, day, after_day=after_day, thresholds=thresholds,
-                                         key=f"verify-day-{day.isoformat()}", pure=False)
+                futures = [client.submit(verify_day, url, day, crosscheck=False, after_day=after_day,
+                                         thresholds=thresholds, key=f"verify-day-{day.isoformat()}", pure=False)
                            for day in days]
+                # The cross-waybill rules read positions and waybills only, not the days' verdicts: they can run
+                # next to the day tasks.
+                cross = client.submit(crosscheck_days, url, date_from, date_to,
+                                      key=f"crosscheck-{date_from.isoformat()}-{date_to.isoformat()}", pure=False)
                 for future in as_completed(futures):
                     total.update(future.result())
                     bar.advance()
+                total.update(cross.result())
         finally:
             if cluster is not None:
                 cluster.close()

@@ -14,7 +14,7 @@ from . import _kernels as K
 from .clean import CleanReport, _check_columns, clean_positions, params_from
 from .columns import DISTANCE_M, DURATION_S, LAT, LON, SPEED_KMH, T
 from .errors import TrajectoryError
-from .measures import _gaps_frame, _h3_path, _seconds, _stops_frame_of
+from .measures import _gap_steps, _gaps_frame_at, _h3_path, _seconds, _stops_frame_of
 
 if TYPE_CHECKING:
     import movingpandas
@@ -88,7 +88,10 @@ class BuiltTrajectory:
         The stops as arrays (``start_s, end_s, duration_s, lon, lat, n``): verification stores them as JSON
         without building the frame, which cost as much as cleaning a track.
     gaps : pandas.DataFrame
-        See :func:`trajectories.measures.gaps`.
+        See :func:`trajectories.measures.gaps`; built from ``gap_steps`` on first access.
+    gap_steps : numpy.ndarray of int64
+        Positions ``k`` in ``columns`` of the gaps (fix ``k`` to ``k + 1``): most tracks have none, and a
+        back-fill builds the frame only for those that do.
     h3_path : numpy.ndarray of int64
         See :func:`trajectories.measures.h3_path`.
     window_start, window_end : pandas.Timestamp
@@ -100,7 +103,7 @@ class BuiltTrajectory:
     clean_report: CleanReport
     stats: TrajectoryStats
     stop_table: dict[str, np.ndarray] = field(repr=False, compare=False)
-    gaps: pd.DataFrame
+    gap_steps: np.ndarray = field(repr=False, compare=False)
     h3_path: np.ndarray
     window_start: pd.Timestamp
     window_end: pd.Timestamp
@@ -113,6 +116,11 @@ class BuiltTrajectory:
         c = self.columns
         return _take(self.input_fixes, self.keep,
                      {DISTANCE_M: c[DISTANCE_M], DURATION_S: c[DURATION_S], SPEED_KMH: c[SPEED_KMH]})
+
+    @cached_property
+    def gaps(self) -> pd.DataFrame:
+        c = self.columns
+        return _gaps_frame_at(c["t_us"] / 1e6, c[LON], c[LAT], self.gap_steps)
 
     @cached_property
     def stops(self) -> pd.DataFrame:  # cached_property writes the instance dict: fine on a frozen dataclass
@@ -166,6 +174,7 @@ def build(
     """
     ws_s, we_s = _seconds(window_start), _seconds(window_end)
     _check_columns(fixes)
+    fixes = fixes.copy(deep=False)  # copy-on-write: the input as received, for ``fixes`` and the report's ``removed``
     # clean()'s positions, clipped to the window, taken from the input once (clean + clip + add_speed as arrays:
     # this runs for every waybill and source verified, so each DataFrame operation saved counts)
     order, report, (t_us, lon_in, lat_in) = clean_positions(fixes, params_from(max_speed_kmh=max_speed_kmh))
@@ -196,12 +205,12 @@ def build(
     return BuiltTrajectory(
         columns={"t_us": t_us[keep], LON: lon, LAT: lat, DISTANCE_M: distance_m, DURATION_S: duration_s,
                  SPEED_KMH: speed_kmh},
-        input_fixes=fixes.copy(deep=False),
+        input_fixes=fixes,
         keep=keep,
         clean_report=report,
         stats=stats_from_columns(cols, 0),
         stop_table=K.stop_table(t_s, lon, lat, first_idx, last_idx),
-        gaps=_gaps_frame(t_s, lon, lat, gap_s),
+        gap_steps=_gap_steps(t_s, gap_s),
         h3_path=_h3_path(lon, lat, h3_res),
         window_start=pd.Timestamp(ws_s, unit="s", tz="UTC"),
         window_end=pd.Timestamp(we_s, unit="s", tz="UTC"),

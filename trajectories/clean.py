@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,9 @@ class CleanReport:
         Single-fix outliers removed (see :func:`clean`).
     removed : pandas.DataFrame
         The removed rows as received (original index kept), plus a ``reason`` column:
-        "invalid", "duplicate", "spike" or "jump". Evidence for the map.
+        "invalid", "duplicate", "spike" or "jump". Evidence for the map; built on first access.
+    fixes, reasons : pandas.DataFrame, numpy.ndarray
+        The fixes received and a reason code per row (0 kept), what ``removed`` is taken from.
     """
 
     n_in: int
@@ -49,7 +52,20 @@ class CleanReport:
     out_of_order: int
     spikes: int
     jumps: int
-    removed: pd.DataFrame = field(repr=False)
+    # the input and the reason code per input row (0 kept): ``removed`` is built from them on first access, since
+    # a back-fill reads it only for the tracks that lost a spike or a jump
+    fixes: pd.DataFrame = field(repr=False, compare=False)
+    reasons: np.ndarray = field(repr=False, compare=False)
+
+    @cached_property
+    def removed(self) -> pd.DataFrame:  # cached_property writes the instance dict: fine on a frozen dataclass
+        return _removed_frame(self.fixes, self.reasons)
+
+    def outliers(self, limit: int) -> tuple[np.ndarray, list[str]]:
+        """The first ``limit`` spikes and jumps (the rows of ``removed`` the map shows), without building
+        ``removed``: their positions in ``fixes`` (input order) and their reasons."""
+        idx = np.flatnonzero((self.reasons == _SPIKE) | (self.reasons == _JUMP))[:limit]
+        return idx, [_REASON_NAMES[c] for c in self.reasons[idx].tolist()]
 
     def to_dict(self) -> dict[str, int]:
         """Return the counts (without the removed rows) as a plain dict."""
@@ -134,7 +150,8 @@ def clean(
     """
     _check_columns(fixes)
     params = _CleanParams(max_speed_kmh, spike_ratio, spike_min_m, spike_max_step_s, min_interval_s, passes)
-    order, report, _ = clean_positions(fixes, params)
+    # a shallow copy (copy-on-write) keeps the input as received for the report's lazily built ``removed``
+    order, report, _ = clean_positions(fixes.copy(deep=False), params)
     return fixes.iloc[order].reset_index(drop=True), report
 
 
@@ -143,7 +160,8 @@ def clean_positions(
 ) -> tuple[np.ndarray, CleanReport, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """:func:`clean` without building the kept frame: the input positions of the kept fixes in time order, the
     report, and the input's (t_us, lon, lat) arrays (so that :func:`trajectories.build.build` takes the kept
-    rows once, already clipped to its window). ``fixes`` must have the columns :func:`clean` checks."""
+    rows once, already clipped to its window). ``fixes`` must have the columns :func:`clean` checks; the report
+    keeps it (``removed`` is built from it when read), so pass a frame nobody changes afterwards."""
     t_us = K.times_us(fixes[T])
     lon, lat = fixes[LON].to_numpy(dtype=np.float64), fixes[LAT].to_numpy(dtype=np.float64)
     gid = np.zeros(t_us.size, dtype=np.int64)
@@ -157,7 +175,8 @@ def clean_positions(
         out_of_order=int(out_of_order[0]) if out_of_order.size else 0,
         spikes=int(counts[_SPIKE]),
         jumps=int(counts[_JUMP]),
-        removed=_removed_frame(fixes, reason),
+        fixes=fixes,
+        reasons=reason,
     )
     return order, report, (t_us, lon, lat)
 

@@ -95,7 +95,16 @@ def gaps(df: pd.DataFrame, *, gap_s: float = 1800.0) -> pd.DataFrame:
 
 def _gaps_frame(t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray, gap_s: float) -> pd.DataFrame:
     """:func:`gaps` on one trajectory's arrays."""
-    at = np.flatnonzero(np.diff(t_s) > gap_s)
+    return _gaps_frame_at(t_s, lon, lat, _gap_steps(t_s, gap_s))
+
+
+def _gap_steps(t_s: np.ndarray, gap_s: float) -> np.ndarray:
+    """Positions ``k`` of the gaps (fix ``k`` to fix ``k + 1`` longer than ``gap_s``) in sorted fix times."""
+    return np.flatnonzero(np.diff(t_s) > gap_s)
+
+
+def _gaps_frame_at(t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray, at: np.ndarray) -> pd.DataFrame:
+    """The gaps frame of the gap positions ``at`` (:func:`_gap_steps`)."""
     if at.size == 0 and _EMPTY["gaps"] is not None:  # the common case; building an empty frame costs as much
         return _EMPTY["gaps"].copy()
     out = pd.DataFrame(

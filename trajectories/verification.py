@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from etl.beidou import fetch_beidou, is_heavy
 from store.anomalies import record, resolve
 from store.models import Verification, Waybill, WaybillVehicle
 from trajectories.build import BuiltTrajectory
-from trajectories.columns import LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES
+from trajectories.columns import LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES, T
 from trajectories.errors import TrajectoryError
 from trajectories.fixes import (
     fixes_for_item,
@@ -121,10 +122,29 @@ def verify_items(
     done: list[_Done] = []
     for item in items:
         f = fixes[item.id]
-        if f[SOURCE_BEIDOU].empty and national is not None and _fetched_beidou(session, item, national):
+        if (national is not None and _beidou_short(f[SOURCE_BEIDOU], item)
+                and _fetched_beidou(session, item, national)):
             f = {**f, SOURCE_BEIDOU: fixes_for_item(session, item, sources=(SOURCE_BEIDOU,))[SOURCE_BEIDOU]}
         done.append(_check_item(waybills[item.waybill_id], item, f, places[item.id], thresholds, others[item.id]))
     return _store(session, done)
+
+
+#: BeiDou cached for an item must reach this close to its despatch and receipt, or the window is fetched again.
+BEIDOU_EDGE_SLACK = pd.Timedelta(minutes=10)
+
+
+def _beidou_short(beidou: pd.DataFrame, item: WaybillVehicle) -> bool:
+    """Whether the cached BeiDou fixes fail to span the item's transport period.
+
+    Not only "none": back to back, the previous trip's fetched window ([despatch − 2 h, receipt + 2 h]) reaches
+    into this trip's margin, so a few cached fixes before the despatch do not mean this trip was fetched. A
+    vehicle whose terminal really was silent is asked again on each verification (a fetch is idempotent).
+    """
+    if beidou.empty:
+        return True
+    first, last = sorted((pd.Timestamp(item.despatch_at), pd.Timestamp(item.receipt_at)))
+    t = beidou[T]
+    return bool(t.iloc[0] > first + BEIDOU_EDGE_SLACK or t.iloc[-1] < last - BEIDOU_EDGE_SLACK)
 
 
 def _fetched_beidou(session: Session, item: WaybillVehicle, national: NationalPlatformClient) -> int:
@@ -293,7 +313,7 @@ def _trajectory_row(
     stats["clean"] = _jsonable({k: getattr(built.clean_report, k) for k in
                                 ("n_in", "n_out", "invalid", "duplicates", "out_of_order", "spikes", "jumps")})
     stats["stops"] = _stop_records(built.stop_table)
-    stats["gaps"] = _records(built.gaps)
+    stats["gaps"] = _records(built.gaps) if built.gap_steps.size else []
     notes = raw["shipping_note_number"].to_numpy() if "shipping_note_number" in raw else np.array([])
     stats["fixes_for_this_waybill"] = int(np.sum(notes == waybill.shipping_note_number))
     return dict(
@@ -373,7 +393,14 @@ def _num(value: Any) -> float | None:
 
 def _jsonable(obj: Any) -> Any:
     """numpy / pandas scalars, timestamps and NaN made JSON-safe, recursively."""
-    if obj is None or isinstance(obj, bool | str):
+    kind = type(obj)  # exact built-in types first: the rules' numbers are mostly these
+    if obj is None or kind is str or kind is bool or kind is int:
+        return obj
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is dict:
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, bool | str):
         return obj
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}

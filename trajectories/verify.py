@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -37,7 +38,7 @@ from geo.distance import haversine_m
 
 from . import _kernels as K
 from .build import BuiltTrajectory, TrajectoryStats, build
-from .clean import REASON_COL
+from .clean import CleanReport
 from .columns import DISTANCE_M, DURATION_S, LAT, LON, SPEED_KMH, T
 from .measures import _seconds
 
@@ -402,6 +403,7 @@ def _radius(place: Place, th: Thresholds) -> float:
     return th.coordinates_radius_m if place.from_coordinates else float(place.radius_m)
 
 
+@lru_cache(maxsize=4096)  # every rule prints the same few instants (despatch, receipt, window) of a waybill
 def _iso(seconds: float) -> str:
     return pd.Timestamp(round(seconds * 1e6), unit="us", tz="UTC").isoformat()
 
@@ -782,7 +784,7 @@ class _Evidence:
             if b.stats.n_fixes == 0:
                 continue
             if not with_track:  # the removed fixes only (see verify's track_features)
-                self._removed(name, b.clean_report.removed)
+                self._removed(name, b.clean_report)
                 continue
             f = b.fixes
             t_us = K.times_us(f[T])
@@ -801,18 +803,17 @@ class _Evidence:
                 self._add("Point", coords[0], **props)
             else:
                 self._add("LineString", coords, **props)
-            self._removed(name, b.clean_report.removed)
+            self._removed(name, b.clean_report)
 
-    def _removed(self, name: str, removed: pd.DataFrame) -> None:
-        if len(removed) == 0:
+    def _removed(self, name: str, report: CleanReport) -> None:
+        # The spikes and jumps, from the input's arrays: the ``removed`` frame is not built for the evidence.
+        if report.spikes + report.jumps == 0:
             return
-        reason = removed[REASON_COL].to_numpy(dtype=object)
-        idx = np.flatnonzero((reason == "spike") | (reason == "jump"))[:_MAX_EVIDENCE]
-        if idx.size == 0:
-            return
-        points = _pts(removed[LON].to_numpy(dtype=np.float64)[idx], removed[LAT].to_numpy(dtype=np.float64)[idx])
-        times = _isos(K.times_us(removed[T])[idx])
-        for point, why, t in zip(points, reason[idx].tolist(), times):
+        idx, reasons = report.outliers(_MAX_EVIDENCE)
+        f = report.fixes
+        points = _pts(f[LON].to_numpy(dtype=np.float64)[idx], f[LAT].to_numpy(dtype=np.float64)[idx])
+        times = _isos(K.times_us(f[T])[idx])
+        for point, why, t in zip(points, reasons, times):
             self._add("Point", point, kind="removed_fix", source=name, reason=str(why), t=t)
 
     def place(self, place: Place, role: str, radius_m: float) -> None:
@@ -828,7 +829,7 @@ class _Evidence:
         )  # fmt: skip
 
     def gaps(self, name: str, b: BuiltTrajectory) -> None:
-        if len(b.gaps) == 0:  # the common case: no head() of an empty frame
+        if b.gap_steps.size == 0:  # the common case: no frame built
             return
         g = b.gaps.head(_MAX_EVIDENCE)
         starts = _pts(g["start_lon"].to_numpy(), g["start_lat"].to_numpy())

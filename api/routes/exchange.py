@@ -17,7 +17,7 @@ from core.config import get_settings
 from etl.exchange.service import AUTH_MAX_BODY, ExchangeService, Reply
 from etl.intake.results import RESULT_MESSAGES
 
-__all__ = ["read_capped", "router"]
+__all__ = ["PLAIN_ROUTES", "read_capped", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +78,10 @@ async def send(request: Request) -> JSONResponse:
         log.error("exchange send failed before archiving: %s", type(e).__name__)
         return JSONResponse({"code": 9001, "msg": RESULT_MESSAGES[9001]}, status_code=503)
     return _response(reply)
+
+
+#: What ``api.main`` serves as plain Starlette routes, ahead of the FastAPI ones above: FastAPI's request handling
+#: (dependency solving, response wrapping) cost about 0.4 ms of CPU per message here, and these endpoints take no
+#: parameters.  The FastAPI routes at the same paths are then never matched (Starlette takes the first match):
+#: they only document the endpoints in /openapi.json.
+PLAIN_ROUTES = (("/exchange/auth", auth), ("/exchange/send", send))

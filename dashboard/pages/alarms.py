@@ -18,6 +18,7 @@ from typing import Any
 import flask
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
+from core.config import get_settings
 from core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from dashboard.i18n import t
 from dashboard.pages.common import table
@@ -89,8 +90,9 @@ def _list(lg: str, message: str = "", error: bool = False) -> Any:
         alarms = alarms_service.list_alarms(db_session=session, scope=v.scope,
                                             filters=alarms_service.AlarmFilter(open_only=True), limit=200)
         rows = [alarms_service.as_dict(a) for a in alarms.items]
+        by_alarm = alarms_service.rectifications_of(session, [a["id"] for a in rows])  # one query for the page
         for a in rows:
-            for r in alarms_service.rectifications(session, a["id"]):
+            for r in by_alarm[a["id"]]:
                 attachments += _attachment_items("alarm", a["id"], r.attachments or [], lg)
         appeals = appeals_service.list_appeals(db_session=session, scope=v.scope, limit=100)
         appeal_rows = [appeals_service.as_dict(a, session, detail=True) for a in appeals.items]
@@ -120,11 +122,42 @@ def _list(lg: str, message: str = "", error: bool = False) -> Any:
 
 
 def _upload(id_: str, lg: str) -> Any:
+    s = get_settings()
+    # the service's own limits, for the browser-side check (the service checks again)
+    limits = {"maxBytes": s.attachment_max_bytes, "maxFiles": s.attachment_max_files,
+              "tooBig": t("upload_too_big", lg, mb=f"{s.attachment_max_bytes / 2**20:g}"),
+              "tooMany": t("upload_too_many", lg, n=s.attachment_max_files)}
     return html.Div([
         dcc.Upload(html.Span(t("attach_files", lg)), id=id_, multiple=True, className="upload",
                    style={"border": "1px dashed #999", "padding": "4px 10px", "cursor": "pointer"}),
+        dcc.Store(id=f"{id_}-limits", data=limits),
         html.Span(id=f"{id_}-names", className="muted"),
     ], style={"display": "inline-flex", "gap": "8px", "alignItems": "center"})
+
+
+# In the browser, before anything is sent: files over the service's size or count limit are refused and dropped
+# (the callbacks that submit read ``contents`` only when the user acts). The size is the data URL's base64 length.
+_CHECK_UPLOAD_JS = """
+function(contents, filenames, limits) {
+    const none = window.dash_clientside.no_update;
+    if (!contents) { return [none, none, none]; }
+    const names = filenames || [];
+    if (contents.length > limits.maxFiles) {
+        return [limits.tooMany.replace('{got}', contents.length), 'notice error', null];
+    }
+    const big = [];
+    contents.forEach((url, i) => {
+        const b64 = url.slice(url.indexOf(',') + 1);
+        const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+        const bytes = b64.length / 4 * 3 - pad;
+        if (bytes > limits.maxBytes) {
+            big.push((names[i] || 'attachment') + ' (' + (bytes / 1048576).toFixed(1) + ' MiB)');
+        }
+    });
+    if (big.length) { return [limits.tooBig + ' ' + big.join(' · '), 'notice error', null]; }
+    return [names.join(' · '), 'muted', none];
+}
+"""
 
 
 def _appeal_form(lg: str, chosen: str | None) -> Any:
@@ -189,9 +222,10 @@ def register(app) -> None:
                             methods=["GET"])
 
     for id_ in ("alarm-upload", "appeal-upload"):
-        @app.callback(Output(f"{id_}-names", "children"), Input(id_, "filename"), prevent_initial_call=True)
-        def names(filenames):
-            return " · ".join(filenames or [])
+        app.clientside_callback(_CHECK_UPLOAD_JS, Output(f"{id_}-names", "children"),
+                                Output(f"{id_}-names", "className"), Output(id_, "contents"),
+                                Input(id_, "contents"), State(id_, "filename"), State(f"{id_}-limits", "data"),
+                                prevent_initial_call=True)
 
     @app.callback(Output("alarm-content", "children"), Input({"type": "alarm-act", "alarm": ALL, "action": ALL},
                                                              "n_clicks"),

@@ -98,11 +98,15 @@ def inspector_layers(fc: dict[str, Any], copy_source: list[dict[str, Any]] | Non
         counts["copy_source"] = sum(len(f["geometry"].get("coordinates", [])) for f in copy_source)
         layers.append(maps.geojson_layer("copy-source", copy_source, line_color=maps.COLORS["copy_source"],
                                          line_width_px=3))
+    bounds = _bounds(pts, places)
+    zoom = maps.view_of(bounds)["zoom"]
     for src in ("app", "beidou"):
         lon, lat, tt = pts[src]
         counts[f"fixes_{src}"] = int(lon.size)
         if lon.size:
-            layers.append(maps.fixes_layer(f"fixes-{src}", lon, lat, maps.COLORS[src], t_rel=tt - t0))
+            keep = maps.thin_indices(lon, lat, zoom)  # a huge source drawn at screen resolution (≤ MAX_POINTS)
+            layers.append(maps.fixes_layer(f"fixes-{src}", lon[keep], lat[keep], maps.COLORS[src],
+                                           t_rel=tt[keep] - t0))
     stops = by_kind.get("stop", [])
     counts["stops"] = len(stops)
     if stops:
@@ -124,11 +128,17 @@ def inspector_layers(fc: dict[str, Any], copy_source: list[dict[str, Any]] | Non
         time_filter = {"domain": [0.0, span], "window": span, "current": span, "playing": False,
                        "speed": span / _SWEEP_S, "loop": True,
                        "layerIds": [f"fixes-{s}" for s in ("app", "beidou") if pts[s][0].size]}
+    return layers, counts, time_filter, bounds
+
+
+def _bounds(pts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], places: list[dict[str, Any]]
+            ) -> list[list[float]] | None:
+    """The box framing every fix and the loading and unloading places."""
     lon = np.concatenate([pts[s][0] for s in pts] + [np.array([f["properties"].get("lon", np.nan)
                                                                for f in places], dtype=float)])
     lat = np.concatenate([pts[s][1] for s in pts] + [np.array([f["properties"].get("lat", np.nan)
                                                                for f in places], dtype=float)])
-    return layers, counts, time_filter, maps.bounds_of(lon, lat)
+    return maps.bounds_of(lon, lat)
 
 
 def _copy_source(session, scope, detail: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:

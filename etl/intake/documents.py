@@ -150,7 +150,17 @@ def pg(session: Session) -> psycopg.Connection:
     """
     if session.new or session.dirty or session.deleted:
         session.flush()
-    return session.connection().connection.driver_connection
+    # Looked up once per transaction: ``Session.connection()`` costs more Python than a statement's own psycopg
+    # call, and a message makes about ten of them.  The connection stays the same until the root transaction ends.
+    root, cached = session.get_transaction(), session.info.get(_PG_KEY)
+    if root is not None and cached is not None and cached[0] is root:
+        return cached[1]
+    conn = session.connection().connection.driver_connection
+    session.info[_PG_KEY] = (session.get_transaction(), conn)
+    return conn
+
+
+_PG_KEY = "etl.intake.documents.pg"  # session.info: (root transaction, its psycopg connection)
 
 
 def column_param(table: Table, name: str) -> str:

@@ -11,6 +11,7 @@ until Ctrl-C.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -31,8 +32,8 @@ from core.config import Settings
 from etl.adapters import NationalPlatformClient
 from etl.forwarder.client import MinistryClient
 from etl.forwarder.worker import run_forever
-from simulation.demo.load import ExchangeTarget, load
-from simulation.demo.rollup import needs_rollup, roll_up
+from simulation.demo.load import ExchangeTarget, LogProgress, load
+from simulation.demo.rollup import demo_days, needs_rollup, roll_up
 from simulation.demo.simulators import start_simulators
 from simulation.demo.users import ensure_demo_users
 from simulation.generator import generate
@@ -41,7 +42,8 @@ from store.db import ensure_database, get_engine, session_scope
 from supervision.jobs import run_worker
 from trajectories.jobs import enqueue_due_verifications
 
-__all__ = ["COUNTED_TABLES", "DemoError", "child_environment", "generate_province", "pgpass_file", "run_demo"]
+__all__ = ["COUNTED_TABLES", "DemoError", "child_environment", "generate_province", "pgpass_file",
+           "position_max_age_days", "run_demo", "verify_backlog"]
 
 #: Tables whose row counts the demo prints once the province is in.
 COUNTED_TABLES = ("operator", "account", "vehicle", "driver", "waybill", "fund_flow", "position", "message",
@@ -53,7 +55,7 @@ class DemoError(RuntimeError):
 
 
 def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_workers: int = 4,
-             console: Console | None = None, background: bool = True) -> None:
+             console: Console | None = None, background: bool = True, beidou: str = "windows") -> None:
     """Bring everything up and, with `serve`, keep serving until Ctrl-C; everything started is stopped at the end.
 
     Parameters
@@ -68,6 +70,9 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
         Platforms sending at once while the province is fed through ``/exchange``.
     background : bool
         False starts neither the roll-up nor the queue worker (the forwarder still runs).
+    beidou : str
+        What of the national platform's BeiDou history the load copies (:data:`simulation.demo.load.BEIDOU_MODES`):
+        the waybills' verification windows (default), ``"all"`` (``--bulk-beidou``), ``"none"``.
 
     Raises
     ------
@@ -85,9 +90,10 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", settings.host,
          "--port", str(settings.port), "--workers", str(workers), "--log-level", "warning"],
-        # The demo province is a replay of past months: the app serving it accepts fixes of any age (production
-        # keeps the 30-day window of WLHY_POSITION_MAX_AGE_DAYS unless the operator sets it).
-        env={"WLHY_POSITION_MAX_AGE_DAYS": "3650"} | child_environment(url, settings.var_dir),
+        # The demo province is a replay of past days: the app serving it accepts fixes back to the data set's first
+        # day (production keeps the 30-day window of WLHY_POSITION_MAX_AGE_DAYS unless the operator sets it).
+        env={"WLHY_POSITION_MAX_AGE_DAYS": str(position_max_age_days(data_dir))}
+        | child_environment(url, settings.var_dir),
     )
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -98,7 +104,7 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
         console.rule(f"loading the demo province through {base}/exchange")
         t0 = time.perf_counter()
         with session_scope(url) as session:
-            summary = load(session, data_dir, exchange=ExchangeTarget(base, workers=feed_workers))
+            summary = load(session, data_dir, exchange=ExchangeTarget(base, workers=feed_workers), beidou=beidou)
         if summary.skipped:
             console.print("demo data set already loaded")
         else:
@@ -141,6 +147,23 @@ def run_demo(settings: Settings, *, serve: bool = True, workers: int = 2, feed_w
             server.kill()
         sims.stop()
         pgpass_file(settings.var_dir).unlink(missing_ok=True)
+
+
+def position_max_age_days(data_dir: Path, today: dt.date | None = None) -> int:
+    """How far back the demo's app accepts fixes: from the data set's first day (its manifest) to today, plus two
+    days (a vehicle's BeiDou may start the day before its first trip), at least the production 30.
+
+    Not "any age": the app makes a ``position`` day partition ahead for every day it accepts
+    (``etl.intake.partitions.ensure_ahead``): ten years of them (3,655 partitions, ~11,000 relations with their
+    indexes) delayed a first start by a minute or more and overflowed PostgreSQL's lock table on a count over
+    ``position`` ("out of shared memory").
+    """
+    today = today or beijing.today()
+    try:
+        start = dt.date.fromisoformat(json.loads((data_dir / "manifest.json").read_text())["config"]["start"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return 3650  # an unknown data set: accept everything, as before
+    return max(30, (today - start).days + 2)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -200,7 +223,7 @@ def generate_province(out: Path, *, seed: int, console: Console, **sizes: int | 
     return summary
 
 
-def _wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
+def _wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -216,11 +239,16 @@ def _wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 60) ->
 
 def _background(url: str, stop: threading.Event, console: Console, rollup: bool, settled: threading.Event,
                 queue: bool = True) -> None:
-    """While the app serves: the statistics and ranking roll-up of a freshly loaded data set, then the job queue
-    (every completed, unverified demo waybill queued for verification, BeiDou from the national platform
-    simulator; the alarms' first tick queued). The roll-up goes first so that it and the worker's statistics job
-    never re-derive the same day at once; the worker then drains what verification changes."""
+    """While the app serves: a fresh data set's verification back-fill (:func:`verify_backlog`), its statistics
+    and ranking roll-up, then the job queue (every completed, unverified demo waybill queued for verification, BeiDou
+    from the national platform simulator; the alarms' first tick queued). The back-fill goes first so that the
+    roll-up counts verified tonne-km (it clears the days' statistics marks the verdicts left); the roll-up before the
+    worker so that it and the worker's statistics job never re-derive the same day at once."""
     factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    if queue and not stop.is_set():
+        threading.Thread(target=_report_verification, args=(factory, stop), name="demo-verify-progress",
+                         daemon=True).start()
+        verify_backlog(url, factory, console)
     try:
         if rollup:
             roll_up(factory, say=console.print)
@@ -237,6 +265,70 @@ def _background(url: str, stop: threading.Event, console: Console, rollup: bool,
                   "alarms evaluated every 5 min (GET /api/v1/alarms)")
     with NationalPlatformClient.from_settings() as national:
         run_worker(factory, stop=stop, national=national, lookback=dt.timedelta(days=3650))
+
+
+#: A fresh data set with at least this many completed, unverified waybills is verified as a back-fill first.
+BACKFILL_MIN_WAYBILLS = 500
+
+
+def verify_backlog(url: str, factory: sessionmaker, console: Console, *,
+                   min_waybills: int = BACKFILL_MIN_WAYBILLS, processes: bool = True) -> int:
+    """Verify a freshly loaded data set's completed waybills as ``wlhy verify`` does, on a local Dask cluster (one
+    process per core), before the queue worker starts; returns how many waybills were waiting.
+
+    The worker alone verifies its back-log in one process (batches on one thread): on two cores the back-fill is
+    several times faster, so a first ``make demo`` has its verdicts in minutes. Fewer than ``min_waybills`` (a
+    restart, a tiny province) are left to the worker. A failed back-fill is reported and left to the worker too.
+    """
+    from supervision.configuration import trajectory_thresholds_now
+    from trajectories.backfill import verify_range
+
+    with factory() as s:
+        total, done = s.execute(_VERIFIED_SQL).one()
+        days = demo_days(s)
+        thresholds = trajectory_thresholds_now(s)
+    waiting = total - done
+    if waiting < min_waybills or days is None:
+        return waiting
+    console.print(f"verifying the data set's {waiting:,} completed waybills on a local Dask cluster "
+                  f"({days[0]} … {days[1]}, as `wlhy verify` does)")
+    t0 = time.perf_counter()
+    try:
+        verify_range(url, days[0], days[1], progress=False, thresholds=thresholds, processes=processes)
+    except Exception as e:  # the worker's batches verify whatever is left
+        console.print(f"[red]back-fill verification failed: {e!r}; the worker verifies the rest[/]")
+        return waiting
+    with factory() as s:
+        after = s.execute(_VERIFIED_SQL).one()[1]
+    elapsed = time.perf_counter() - t0
+    console.print(f"back-fill verification: {after - done:,} waybills in {elapsed:.0f} s "
+                  f"({(after - done) / max(elapsed, 1e-9):.0f} waybills/s, cluster start-up included)")
+    return waiting
+
+
+# Completed production waybills (receipt + the verifier's 2 h grace passed) and how many have a current verdict.
+_VERIFIED_SQL = text("""
+    SELECT count(*), count(*) FILTER (WHERE EXISTS (
+        SELECT 1 FROM verification v WHERE v.waybill_id = w.id AND v.current))
+    FROM waybill w WHERE NOT w.is_sandbox AND w.receipt_at <= now() - interval '2 hours'""")
+
+
+def _report_verification(factory: sessionmaker, stop: threading.Event, every_s: float = 15.0) -> None:
+    """Log the background verification's progress (completed waybills with a verdict, rate, what is left, an
+    estimate) every ``every_s`` until every completed waybill has one: plain lines, so a log that is not a terminal
+    shows it too (``make demo | tee``)."""
+    with factory() as s:
+        total, before = s.execute(_VERIFIED_SQL).one()
+    if before >= total:
+        return
+    with LogProgress(every_s=0) as bar:  # a line per check
+        task = bar.add_task("route verification (completed waybills with a verdict)", total=total - before)
+        while not stop.wait(every_s):
+            with factory() as s:
+                total, done = s.execute(_VERIFIED_SQL).one()
+            bar.update(task, completed=done - before, total=total - before)
+            if done >= total:
+                return
 
 
 def _forward(url: str, settings: Settings, stop: threading.Event) -> None:

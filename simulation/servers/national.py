@@ -25,11 +25,13 @@ plate_color, t timestamp[us, UTC], lon, lat, speed_kmh, direction, altitude).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fastapi import Body, FastAPI
 from pydantic import TypeAdapter, ValidationError
@@ -64,24 +66,34 @@ class TrackStore:
     def __len__(self) -> int:
         return sum(int(c["t_us"].size) for c in self._tracks.values())
 
-    def load_parquet(self, path: Path) -> None:
-        """Add every fix of a ``beidou.parquet`` file."""
-        table = pq.read_table(path, columns=list(TRACK_PARQUET_COLUMNS))
-        t_us = (
-            table.column("t")
-            .cast(pa.timestamp("us", tz="UTC"))
-            .cast(pa.int64())
-            .to_numpy(zero_copy_only=False)
-        )
-        plates = table.column("vehicle_number").to_numpy(zero_copy_only=False).astype(str)
-        colours = table.column("plate_color").to_numpy(zero_copy_only=False).astype(str)
-        cols = {"t_us": t_us.astype(np.int64)}
-        for name in _COLUMNS[1:]:
-            # Nulls (an altitude the device did not report) become NaN.
-            cols[name] = (
-                table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-            )
-        self._add_rows(plates, colours, cols)
+    def load_parquet(self, path: Path, batch_rows: int = 1_000_000) -> None:
+        """Add every fix of a ``beidou.parquet`` file.
+
+        Read a batch at a time and grouped per vehicle with Arrow's dictionary encoding: a whole-file read with
+        NumPy string keys held several times the fixes' own size (GBs for the full demo province).
+        """
+        chunks: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {}
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=list(TRACK_PARQUET_COLUMNS)):
+            cols = {"t_us": batch.column("t").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+                    .to_numpy(zero_copy_only=False).astype(np.int64)}
+            for name in _COLUMNS[1:]:
+                # Nulls (an altitude the device did not report) become NaN.
+                cols[name] = batch.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+            keys = pc.binary_join_element_wise(batch.column("vehicle_number").cast(pa.string()),
+                                               batch.column("plate_color").cast(pa.string()), "\x1f")
+            encoded = keys.dictionary_encode()
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            order = np.argsort(codes, kind="stable")  # file order kept within a vehicle
+            bounds = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1, order.size]
+            names = encoded.dictionary.to_pylist()
+            for a, b in itertools.pairwise(bounds):
+                rows = order[a:b]
+                plate, colour = names[codes[rows[0]]].split("\x1f")
+                chunks.setdefault((plate, colour), []).append({c: cols[c][rows] for c in _COLUMNS})
+        for key, parts in chunks.items():
+            new = {c: np.concatenate([p[c] for p in parts]) for c in _COLUMNS}
+            parts.clear()  # free the pieces as each vehicle is assembled
+            self._merge(key, new, presorted=False)
 
     def add(self, vehicle_number: str, plate_color: str, cols: dict[str, np.ndarray]) -> int:
         """Merge fixes of one vehicle (columns keyed like ``_COLUMNS``); return how many were added."""
@@ -109,14 +121,20 @@ class TrackStore:
         for k, a, b in zip(uniq, starts, stops, strict=True):
             plate, colour = str(k).split("\x1f")
             rows = order[a:b]
-            new = {c: cols[c][rows] for c in _COLUMNS}
-            old = self._tracks.get((plate, colour))
-            if old is not None:
-                merged = {c: np.concatenate([old[c], new[c]]) for c in _COLUMNS}
-                # Stable sort: fixes already held stay before new ones at the same instant.
-                keep = np.argsort(merged["t_us"], kind="stable")
-                new = {c: merged[c][keep] for c in _COLUMNS}
-            self._tracks[(plate, colour)] = new
+            self._merge((plate, colour), {c: cols[c][rows] for c in _COLUMNS}, presorted=True)
+
+    def _merge(self, key: tuple[str, str], new: dict[str, np.ndarray], *, presorted: bool) -> None:
+        """Merge one vehicle's fixes into its track (sorted by time; ties keep the held fixes, then ``new``'s order)."""
+        if not presorted:
+            keep = np.argsort(new["t_us"], kind="stable")
+            new = {c: v[keep] for c, v in new.items()}
+        old = self._tracks.get(key)
+        if old is not None:
+            merged = {c: np.concatenate([old[c], new[c]]) for c in _COLUMNS}
+            # Stable sort: fixes already held stay before new ones at the same instant.
+            keep = np.argsort(merged["t_us"], kind="stable")
+            new = {c: merged[c][keep] for c in _COLUMNS}
+        self._tracks[key] = new
 
 
 def create_app(data_dir: Path | None = None, *, max_window_h: float = DEFAULT_MAX_WINDOW_H) -> FastAPI:

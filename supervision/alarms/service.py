@@ -57,6 +57,8 @@ __all__ = [
     "list_alarms",
     "raise_dead_letters",
     "rates",
+    "rectifications",
+    "rectifications_of",
     "transition",
     "unacknowledged",
 ]
@@ -417,6 +419,16 @@ def events(db_session: Session, alarm_id: int) -> list[AlarmEvent]:
 def rectifications(db_session: Session, alarm_id: int) -> list[Rectification]:
     return list(db_session.scalars(select(Rectification).where(Rectification.alarm_id == alarm_id)
                                    .order_by(Rectification.id)))
+
+
+def rectifications_of(db_session: Session, alarm_ids: list[int]) -> dict[int, list[Rectification]]:
+    """Each alarm's rectifications in submission order, for many alarms in one query (a page of alarms)."""
+    out: dict[int, list[Rectification]] = {i: [] for i in alarm_ids}
+    if alarm_ids:
+        for r in db_session.scalars(select(Rectification).where(Rectification.alarm_id.in_(list(alarm_ids)))
+                                    .order_by(Rectification.alarm_id, Rectification.id)):
+            out[r.alarm_id].append(r)
+    return out
 
 
 def unacknowledged(db_session: Session, operator_id: int) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -116,7 +117,14 @@ def _chromium() -> tuple[str, str] | None:
     return (binary, driver) if binary and driver else None
 
 
-def new_browser(width: int = 1366, height: int = 768):
+#: Software WebGL back ends of headless Chromium (no GPU here): Mesa's llvmpipe through ANGLE on EGL (the
+#: default: libegl-mesa0 / libgl1-mesa-dri, which Debian's chromium pulls in; bench/dashboard.py measured it at
+#: a fifth to a sixth of SwiftShader's CPU per frame) or SwiftShader (Chromium's own); ``WLHY_BROWSER_GL`` picks.
+GL_FLAGS = {"swiftshader": ("--use-angle=swiftshader", "--enable-unsafe-swiftshader"),
+            "llvmpipe": ("--use-gl=angle", "--use-angle=gl-egl", "--ignore-gpu-blocklist")}
+
+
+def new_browser(width: int = 1366, height: int = 768, gl: str | None = None):
     """Headless Chromium through chromedriver, logging every network request (to assert nothing is external)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -127,8 +135,9 @@ def new_browser(width: int = 1366, height: int = 768):
     binary, driver = found
     opts = webdriver.ChromeOptions()
     opts.binary_location = binary
+    gl = gl or os.environ.get("WLHY_BROWSER_GL", "llvmpipe")
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--lang=zh-CN"):
+                *GL_FLAGS[gl], "--lang=zh-CN"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     browser = webdriver.Chrome(options=opts, service=Service(driver))

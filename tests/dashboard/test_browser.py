@@ -361,3 +361,27 @@ def test_an_appeal_is_filed_with_evidence(browser, live_url, make_user, engine, 
     WebDriverWait(browser, 60).until(lambda b: "申诉 #" in b.find_element(By.ID, "appeal-message").text)
     listed = browser.find_element(By.ID, "attachment-list").text
     assert evidence.name in listed and sm3_digest(evidence.read_bytes()).hex() in listed, listed
+
+
+def test_an_upload_over_the_limit_is_refused_in_the_browser(browser, live_url, make_user, facts, tmp_path):
+    from core.config import get_settings
+
+    big = tmp_path / "扫描件.pdf"
+    big.write_bytes(b"%PDF-1.4\n" + b"0" * get_settings().attachment_max_bytes)  # one limit and 9 bytes
+    small = tmp_path / "整改报告.pdf"
+    small.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    username, password = make_user("operator", operator_id=facts["operator_id"])
+    browser_login(browser, live_url, username, password)
+    browser.get(f"{live_url}/dashboard/alarms")
+    wait_for(browser, "alarm-table")
+    browser.find_element(By.CSS_SELECTOR, "#alarm-upload input[type=file]").send_keys(str(big))
+    names = WebDriverWait(browser, 30).until(
+        lambda b: b.find_element(By.ID, "alarm-upload-names") if "超过" in b.find_element(
+            By.ID, "alarm-upload-names").text else None)
+    assert "10 MB" in names.text and big.name in names.text and "未附上" in names.text, names.text
+    assert "error" in names.get_attribute("class")
+    browser.get(f"{live_url}/dashboard/alarms")  # a fresh file input (chromedriver adds to a multiple one)
+    wait_for(browser, "alarm-table")
+    browser.find_element(By.CSS_SELECTOR, "#alarm-upload input[type=file]").send_keys(str(small))
+    WebDriverWait(browser, 20).until(lambda b: small.name in b.find_element(By.ID, "alarm-upload-names").text)
+    assert "error" not in browser.find_element(By.ID, "alarm-upload-names").get_attribute("class")

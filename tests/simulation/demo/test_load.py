@@ -6,14 +6,14 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from simulation.demo.load import ExchangeTarget, load
 from simulation.demo.users import ensure_demo_users
 from simulation.generator import generate
 from simulation.generator.config import GeneratorConfig
-from store.models import AppUser, Message, Position, Vehicle, Waybill
+from store.models import AppUser, Message, Position, Vehicle, Waybill, WaybillVehicle
 from tests.conftest import make_database
 
 
@@ -35,7 +35,8 @@ def _expected(province, name):
 def test_core_load_counts_and_idempotency(pg_admin_dsn, province):
     eng = create_engine(make_database(pg_admin_dsn))
     with Session(eng) as s:
-        summary = load(s, province, progress=False, beidou_chunk=1000)  # several chunks, several commits
+        # the whole BeiDou history (--bulk-beidou); several chunks, several commits
+        summary = load(s, province, progress=False, beidou_chunk=1000, beidou="all")
         assert not summary.skipped
         rejected = sum(n for codes in summary.results.values() for c, n in codes.items() if c != 1001)
         truth = [json.loads(line) for line in (province / "ground_truth.jsonl").open(encoding="utf-8")]
@@ -56,6 +57,43 @@ def test_core_load_counts_and_idempotency(pg_admin_dsn, province):
         assert set(again.results["WLHY_YD1001"]) == {3001}
         assert (_count(s, Waybill), _count(s, Vehicle)) == (waybills, vehicles)
     eng.dispose()
+
+
+# Fixes of a stored waybill item's verification window ([despatch − 2 h, receipt + 2 h], trajectories.fixes.window).
+_IN_WINDOWS_SQL = text("""
+    SELECT count(*) FROM position p WHERE p.source = 2 AND EXISTS (
+        SELECT 1 FROM waybill_vehicle i WHERE i.vehicle_number = p.vehicle_number AND i.plate_color = p.plate_color
+          AND p.t BETWEEN least(i.despatch_at, i.receipt_at) - interval '2 hours'
+                      AND greatest(i.despatch_at, i.receipt_at) + interval '2 hours')""")
+
+
+def _verdicts(s: Session) -> dict:
+    """Every waybill item verified from the stored fixes only (no national platform): verdict and fired codes."""
+    from trajectories.verification import verify_items
+
+    items = s.scalars(select(WaybillVehicle.id).join(Waybill, Waybill.id == WaybillVehicle.waybill_id)
+                      .where(Waybill.is_sandbox.is_(False))).all()
+    out = {}
+    for r in verify_items(s, list(items)):
+        w = s.get(Waybill, r.waybill_id)  # same load order in both databases: the same operator ids
+        out[(w.operator_id, w.shipping_note_number, r.seq)] = (r.verdict, sorted(r.fired), r.n_fixes)
+    return out
+
+
+def test_default_load_copies_beidou_of_the_waybills_windows_only_and_verdicts_are_unchanged(pg_admin_dsn, province):
+    """`make demo` copies only the BeiDou fixes verification reads: fewer rows, the same verdict for every waybill."""
+    full_eng, part_eng = create_engine(make_database(pg_admin_dsn)), create_engine(make_database(pg_admin_dsn))
+    with Session(full_eng) as full, Session(part_eng) as part:
+        everything = load(full, province, progress=False, beidou="all").fixes["beidou"]
+        windows = load(part, province, progress=False, beidou_chunk=1000).fixes["beidou"]
+        assert _count(part, Position, Position.source == 2) == windows
+        # exactly the whole load's fixes that fall in some item's window
+        assert windows == full.scalar(_IN_WINDOWS_SQL) == part.scalar(_IN_WINDOWS_SQL)
+        assert 0 < windows < everything
+        assert load(part, province, progress=False, force=True, beidou="none").fixes == {}
+        assert _verdicts(part) == _verdicts(full)
+    full_eng.dispose()
+    part_eng.dispose()
 
 
 def test_demo_users_one_per_role_and_stable_passwords(session, tmp_path):

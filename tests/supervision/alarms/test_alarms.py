@@ -204,3 +204,30 @@ def test_the_tick_runs_on_the_job_queue_and_queues_its_successor(engine):
                          .order_by(Job.id)).all()
         assert [j.status for j in jobs] == ["done", "pending"]
         assert jobs[1].run_after > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=200)
+
+
+def test_rectifications_of_many_alarms_in_one_query(session):
+    from sqlalchemy import event
+
+    ops = [operator(session, name=f"平台{i}") for i in range(2)]
+    alarms = []
+    for op in ops:
+        flag(session, op, waybills(session, op, 20)[:2])
+        service.evaluate(session, now=NOW)
+        [a] = _alarms(session, op)
+        me = Scope(role="operator", operator_id=op.id)
+        service.transition(db_session=session, scope=me, alarm_id=a.id, action="acknowledge", now=NOW)
+        service.transition(db_session=session, scope=me, alarm_id=a.id, action="submit", text=f"整改{a.id}", now=NOW)
+        alarms.append(a)
+    session.flush()
+    statements = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        got = service.rectifications_of(session, [a.id for a in alarms] + [10**9])
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    assert len(statements) == 1
+    assert {i: [r.text for r in rs] for i, rs in got.items()} == {
+        alarms[0].id: [f"整改{alarms[0].id}"], alarms[1].id: [f"整改{alarms[1].id}"], 10**9: []}
+    assert got[alarms[0].id] == service.rectifications(session, alarms[0].id)

@@ -93,6 +93,32 @@ def test_missing_beidou_is_fetched_from_the_national_platform_and_cached(psessio
     assert cached == n_before and res.n_fixes["beidou"] == n_before
 
 
+def test_beidou_cached_only_in_the_margin_by_the_previous_trip_is_fetched_again(psession, province_dir):
+    # back to back: the previous trip's fetched window reaches into this trip's margin, so a few fixes before the
+    # despatch are cached while the transport period has none; verification must still fetch this trip's track
+    item = psession.execute(text(
+        "SELECT wv.id, wv.waybill_id, wv.vehicle_number, wv.plate_color, wv.despatch_at, wv.receipt_at "
+        "FROM waybill_vehicle wv JOIN vehicle v ON v.vehicle_number = wv.vehicle_number "
+        "AND v.plate_color = wv.plate_color WHERE v.gross_mass_t >= 12 AND EXISTS (SELECT 1 FROM position p "
+        "WHERE p.vehicle_number = wv.vehicle_number AND p.source = 2 AND p.t BETWEEN wv.despatch_at - "
+        "interval '2 hours' AND wv.despatch_at - interval '30 minutes') AND EXISTS (SELECT 1 FROM position p "
+        "WHERE p.vehicle_number = wv.vehicle_number AND p.source = 2 AND p.t BETWEEN wv.despatch_at AND "
+        "wv.receipt_at) ORDER BY wv.id LIMIT 1")).one()
+    span = dict(v=item.vehicle_number, c=item.plate_color, t0=item.despatch_at - dt.timedelta(minutes=20),
+                t1=item.receipt_at + dt.timedelta(hours=2))
+    removed = psession.execute(text("DELETE FROM position WHERE vehicle_number = :v AND plate_color = :c "
+                                    "AND source = 2 AND t BETWEEN :t0 AND :t1"), span).rowcount
+    assert removed > 100
+    margin_only = verify_waybill(psession, item.waybill_id)  # no client: only the margin's fixes
+    short = next(r for r in margin_only if r.waybill_vehicle_id == item.id).n_fixes["beidou"]
+    assert 0 < short
+    with serve("national", province_dir, port=0) as sim, \
+            NationalPlatformClient(sim.url, timeout_s=5.0, retries=0) as national:
+        [res] = [r for r in verify_waybill(psession, item.waybill_id, national=national)
+                 if r.waybill_vehicle_id == item.id]
+    assert res.n_fixes["beidou"] >= short + removed
+
+
 class _DownPlatform:
     """A national platform that never answers."""
 
