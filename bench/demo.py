@@ -25,8 +25,8 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 from store.db import database_url
+from trajectories.jobs import GRACE
 
-GRACE = dt.timedelta(hours=2)  # trajectories.jobs.enqueue_due_verifications' default grace
 
 # Completed production waybills: when they could first be verified, and when all their items had a current verdict.
 _WAYBILLS_SQL = text(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BATCH_WAYBILLS",
     "DEFAULT_HANDLERS",
+    "GRACE",
     "KIND_VERIFY_BATCH",
     "KIND_VERIFY_WAYBILL",
     "enqueue_due_verifications",
@@ -44,6 +45,8 @@ __all__ = [
 KIND_VERIFY_WAYBILL = "verify_waybill"
 KIND_VERIFY_BATCH = "verify_batch"
 BATCH_WAYBILLS = 200
+#: How long after its goods receipt a waybill is complete: its fixes are expected to have arrived by then.
+GRACE = dt.timedelta(hours=2)
 
 
 def verification_handlers(national: NationalPlatformClient | None = None,
@@ -110,7 +113,7 @@ _DUE_SQL = text(
 def enqueue_due_verifications(
     session: Session,
     *,
-    grace: dt.timedelta = dt.timedelta(hours=2),
+    grace: dt.timedelta = GRACE,
     now: dt.datetime | None = None,
     lookback: dt.timedelta = dt.timedelta(days=30),
     live_window: dt.timedelta = dt.timedelta(hours=6),

@@ -398,8 +398,6 @@ def _jsonable(obj: Any) -> Any:
         return obj
     if kind is float:
         return obj if math.isfinite(obj) else None
-    if kind is dict:
-        return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, bool | str):
         return obj
     if isinstance(obj, dict):

@@ -22,7 +22,6 @@ from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.progress import (
     BarColumn,
@@ -47,6 +46,7 @@ from etl.schemas import IPC_TYPES
 from simulation.demo.feed import feed_documents
 from simulation.demo.files import DOCUMENT_FILES, read_jsonl
 from simulation.demo.replay import ReplayResult, replay_received_times
+from simulation.servers.national import vehicle_rows
 from store.models import Account, Operator, SystemMeta
 from store.positions import NATIONAL_PLATFORM, SOURCE_BEIDOU, load_positions
 from trajectories.fixes import window
@@ -223,16 +223,11 @@ def beidou_windows(session: Session) -> dict[tuple[str, str], tuple[np.ndarray, 
 def _in_windows(batch: pa.RecordBatch, windows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Mask of the batch's fixes inside their vehicle's windows (both ends inclusive, as verification reads)."""
     t = batch.column("t").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-    # one key per row as an index into the batch's distinct (plate, colour): few vehicles, many fixes
-    keys = pc.binary_join_element_wise(batch.column("vehicle_number"), batch.column("plate_color"), "\x1f")
-    encoded = keys.dictionary_encode()
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
     mask = np.zeros(len(t), dtype=bool)
-    for code, key in enumerate(encoded.dictionary.to_pylist()):
-        spans = windows.get(tuple(key.split("\x1f")))
+    for key, rows in vehicle_rows(batch):
+        spans = windows.get(key)
         if spans is None:
             continue
-        rows = np.flatnonzero(codes == code)
         starts, ends = spans
         k = np.searchsorted(ends, t[rows], side="left")  # the first window ending at or after the fix
         inside = k < len(ends)

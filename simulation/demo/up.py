@@ -40,7 +40,7 @@ from simulation.generator import generate
 from simulation.generator.config import GeneratorConfig
 from store.db import ensure_database, get_engine, session_scope
 from supervision.jobs import run_worker
-from trajectories.jobs import enqueue_due_verifications
+from trajectories.jobs import GRACE, enqueue_due_verifications
 
 __all__ = ["COUNTED_TABLES", "DemoError", "child_environment", "generate_province", "pgpass_file",
            "position_max_age_days", "run_demo", "verify_backlog"]
@@ -284,7 +284,7 @@ def verify_backlog(url: str, factory: sessionmaker, console: Console, *,
     from trajectories.backfill import verify_range
 
     with factory() as s:
-        total, done = s.execute(_VERIFIED_SQL).one()
+        total, done = s.execute(_VERIFIED_SQL, {"grace": GRACE}).one()
         days = demo_days(s)
         thresholds = trajectory_thresholds_now(s)
     waiting = total - done
@@ -299,18 +299,18 @@ def verify_backlog(url: str, factory: sessionmaker, console: Console, *,
         console.print(f"[red]back-fill verification failed: {e!r}; the worker verifies the rest[/]")
         return waiting
     with factory() as s:
-        after = s.execute(_VERIFIED_SQL).one()[1]
+        after = s.execute(_VERIFIED_SQL, {"grace": GRACE}).one()[1]
     elapsed = time.perf_counter() - t0
     console.print(f"back-fill verification: {after - done:,} waybills in {elapsed:.0f} s "
                   f"({(after - done) / max(elapsed, 1e-9):.0f} waybills/s, cluster start-up included)")
     return waiting
 
 
-# Completed production waybills (receipt + the verifier's 2 h grace passed) and how many have a current verdict.
+# Completed production waybills (receipt + the verifier's grace passed) and how many have a current verdict.
 _VERIFIED_SQL = text("""
     SELECT count(*), count(*) FILTER (WHERE EXISTS (
         SELECT 1 FROM verification v WHERE v.waybill_id = w.id AND v.current))
-    FROM waybill w WHERE NOT w.is_sandbox AND w.receipt_at <= now() - interval '2 hours'""")
+    FROM waybill w WHERE NOT w.is_sandbox AND w.receipt_at <= now() - :grace""")
 
 
 def _report_verification(factory: sessionmaker, stop: threading.Event, every_s: float = 15.0) -> None:
@@ -318,14 +318,14 @@ def _report_verification(factory: sessionmaker, stop: threading.Event, every_s: 
     estimate) every ``every_s`` until every completed waybill has one: plain lines, so a log that is not a terminal
     shows it too (``make demo | tee``)."""
     with factory() as s:
-        total, before = s.execute(_VERIFIED_SQL).one()
+        total, before = s.execute(_VERIFIED_SQL, {"grace": GRACE}).one()
     if before >= total:
         return
     with LogProgress(every_s=0) as bar:  # a line per check
         task = bar.add_task("route verification (completed waybills with a verdict)", total=total - before)
         while not stop.wait(every_s):
             with factory() as s:
-                total, done = s.execute(_VERIFIED_SQL).one()
+                total, done = s.execute(_VERIFIED_SQL, {"grace": GRACE}).one()
             bar.update(task, completed=done - before, total=total - before)
             if done >= total:
                 return

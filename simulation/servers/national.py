@@ -46,7 +46,7 @@ from etl.adapters.records import (
 )
 from simulation.servers.base import SimError, Table, registry_app
 
-__all__ = ["DEFAULT_MAX_WINDOW_H", "KINDS", "TrackStore", "create_app"]
+__all__ = ["DEFAULT_MAX_WINDOW_H", "KINDS", "TrackStore", "create_app", "vehicle_rows"]
 
 #: Record kinds held in tables (tracks have their own store and ``/admin/tracks``).
 KINDS = ("in_network",)
@@ -55,6 +55,20 @@ DEFAULT_MAX_WINDOW_H = 72.0
 
 #: Columns a vehicle's fixes are held in: time in epoch microseconds, then those of ``BeidouTrack``.
 _COLUMNS = ("t_us", *TRACK_COLUMNS[1:])
+
+
+def vehicle_rows(batch: pa.RecordBatch) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """A batch of track rows grouped per vehicle: ``((plate, colour), row positions)``, file order kept within a
+    vehicle. Grouped with Arrow's dictionary encoding: few vehicles, many fixes, no Python string per row."""
+    keys = pc.binary_join_element_wise(batch.column("vehicle_number").cast(pa.string()),
+                                       batch.column("plate_color").cast(pa.string()), "\x1f")
+    encoded = keys.dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1, order.size]
+    names = encoded.dictionary.to_pylist()
+    return [(tuple(names[codes[order[a]]].split("\x1f")), order[a:b]) for a, b in itertools.pairwise(bounds)
+            if b > a]
 
 
 class TrackStore:
@@ -79,17 +93,8 @@ class TrackStore:
             for name in _COLUMNS[1:]:
                 # Nulls (an altitude the device did not report) become NaN.
                 cols[name] = batch.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-            keys = pc.binary_join_element_wise(batch.column("vehicle_number").cast(pa.string()),
-                                               batch.column("plate_color").cast(pa.string()), "\x1f")
-            encoded = keys.dictionary_encode()
-            codes = encoded.indices.to_numpy(zero_copy_only=False)
-            order = np.argsort(codes, kind="stable")  # file order kept within a vehicle
-            bounds = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1, order.size]
-            names = encoded.dictionary.to_pylist()
-            for a, b in itertools.pairwise(bounds):
-                rows = order[a:b]
-                plate, colour = names[codes[rows[0]]].split("\x1f")
-                chunks.setdefault((plate, colour), []).append({c: cols[c][rows] for c in _COLUMNS})
+            for key, rows in vehicle_rows(batch):
+                chunks.setdefault(key, []).append({c: cols[c][rows] for c in _COLUMNS})
         for key, parts in chunks.items():
             new = {c: np.concatenate([p[c] for p in parts]) for c in _COLUMNS}
             parts.clear()  # free the pieces as each vehicle is assembled

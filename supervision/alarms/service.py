@@ -417,8 +417,8 @@ def events(db_session: Session, alarm_id: int) -> list[AlarmEvent]:
 
 
 def rectifications(db_session: Session, alarm_id: int) -> list[Rectification]:
-    return list(db_session.scalars(select(Rectification).where(Rectification.alarm_id == alarm_id)
-                                   .order_by(Rectification.id)))
+    """One alarm's rectifications in submission order."""
+    return rectifications_of(db_session, [alarm_id])[alarm_id]
 
 
 def rectifications_of(db_session: Session, alarm_ids: list[int]) -> dict[int, list[Rectification]]:

@@ -70,14 +70,20 @@ def test_unknown_waybill_raises(psession):
         verify_waybill(psession, 10**9)
 
 
-def test_missing_beidou_is_fetched_from_the_national_platform_and_cached(psession, province_dir):
-    # a heavy vehicle's item with BeiDou fixes: forget them, then let verification fetch them again
-    item = psession.execute(text(
+def _heavy_item(psession, *beidou_when: str):
+    """The first item of a heavy vehicle that has, for each of ``beidou_when`` (a condition on ``p.t`` and the
+    item ``wv``), a cached BeiDou fix."""
+    having = "".join(f" AND EXISTS (SELECT 1 FROM position p WHERE p.vehicle_number = wv.vehicle_number "
+                     f"AND p.source = 2 AND {cond})" for cond in beidou_when)
+    return psession.execute(text(
         "SELECT wv.id, wv.waybill_id, wv.vehicle_number, wv.plate_color, wv.despatch_at, wv.receipt_at "
         "FROM waybill_vehicle wv JOIN vehicle v ON v.vehicle_number = wv.vehicle_number "
-        "AND v.plate_color = wv.plate_color WHERE v.gross_mass_t >= 12 AND EXISTS (SELECT 1 FROM position p "
-        "WHERE p.vehicle_number = wv.vehicle_number AND p.source = 2 AND p.t BETWEEN wv.despatch_at AND "
-        "wv.receipt_at) ORDER BY wv.id LIMIT 1")).one()
+        f"AND v.plate_color = wv.plate_color WHERE v.gross_mass_t >= 12{having} ORDER BY wv.id LIMIT 1")).one()
+
+
+def test_missing_beidou_is_fetched_from_the_national_platform_and_cached(psession, province_dir):
+    # a heavy vehicle's item with BeiDou fixes: forget them, then let verification fetch them again
+    item = _heavy_item(psession, "p.t BETWEEN wv.despatch_at AND wv.receipt_at")
     window = dict(v=item.vehicle_number, c=item.plate_color, t0=item.despatch_at - dt.timedelta(hours=2),
                   t1=item.receipt_at + dt.timedelta(hours=2))
     n_before = psession.execute(text("DELETE FROM position WHERE vehicle_number = :v AND plate_color = :c "
@@ -96,14 +102,9 @@ def test_missing_beidou_is_fetched_from_the_national_platform_and_cached(psessio
 def test_beidou_cached_only_in_the_margin_by_the_previous_trip_is_fetched_again(psession, province_dir):
     # back to back: the previous trip's fetched window reaches into this trip's margin, so a few fixes before the
     # despatch are cached while the transport period has none; verification must still fetch this trip's track
-    item = psession.execute(text(
-        "SELECT wv.id, wv.waybill_id, wv.vehicle_number, wv.plate_color, wv.despatch_at, wv.receipt_at "
-        "FROM waybill_vehicle wv JOIN vehicle v ON v.vehicle_number = wv.vehicle_number "
-        "AND v.plate_color = wv.plate_color WHERE v.gross_mass_t >= 12 AND EXISTS (SELECT 1 FROM position p "
-        "WHERE p.vehicle_number = wv.vehicle_number AND p.source = 2 AND p.t BETWEEN wv.despatch_at - "
-        "interval '2 hours' AND wv.despatch_at - interval '30 minutes') AND EXISTS (SELECT 1 FROM position p "
-        "WHERE p.vehicle_number = wv.vehicle_number AND p.source = 2 AND p.t BETWEEN wv.despatch_at AND "
-        "wv.receipt_at) ORDER BY wv.id LIMIT 1")).one()
+    item = _heavy_item(psession, "p.t BETWEEN wv.despatch_at - interval '2 hours' AND "
+                                 "wv.despatch_at - interval '30 minutes'",
+                       "p.t BETWEEN wv.despatch_at AND wv.receipt_at")
     span = dict(v=item.vehicle_number, c=item.plate_color, t0=item.despatch_at - dt.timedelta(minutes=20),
                 t1=item.receipt_at + dt.timedelta(hours=2))
     removed = psession.execute(text("DELETE FROM position WHERE vehicle_number = :v AND plate_color = :c "
@@ -132,10 +133,7 @@ class _DownPlatform:
 
 def test_unreachable_national_platform_is_no_beidou_not_a_failure(psession):
     # a heavy vehicle's item: without cached BeiDou fixes it asks the platform, which is down
-    item = psession.execute(text(
-        "SELECT wv.id, wv.waybill_id, wv.vehicle_number, wv.plate_color, wv.despatch_at, wv.receipt_at "
-        "FROM waybill_vehicle wv JOIN vehicle v ON v.vehicle_number = wv.vehicle_number "
-        "AND v.plate_color = wv.plate_color WHERE v.gross_mass_t >= 12 ORDER BY wv.id LIMIT 1")).one()
+    item = _heavy_item(psession)
     assert is_heavy(psession, vehicle_number=item.vehicle_number, plate_color=item.plate_color)
     psession.execute(text("DELETE FROM position WHERE vehicle_number = :v AND plate_color = :c AND source = 2"),
                      {"v": item.vehicle_number, "c": item.plate_color})
