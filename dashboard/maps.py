@@ -29,6 +29,7 @@ __all__ = [
     "scope_view",
     "thin_indices",
     "tile_url",
+    "view_box",
     "view_of",
 ]
 
@@ -146,16 +147,41 @@ def bounds_of(lon: np.ndarray, lat: np.ndarray) -> list[list[float]] | None:
     return [[float(lon[ok].min()), float(lat[ok].min())], [float(lon[ok].max()), float(lat[ok].max())]]
 
 
-def thin_indices(lon: np.ndarray, lat: np.ndarray, zoom: float, max_points: int = MAX_POINTS) -> np.ndarray:
+def view_box(longitude: float, latitude: float, zoom: float, width_px: float, height_px: float,
+             margin: float = 1.0) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a ``width_px`` × ``height_px`` map centred there at ``zoom`` (Web Mercator,
+    deck.gl's 512 px world at zoom 0), widened by ``margin`` views on each side so a short pan needs nothing new.
+
+    >>> [round(v, 3) for v in view_box(0.0, 0.0, 0.0, 512, 512, margin=0.0)]
+    [-180.0, -85.051, 180.0, 85.051]
+    """
+    world = 512.0 * 2.0 ** float(zoom)
+    s = np.sin(np.radians(np.clip(latitude, -85.0, 85.0)))
+    x = (longitude + 180.0) / 360.0 * world
+    y = (0.5 - np.log((1 + s) / (1 - s)) / (4 * np.pi)) * world
+    half_w, half_h = (0.5 + margin) * width_px, (0.5 + margin) * height_px
+
+    def lat_of(yy: float) -> float:
+        n = np.pi - 2.0 * np.pi * yy / world
+        return float(np.degrees(np.arctan(np.sinh(n))))
+
+    west = max((x - half_w) / world * 360.0 - 180.0, -180.0)
+    east = min((x + half_w) / world * 360.0 - 180.0, 180.0)
+    return west, max(lat_of(y + half_h), -85.06), east, min(lat_of(y - half_h), 85.06)
+
+
+def thin_indices(lon: np.ndarray, lat: np.ndarray, zoom: float, max_points: int | None = None) -> np.ndarray:
     """Indices (in order) of at most ``max_points`` of the points that draw the same picture at map ``zoom``: the
     first point of each screen-pixel cell (Web Mercator, deck.gl's 512 px world at zoom 0), cells doubled in size
-    until they fit, the first and last point always kept. All indices when there are few enough.
+    until they fit, the first and last point always kept. All indices when there are few enough. ``max_points``
+    defaults to :data:`MAX_POINTS` as it is at the call.
 
     >>> lon = np.linspace(117.0, 117.001, 1000); lat = np.full(1000, 31.8)  # 1000 fixes within ~1 pixel at zoom 8
     >>> thin_indices(lon, lat, zoom=8, max_points=10).tolist()
     [0, 999]
     """
     n = len(lon)
+    max_points = MAX_POINTS if max_points is None else max_points
     if n <= max_points:
         return np.arange(n)
     world = 512.0 * 2.0 ** float(zoom)

@@ -19,7 +19,7 @@ from store.models import Verification
 from trajectories.columns import SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES
 from trajectories.fixes import get_waybill, place_properties, places_for_items, waybill_items, window
 
-__all__ = ["trajectory_geojson", "trajectory_geojson_bytes"]
+__all__ = ["fixes_in_box", "trajectory_geojson", "trajectory_geojson_bytes"]
 
 
 def _circle(lon: float, lat: float, radius_m: float, n: int = 48) -> list[list[float]]:
@@ -93,6 +93,55 @@ def _feature(geometry: str, properties: dict[str, Any]) -> str:
     return '{"type":"Feature","geometry":' + geometry + ',"properties":' + _dumps(properties) + "}"
 
 
+def _shown_window(item, scope: Scope | None):
+    # A platform sees the BeiDou track only inside its own waybill's transport period, not the margins that may
+    # hold the truck's trips for other platforms; regulators see the whole window.
+    if scope is not None and scope.operator_id is not None:
+        return item.despatch_at, item.receipt_at
+    return window(item)
+
+
+_BOX_FIXES_SQL = text(
+    """
+    SELECT source, ST_X(geom) AS lon, ST_Y(geom) AS lat, date_part('epoch', t) AS epoch
+    FROM position
+    WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
+      AND operator_id IN (:operator_id, 0)
+      AND t BETWEEN :t0 AND :t1
+      AND ST_Intersects(geom, ST_MakeEnvelope(:west, :south, :east, :north, 4326))  -- exact: && alone is float4-loose
+    ORDER BY source, t
+    """
+)
+
+
+def fixes_in_box(session: Session, waybill_id: int, bbox: tuple[float, float, float, float], *,
+                 scope: Scope | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The waybill's fixes inside ``bbox`` (west, south, east, north; WGS-84), per source name: lon, lat and epoch
+    seconds, in time order. The same fixes as :func:`trajectory_geojson` shows this viewer, cut to the box: what a
+    map zoomed into part of a huge waybill needs. The caller checks that the viewer may see the waybill.
+
+    Raises
+    ------
+    WaybillNotFoundError
+        If there is no such waybill.
+    """
+    waybill = get_waybill(session, waybill_id)
+    west, south, east, north = (float(v) for v in bbox)
+    rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in SOURCE_NAMES.values()}
+    for item in waybill_items(session, waybill_id):
+        t0, t1 = _shown_window(item, scope)
+        for r in session.execute(_BOX_FIXES_SQL, {
+                "vehicle_number": item.vehicle_number, "plate_color": item.plate_color,
+                "sources": [SOURCE_APP, SOURCE_BEIDOU], "t0": t0, "t1": t1, "operator_id": waybill.operator_id,
+                "west": west, "south": south, "east": east, "north": north}):
+            rows[SOURCE_NAMES[r.source]].append((r.lon, r.lat, r.epoch))
+    out = {}
+    for name, got in rows.items():
+        a = np.asarray(got, dtype=np.float64).reshape(-1, 3)
+        out[name] = (a[:, 0], a[:, 1], a[:, 2])
+    return out
+
+
 def trajectory_geojson_bytes(session: Session, waybill_id: int, *, scope: Scope | None = None) -> bytes:
     """:func:`trajectory_geojson` as UTF-8 JSON, ready to send: the heavy parts never become Python objects.
 
@@ -123,10 +172,7 @@ def trajectory_geojson_bytes(session: Session, waybill_id: int, *, scope: Scope 
     current = {v.waybill_vehicle_id: v for v in session.scalars(
         select(Verification).where(Verification.waybill_id == waybill_id, Verification.current.is_(True)))}
     for item in items:
-        # A platform sees the BeiDou track only inside its own waybill's transport period, not the margins that
-        # may hold the truck's trips for other platforms; regulators see the whole window.
-        t0, t1 = (item.despatch_at, item.receipt_at) if scope is not None and scope.operator_id is not None \
-            else window(item)
+        t0, t1 = _shown_window(item, scope)
         features.extend(session.execute(_GEOJSON_FIXES_SQL, {
             "seq": item.seq, "vehicle_number": item.vehicle_number, "plate_color": item.plate_color,
             "sources": [SOURCE_APP, SOURCE_BEIDOU], "t0": t0, "t1": t1, "operator_id": waybill.operator_id,

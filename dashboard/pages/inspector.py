@@ -8,10 +8,10 @@ Data: ``supervision.waybills.service`` (search and the scoped detail; out of sco
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 from deckgl_dash import DeckGL
 
 from core.errors import NotFoundError
@@ -23,7 +23,7 @@ from supervision.anomalies import service as anomalies_service
 from supervision.waybills import service as waybills_service
 from trajectories import maps as trajectory_maps
 
-__all__ = ["inspector_layers", "register", "render"]
+__all__ = ["InspectorMap", "inspector_layers", "refined_fixes", "register", "render"]
 
 #: Trailing window of the playback (share of the waybill's time span) and the sweep's wall-clock length.
 _WINDOW_SHARE = 0.04
@@ -66,10 +66,19 @@ def _points(features: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.
     return a[:, 0], a[:, 1], np.asarray(times, dtype=np.float64)
 
 
-def inspector_layers(fc: dict[str, Any], copy_source: list[dict[str, Any]] | None = None
-                     ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, Any] | None, list | None]:
+class InspectorMap(NamedTuple):
+    layers: list[dict[str, Any]]
+    counts: dict[str, int]  # per legend entry
+    time_filter: dict[str, Any] | None
+    bounds: list | None
+    #: per source drawn thinned: its layer's index in ``layers``, fixes in all and drawn (refined on zoom)
+    thinned: dict[str, dict[str, int]]
+    t0: float  # epoch seconds the time attributes count from
+
+
+def inspector_layers(fc: dict[str, Any], copy_source: list[dict[str, Any]] | None = None) -> InspectorMap:
     """The map layers of one waybill's GeoJSON (``trajectories.maps``), the count per layer (the legend), the
-    playback's time filter and the bounds to frame."""
+    playback's time filter, the bounds to frame and the sources drawn thinned at the initial zoom."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for f in fc["features"]:
         by_kind.setdefault(f["properties"]["kind"], []).append(f)
@@ -100,11 +109,14 @@ def inspector_layers(fc: dict[str, Any], copy_source: list[dict[str, Any]] | Non
                                          line_width_px=3))
     bounds = _bounds(pts, places)
     zoom = maps.view_of(bounds)["zoom"]
+    thinned: dict[str, dict[str, int]] = {}
     for src in ("app", "beidou"):
         lon, lat, tt = pts[src]
         counts[f"fixes_{src}"] = int(lon.size)
         if lon.size:
             keep = maps.thin_indices(lon, lat, zoom)  # a huge source drawn at screen resolution (≤ MAX_POINTS)
+            if keep.size < lon.size:
+                thinned[src] = {"index": len(layers), "total": int(lon.size), "drawn": int(keep.size)}
             layers.append(maps.fixes_layer(f"fixes-{src}", lon[keep], lat[keep], maps.COLORS[src],
                                            t_rel=tt[keep] - t0))
     stops = by_kind.get("stop", [])
@@ -128,7 +140,7 @@ def inspector_layers(fc: dict[str, Any], copy_source: list[dict[str, Any]] | Non
         time_filter = {"domain": [0.0, span], "window": span, "current": span, "playing": False,
                        "speed": span / _SWEEP_S, "loop": True,
                        "layerIds": [f"fixes-{s}" for s in ("app", "beidou") if pts[s][0].size]}
-    return layers, counts, time_filter, bounds
+    return InspectorMap(layers, counts, time_filter, bounds, thinned, t0)
 
 
 def _bounds(pts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], places: list[dict[str, Any]]
@@ -241,8 +253,15 @@ def _detail(waybill_id: int, lang: str) -> Any:
         except NotFoundError:
             return html.Div(t("not_found", lang), id="insp-not-found", className="notice")
         copy_lines, copy_labels = _copy_source(session, v.scope, detail)
-    layers, counts, time_filter, bounds = inspector_layers(fc, copy_lines)
-    deck = DeckGL(id="insp-map", layers=layers, initial_view_state=maps.view_of(bounds), time_filter=time_filter, style={"position": "relative", "width": "100%", "height": "100%"})
+    m = inspector_layers(fc, copy_lines)
+    layers, counts, time_filter, bounds = m.layers, m.counts, m.time_filter, m.bounds
+    view = maps.view_of(bounds)
+    # A source too big to draw whole is drawn at screen resolution; zooming in asks the server for the fixes of
+    # the part in view, thinned at the new zoom (the view state is watched only then).
+    thin_meta = {"id": waybill_id, "t0": m.t0, "sources": m.thinned} if m.thinned else None
+    deck = DeckGL(id="insp-map", layers=layers, initial_view_state=view, time_filter=time_filter,
+                  enable_events=["viewStateChange"] if thin_meta else False,
+                  style={"position": "relative", "width": "100%", "height": "100%"})
     span = time_filter["domain"][1] if time_filter else 0
     start = min((f["properties"]["t"][0] for f in fc["features"] if f["properties"]["kind"] == "fixes"
                  and f["properties"]["t"]), default=0)
@@ -256,6 +275,9 @@ def _detail(waybill_id: int, lang: str) -> Any:
                 html.Span("", id="insp-time", className="muted"),
                 dcc.Store(id="insp-t0", data=start),
             ], className="playback"),
+            html.Div(_thin_note(m.thinned, None, lang), id="insp-thin", className="muted"),
+            dcc.Store(id="insp-thin-meta", data=thin_meta),
+            dcc.Store(id="insp-view", data={k: view[k] for k in ("longitude", "latitude", "zoom")}),
         ], className="map-col"),
         html.Div([
             html.H3(f"{t('waybill_no', lang)} {detail['shippingNoteNumber']}", id="insp-title"),
@@ -264,6 +286,19 @@ def _detail(waybill_id: int, lang: str) -> Any:
             _verdict_panel(detail, fc, lang),
         ], className="side"),
     ], className="inspector")
+
+
+def _thin_note(thinned: dict[str, dict[str, int]], in_box: dict[str, int] | None, lang: str) -> list[Any]:
+    """One line per source drawn thinned: how many of its fixes are drawn (``data-*`` for tests and tools)."""
+    lines = []
+    for src, info in thinned.items():
+        box = (in_box or {}).get(src, info["total"])
+        key = "thin_note_all" if info["drawn"] >= box else "thin_note"
+        text = t(key, lang).format(source=t(f"fixes_{src}", lang), drawn=info["drawn"], box=box,
+                                           total=info["total"])
+        lines.append(html.Div(text, id=f"insp-thin-{src}", **{
+            "data-total": str(info["total"]), "data-drawn": str(info["drawn"]), "data-box": str(box)}))
+    return lines
 
 
 def render(query: dict[str, str], lang: str) -> Any:
@@ -291,6 +326,49 @@ def _results(rows: list[dict[str, Any]], lang: str) -> Any:
     return html.Ul([html.Li(dcc.Link(f"{r['number']}  ({r['despatchAt']:%Y-%m-%d %H:%M})",
                                      href=f"{base}?id={r['id']}", refresh=True)) for r in rows],
                    className="results")
+
+
+# The view state arrives on every frame of a pan or zoom: ask the server only when the zoom crosses a whole level
+# or the view leaves the area fetched last (one view's width and height beyond it on each side).
+_VIEW_JS = """
+function(viewState, last) {
+    const nu = window.dash_clientside.no_update;
+    if (!viewState || viewState.zoom === undefined) { return nu; }
+    const el = document.getElementById('insp-map');
+    const w = el && el.clientWidth ? el.clientWidth : 900, h = el && el.clientHeight ? el.clientHeight : 470;
+    function px(lon, lat, zoom) {
+        const world = 512 * Math.pow(2, zoom);
+        const s = Math.sin(Math.max(-85, Math.min(85, lat)) * Math.PI / 180);
+        return [(lon + 180) / 360 * world, (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * world];
+    }
+    if (last && Math.floor(last.zoom) === Math.floor(viewState.zoom)) {
+        const [x, y] = px(viewState.longitude, viewState.latitude, viewState.zoom);
+        const [x0, y0] = px(last.longitude, last.latitude, viewState.zoom);
+        if (Math.abs(x - x0) < w && Math.abs(y - y0) < h) { return nu; }
+    }
+    return {longitude: viewState.longitude, latitude: viewState.latitude, zoom: viewState.zoom, width: w, height: h};
+}
+"""
+
+
+def refined_fixes(waybill_id: int, meta: dict[str, Any], view: dict[str, Any], lang: str) -> tuple[Any, Any]:
+    """The thinned sources' layers for the area around ``view`` (a patch of the map's layers) and the note."""
+    box = maps.view_box(view["longitude"], view["latitude"], view["zoom"], view["width"], view["height"])
+    v = viewer()
+    with db() as session:
+        if waybills_service.visible_waybill(session, v.scope, waybill_id) is None:
+            return no_update, no_update
+        pts = trajectory_maps.fixes_in_box(session, waybill_id, box, scope=v.scope)
+    patch = Patch()
+    thinned, in_box = {}, {}
+    for src, info in meta["sources"].items():
+        lon, lat, tt = pts[src]
+        keep = maps.thin_indices(lon, lat, view["zoom"])
+        layer = maps.fixes_layer(f"fixes-{src}", lon[keep], lat[keep], maps.COLORS[src], t_rel=tt[keep] - meta["t0"])
+        patch[int(info["index"])]["data"] = layer["data"]
+        thinned[src] = {**info, "drawn": int(keep.size)}
+        in_box[src] = int(lon.size)
+    return patch, _thin_note(thinned, in_box, lang)
 
 
 def register(app) -> None:
@@ -321,6 +399,18 @@ def register(app) -> None:
             tf.update(playing=False, current=float(value), window=span * _WINDOW_SHARE)
         tf["nonce"] = int(tf.get("nonce", 0)) + 1
         return tf, t("pause" if tf["playing"] else "play", lang())
+
+    app.clientside_callback(_VIEW_JS, Output("insp-view", "data"), Input("insp-map", "viewState"),
+                            State("insp-view", "data"), prevent_initial_call=True)
+
+    @app.callback(Output("insp-map", "layers"), Output("insp-thin", "children"), Input("insp-view", "data"),
+                  State("insp-thin-meta", "data"), prevent_initial_call=True)
+    def refine(view, meta):
+        from dashboard.session import lang
+
+        if not view or not meta or "width" not in view:
+            return no_update, no_update
+        return refined_fixes(int(meta["id"]), meta, view, lang())
 
     @app.callback(Output("insp-time", "children"), Input("insp-map", "currentTime"), State("insp-t0", "data"),
                   prevent_initial_call=True)

@@ -33,7 +33,7 @@ from store.models import (
 from store.paging import Page, narrow, order, page
 
 __all__ = ["FundFlowFilter", "WaybillFilter", "fund_flow_detail", "list_fund_flows", "list_waybills",
-           "waybill_detail"]
+           "visible_waybill", "waybill_detail"]
 
 WAYBILL_SORTS = {"despatchAt": Waybill.despatch_at, "receiptAt": Waybill.receipt_at, "id": Waybill.id,
                  "totalAmount": Waybill.total_amount, "receivedAt": Waybill.received_at}
@@ -97,7 +97,8 @@ def list_waybills(*, db_session: Session, scope: Scope, filters: WaybillFilter =
                 plain=True)
 
 
-def _visible_waybill(db_session: Session, scope: Scope, waybill_id: int) -> Waybill | None:
+def visible_waybill(db_session: Session, scope: Scope, waybill_id: int) -> Waybill | None:
+    """The waybill when this viewer may see it, else None (unknown and out of scope answer alike)."""
     scope.require_documents()
     return db_session.scalars(select(Waybill).where(Waybill.id == waybill_id,
                                                     scope.operator_filter(Waybill.operator_id))).one_or_none()
@@ -109,7 +110,7 @@ def waybill_detail(*, db_session: Session, scope: Scope, waybill_id: int, ip: st
 
     None when unknown or out of scope (the two answer alike).
     """
-    w = _visible_waybill(db_session, scope, waybill_id)
+    w = visible_waybill(db_session, scope, waybill_id)
     if w is None:
         return None
     clear = scope.personal_data

@@ -233,6 +233,55 @@ def test_a_copied_track_is_drawn_beside_its_source(browser, live_url, make_user,
     screenshot(browser, "inspector-copied-track")
 
 
+def test_a_thinned_track_shows_every_fix_once_zoomed_in(browser, live_url, make_user, engine, facts, monkeypatch):
+    """A source too big to draw whole is drawn at screen resolution; zooming in on part of it fetches that part's
+    fixes, thinned at the new zoom, until every fix in view is drawn."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from auth.scope import Scope
+    from dashboard import maps
+    from dashboard.pages.inspector import inspector_layers
+    from trajectories.maps import trajectory_geojson
+
+    monkeypatch.setattr(maps, "MAX_POINTS", 40)  # the live server runs in this process: the waybill's 700+ BeiDou
+    wid = facts["speed_id"]                      # fixes are "too many" without a 50,000-fix fixture
+    with Session(engine) as s:
+        fc = trajectory_geojson(s, wid, scope=Scope(role="province", division_prefix="34"))
+    m = inspector_layers(fc)
+    assert "beidou" in m.thinned, m.thinned
+    username, password = make_user("province", division_code="340000")
+    browser_login(browser, live_url, username, password)
+    browser.get(f"{live_url}/dashboard/waybill?id={wid}")
+    note = wait_for(browser, "insp-thin-beidou")
+    total, drawn = int(note.get_attribute("data-total")), int(note.get_attribute("data-drawn"))
+    assert drawn <= 40 < total and "放大可看全部" in note.text
+    # double-click on a fix in the middle of the track: deck.gl zooms in one level about that pixel
+    view = maps.view_of(m.bounds)
+    fixes = next(f for f in fc["features"] if f["properties"]["kind"] == "fixes"
+                 and f["properties"]["source"] == "beidou")
+    lon, lat = fixes["geometry"]["coordinates"][len(fixes["geometry"]["coordinates"]) // 2]
+    world = 512 * 2 ** view["zoom"]
+
+    def px(lo, la):
+        return ((lo + 180) / 360 * world,
+                (1 - np.log(np.tan(np.pi / 4 + np.radians(la) / 2)) / np.pi) / 2 * world)
+
+    (x, y), (x0, y0) = px(lon, lat), px(view["longitude"], view["latitude"])
+    canvas = browser.find_element(By.CSS_SELECTOR, "#insp-map canvas")
+    seen = []
+    for _ in range(10):
+        ActionChains(browser).move_to_element_with_offset(canvas, int(x - x0), int(y - y0)).double_click().perform()
+        time.sleep(1.0)
+        note = browser.find_element(By.ID, "insp-thin-beidou")
+        box, drawn = int(note.get_attribute("data-box")), int(note.get_attribute("data-drawn"))
+        seen.append((box, drawn))
+        if 0 < box <= 40 and drawn == box:
+            break
+    assert seen[-1][0] < total and 0 < seen[-1][1] == seen[-1][0], seen  # every fix of the area in view, drawn
+    assert "全部显示" in note.text, note.text
+    screenshot(browser, "inspector-zoomed-in")
+
+
 def test_density_resolution_follows_the_zoom(browser, live_url, make_user):
     from selenium.webdriver.common.action_chains import ActionChains
 

@@ -30,3 +30,12 @@ def test_a_million_fixes_become_at_most_max_points_covering_the_same_pixels():
 def test_few_fixes_are_all_kept():
     lon, lat = np.linspace(117, 118, 5000), np.linspace(31, 32, 5000)
     assert maps.thin_indices(lon, lat, zoom=14).tolist() == list(range(5000))
+
+
+def test_the_view_box_holds_the_view_and_one_view_around_it():
+    # 900 × 470 px at zoom 10: the view itself spans 900 / (512·2¹⁰) of the world's 360°
+    west, south, east, north = maps.view_box(117.2, 31.8, 10.0, 900, 470, margin=1.0)
+    span = 900 / (512 * 2**10) * 360
+    assert abs((east - west) - 3 * span) < 1e-9 and west < 117.2 < east and south < 31.8 < north
+    inner = maps.view_box(117.2, 31.8, 10.0, 900, 470, margin=0.0)
+    assert west < inner[0] and inner[2] < east and south < inner[1] and inner[3] < north
