@@ -529,10 +529,10 @@ def transition(*, db_session: Session, scope: Scope, alarm_id: int, action: str,
     """
     now = _now(now)
     action = ALIASES.get(action, action)
-    if action not in ACTIONS:
-        raise InvalidInputError(f"action must be one of {sorted(ACTIONS)}, got {action!r}")
     alarm = get(db_session=db_session, scope=scope, alarm_id=alarm_id, lock=True)
     try:
+        if action not in ACTIONS:  # refused on record too (but only for an alarm this user may see)
+            raise InvalidInputError(f"action must be one of {sorted(ACTIONS)}, got {action!r}")
         sources, target = _allowed(scope, alarm, action)
         if alarm.status not in sources:
             raise ConflictError(
@@ -545,8 +545,10 @@ def transition(*, db_session: Session, scope: Scope, alarm_id: int, action: str,
         checked = files.validate(uploads) if uploads else []  # too large / wrong type: refused and audited
     except (ForbiddenError, ConflictError, InvalidInputError) as e:
         # kept on record (committed on its own) before the route answers the error
-        audit.refused(db_session, f"alarm_{action}", e, scope=scope, target=f"alarm:{alarm.id}", ip=ip,
-                      detail={"status": alarm.status})
+        known = action in ACTIONS  # a made-up action is not made into an audit action name
+        audit.refused(db_session, f"alarm_{action}" if known else "alarm_event", e, scope=scope,
+                      target=f"alarm:{alarm.id}", ip=ip,
+                      detail={"status": alarm.status, **({} if known else {"action": action[:32]})})
         raise
     meta = files.store_all(uploads, checked) if uploads else []
     before = alarm.status

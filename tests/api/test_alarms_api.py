@@ -145,6 +145,7 @@ def test_the_whole_lifecycle_with_the_right_roles(http, make_user, world, engine
     assert _event(http, op, aid, "submit", "已全部补传").json()["status"] == "RECTIFICATION_SUBMITTED"
     assert _event(http, city, aid, "accept", "通过").json()["status"] == "ACCEPTED"
     assert _event(http, op, aid, "close").status_code == 403
+    assert _event(http, op, aid, "undo").status_code == 422  # no such action: refused, and on record
     r = _event(http, county, aid, "close", "结案")
     assert r.json()["status"] == "CLOSED" and r.json()["closedAt"]
     assert _event(http, county, aid, "close").status_code == 409
@@ -162,6 +163,7 @@ def test_the_whole_lifecycle_with_the_right_roles(http, make_user, world, engine
         audits = s.execute(select(AuditLog.action, AuditLog.outcome).where(AuditLog.target == f"alarm:{aid}")).all()
         assert sum(1 for a in audits if a.outcome == "ok" and a.action != "alarm_raise") == 7
         assert ("alarm_accept", "refused") in [(a.action, a.outcome) for a in audits]
+        assert ("alarm_event", "refused") in [(a.action, a.outcome) for a in audits]
     # closed: a new evaluation over the same documents raises nothing new
     with Session(engine) as s:
         assert service.evaluate(s, operator_id=world["a"]).raised == []
