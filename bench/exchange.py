@@ -15,6 +15,7 @@ delivers from the outbox the run filled.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -274,7 +275,9 @@ def _vehicle(i: int) -> dict:
 
 def _driver(i: int) -> dict:
     d = samples.driver()
-    body = f"340104199003{i:05d}"
+    # A valid GB 11643 number (a real birth date), so the run measures a clean driver, not a QUAL_ID_CHECKSUM one.
+    born = dt.date(1990, 1, 1) + dt.timedelta(days=i // 1000)
+    body = f"340104{born:%Y%m%d}{i % 1000:03d}"
     d["drivingLicense"] = d["qualificationCertificate"] = body + id_check_char(body)
     return d
 

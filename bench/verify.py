@@ -230,7 +230,11 @@ class _CpuMeter:
             return None
         t = self._pg.cpu_times()
         total = t.user + t.system + t.children_user + t.children_system
-        for child in self._pg.children():
+        try:
+            children = self._pg.children()
+        except psutil.NoSuchProcess:  # a backend exited while it was being listed: list again
+            children = self._pg.children()
+        for child in children:
             with contextlib.suppress(psutil.Error):
                 c = child.cpu_times()
                 total += c.user + c.system

@@ -9,14 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, update
+from sqlalchemy import ARRAY, Text, case, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from store.models import Anomaly
 
-__all__ = ["ANOMALY_TYPES", "GROUPS", "PENDING", "AnomalyType", "mark_pending", "mark_pending_many", "record", "resolve",
-           "set_appeal_status"]
+__all__ = ["ANOMALY_TYPES", "GROUPS", "PENDING", "AnomalyType", "mark_pending", "mark_pending_many", "record",
+           "record_many", "resolve", "resolve_many", "set_appeal_status"]
 
 # group code -> (Chinese name of seed §2(二)3, English)
 GROUPS: dict[str, tuple[str, str]] = {
@@ -99,18 +99,45 @@ def record(
     ValueError
         If ``code`` is not in the catalogue of spec/RULES.md §1.
     """
-    kind = _catalogued(code)
-    values = dict(
-        code=code, group_code=kind.group, severity=severity, operator_id=operator_id, document_kind=document_kind,
-        document_id=document_id, document_key=document_key, reason_zh=reason_zh, reason_en=reason_en,
-        evidence=evidence,
-    )
-    stmt = insert(Anomaly).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["code", "document_kind", "document_key"],
-        set_={k: stmt.excluded[k] for k in ("document_id", "reason_zh", "reason_en", "evidence", "severity")},
-    ).returning(Anomaly.id)
-    return session.execute(stmt).scalar_one()
+    return record_many(session, [dict(
+        code=code, document_kind=document_kind, document_key=document_key, operator_id=operator_id,
+        reason_zh=reason_zh, reason_en=reason_en, document_id=document_id, severity=severity, evidence=evidence)])[0]
+
+
+def record_many(session: Session, anomalies: list[dict[str, Any]]) -> list[int]:
+    """:func:`record` for many anomalies with one statement (a verification batch's fired rules); each dict has
+    ``record``'s keyword arguments and ``code``. Returns their ids in the same order.
+
+    The same (code, document) twice in ``anomalies`` is written twice, in order, as repeated :func:`record`
+    calls would (one statement cannot touch a row twice).
+    """
+    rows = []
+    for a in anomalies:
+        kind = _catalogued(a["code"])
+        rows.append(dict(
+            code=a["code"], group_code=kind.group, severity=a.get("severity", "warning"),
+            operator_id=a.get("operator_id"), document_kind=a["document_kind"], document_id=a.get("document_id"),
+            document_key=a["document_key"], reason_zh=a["reason_zh"], reason_en=a["reason_en"],
+            evidence=a.get("evidence"),
+        ))
+    ids: list[int] = [0] * len(rows)
+    todo = list(range(len(rows)))
+    while todo:
+        batch, seen, later = [], set(), []
+        for k in todo:
+            key = (rows[k]["code"], rows[k]["document_kind"], rows[k]["document_key"])
+            (later if key in seen else batch).append(k)
+            seen.add(key)
+        stmt = insert(Anomaly).values([rows[k] for k in batch])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["code", "document_kind", "document_key"],
+            set_={k: stmt.excluded[k] for k in ("document_id", "reason_zh", "reason_en", "evidence", "severity")},
+        ).returning(Anomaly.id, Anomaly.code, Anomaly.document_kind, Anomaly.document_key)
+        got = {(c, kind, key): i for i, c, kind, key in session.execute(stmt).all()}
+        for k in batch:
+            ids[k] = got[(rows[k]["code"], rows[k]["document_kind"], rows[k]["document_key"])]
+        todo = later
+    return ids
 
 
 def resolve(
@@ -138,22 +165,51 @@ def resolve(
     still_firing : iterable of str
         The codes that fired this time.
     """
-    firing = set(still_firing)
-    stale = [c for c in codes if c not in firing]
-    session.execute(
-        update(Anomaly)
-        .where(Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
-               Anomaly.code.in_(stale), Anomaly.status == "open")
-        .values(status="resolved", resolved_at=dt.datetime.now(dt.UTC))
-    )
-    session.execute(
-        update(Anomaly)
-        .where(Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
-               Anomaly.code.in_(sorted(firing)), Anomaly.status.in_(("resolved", PENDING)))
-        .values(status="open", resolved_at=None)
-    )
-    if stale:
-        _settle_pending(session, document_kind, document_key, stale)
+    resolve_many(session, document_kind=document_kind, codes=codes, still_firing={document_key: still_firing})
+
+
+def resolve_many(
+    session: Session,
+    *,
+    document_kind: str,
+    codes: Iterable[str],
+    still_firing: dict[str, Iterable[str]],
+) -> None:
+    """:func:`resolve` for many documents of one kind with a few statements in all: ``still_firing`` maps each
+    document key to the codes that fired on it this time."""
+    codes = list(codes)
+    stale_keys, stale_codes, firing_keys, firing_codes = [], [], [], []
+    for key, fired in still_firing.items():
+        firing = set(fired)
+        for c in codes:
+            if c not in firing:
+                stale_keys.append(key)
+                stale_codes.append(c)
+        for c in sorted(firing):
+            firing_keys.append(key)
+            firing_codes.append(c)
+    if stale_keys:
+        session.execute(
+            update(Anomaly)
+            .where(Anomaly.document_kind == document_kind, _pairs(stale_keys, stale_codes), Anomaly.status == "open")
+            .values(status="resolved", resolved_at=dt.datetime.now(dt.UTC))
+        )
+    if firing_keys:
+        session.execute(
+            update(Anomaly)
+            .where(Anomaly.document_kind == document_kind, _pairs(firing_keys, firing_codes),
+                   Anomaly.status.in_(("resolved", PENDING)))
+            .values(status="open", resolved_at=None)
+        )
+    if stale_keys:
+        _settle_pending(session, document_kind, stale_keys, stale_codes)
+
+
+def _pairs(keys: list[str], codes: list[str]):
+    """``(document_key, code)`` is one of the pairs ``zip(keys, codes)``."""
+    pairs = select(func.unnest(literal(keys, ARRAY(Text))).label("k"),
+                   func.unnest(literal(codes, ARRAY(Text))).label("c")).subquery()
+    return tuple_(Anomaly.document_key, Anomaly.code).in_(select(pairs.c.k, pairs.c.c))
 
 
 #: Status of a rule that could not be decided yet (an outside registry was down): "not checked yet".
@@ -215,11 +271,10 @@ def mark_pending_many(session: Session, markers: list[dict[str, Any]]) -> int:
     return len(session.execute(stmt).scalars().all())
 
 
-def _settle_pending(session: Session, document_kind: str, document_key: str, codes: list[str]) -> None:
-    """The rule ran and did not fire: a pending marker that was a resolved anomaly is resolved again (its
-    earlier reasons back), one that never was an anomaly goes."""
-    where = (Anomaly.document_kind == document_kind, Anomaly.document_key == document_key,
-             Anomaly.code.in_(codes), Anomaly.status == PENDING)
+def _settle_pending(session: Session, document_kind: str, keys: list[str], codes: list[str]) -> None:
+    """The rule ran and did not fire on these (document key, code) pairs: a pending marker that was a resolved
+    anomaly is resolved again (its earlier reasons back), one that never was an anomaly goes."""
+    where = (Anomaly.document_kind == document_kind, _pairs(keys, codes), Anomaly.status == PENDING)
     prev = Anomaly.evidence["previous"]
     session.execute(
         update(Anomaly).where(*where, Anomaly.resolved_at.is_not(None), Anomaly.evidence.has_key("previous"))

@@ -1,8 +1,9 @@
-"""Build one trajectory from raw fixes: clean, clip to the waybill window, measure, export."""
+"""Build trajectories from raw fixes: clean, clip to the waybill window, measure, export (one or many at once)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -10,16 +11,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from geo.hexes import points_to_cells
+
 from . import _kernels as K
-from .clean import CleanReport, _check_columns, clean_positions, params_from
+from .clean import _DUPLICATE, _INVALID, _JUMP, _SPIKE, CleanReport, _check_columns, clean_arrays, params_from
 from .columns import DISTANCE_M, DURATION_S, LAT, LON, SPEED_KMH, T
 from .errors import TrajectoryError
-from .measures import _gap_steps, _gaps_frame_at, _h3_path, _seconds, _stops_frame_of
+from .measures import _gaps_frame_at, _seconds, _stops_frame_of
 
 if TYPE_CHECKING:
     import movingpandas
 
-__all__ = ["BuiltTrajectory", "TrajectoryStats", "build", "linestring_m_wkt", "to_movingpandas"]
+__all__ = ["BuiltTrajectory", "TrajectoryStats", "build", "build_many", "linestring_m_wkt", "to_movingpandas"]
 
 
 @dataclass(frozen=True)
@@ -172,49 +175,105 @@ def build(
     >>> b.stats.n_fixes, b.stats.coverage, round(b.stats.length_m)
     (60, 1.0, 47656)
     """
-    ws_s, we_s = _seconds(window_start), _seconds(window_end)
-    _check_columns(fixes)
-    fixes = fixes.copy(deep=False)  # copy-on-write: the input as received, for ``fixes`` and the report's ``removed``
-    # clean()'s positions, clipped to the window, taken from the input once (clean + clip + add_speed as arrays:
-    # this runs for every waybill and source verified, so each DataFrame operation saved counts)
-    order, report, (t_us, lon_in, lat_in) = clean_positions(fixes, params_from(max_speed_kmh=max_speed_kmh))
-    t_s = t_us[order] / 1e6
-    inside = (t_s >= ws_s) & (t_s <= we_s)
+    return build_many(
+        [fixes], [(window_start, window_end)], gap_s=gap_s, stop_min_duration_s=stop_min_duration_s,
+        stop_max_diameter_m=stop_max_diameter_m, h3_res=h3_res, max_speed_kmh=max_speed_kmh,
+    )[0]
+
+
+def build_many(
+    frames: Sequence[pd.DataFrame],
+    windows: Sequence[tuple[Any, Any]],
+    *,
+    gap_s: float = 1800.0,
+    stop_min_duration_s: float = 600.0,
+    stop_max_diameter_m: float = 200.0,
+    h3_res: int = 8,
+    max_speed_kmh: float = 130.0,
+) -> list[BuiltTrajectory]:
+    """:func:`build` for many trajectories in one pass: ``build(frames[j], window_start=windows[j][0],
+    window_end=windows[j][1], ...)`` for every j, with each kernel run once over all of them.
+
+    A verification chunk builds hundreds of short tracks; one call per track spent most of its time in the
+    kernels' fixed cost per call, not in the fixes. The kernels mask every step where the trajectory changes
+    (as :func:`trajectories.bulk.bulk` uses them), so each result is the one :func:`build` gives.
+    """
+    if len(frames) != len(windows):
+        raise ValueError(f"{len(frames)} frames but {len(windows)} windows")
+    n_groups = len(frames)
+    if n_groups == 0:
+        return []
+    for f in frames:
+        _check_columns(f)
+    # copy-on-write shallow copies: the inputs as received, for ``fixes`` and the reports' ``removed``
+    frames = [f.copy(deep=False) for f in frames]
+    ws_s = np.array([_seconds(w[0]) for w in windows], dtype=np.float64)
+    we_s = np.array([_seconds(w[1]) for w in windows], dtype=np.float64)
+    sizes = np.array([len(f) for f in frames], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    t_in = np.concatenate([K.times_us(f[T]) for f in frames]) if offsets[-1] else np.zeros(0, dtype=np.int64)
+    lon_in = np.concatenate([f[LON].to_numpy(dtype=np.float64) for f in frames])
+    lat_in = np.concatenate([f[LAT].to_numpy(dtype=np.float64) for f in frames])
+    gid_in = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
+    # clean + clip + measure on flat arrays (clean_positions' cleaning, all tracks at once)
+    order, reason, out_of_order = clean_arrays(t_in, lon_in, lat_in, gid_in, params_from(max_speed_kmh=max_speed_kmh))
+    if out_of_order.size < n_groups:  # clean_arrays counts up to the last group with a fix
+        out_of_order = np.concatenate([out_of_order, np.zeros(n_groups - out_of_order.size, dtype=np.int64)])
+    gid = gid_in[order]
+    t_s = t_in[order] / 1e6
+    inside = (t_s >= ws_s[gid]) & (t_s <= we_s[gid])
     keep = order[inside]
-    t_s = t_s[inside]
-    lon, lat = lon_in[keep], lat_in[keep]
-    gid = np.zeros(t_s.size, dtype=np.int64)
+    gid, t_s = gid[inside], t_s[inside]
+    lon, lat, t_us = lon_in[keep], lat_in[keep], t_in[keep]
     distance_m, duration_s, speed_kmh = K.step_arrays(t_s, lon, lat, gid)
     first_idx, last_idx = K.stop_ranges(
         t_s, lon, lat, gid, min_duration_s=stop_min_duration_s, max_diameter_m=stop_max_diameter_m
     )
     cols = K.group_stats(
-        t_s,
-        lon,
-        lat,
-        gid,
-        1,
-        np.array([ws_s]),
-        np.array([we_s]),
-        gap_s=gap_s,
-        stop_min_duration_s=stop_min_duration_s,
+        t_s, lon, lat, gid, n_groups, ws_s, we_s, gap_s=gap_s, stop_min_duration_s=stop_min_duration_s,
         stop_max_diameter_m=stop_max_diameter_m,
-        steps=(distance_m, duration_s, speed_kmh),  # computed once, for the frame and the stats
+        steps=(distance_m, duration_s, speed_kmh),  # computed once, for the frames and the stats
         stop_first_idx=first_idx,
     )
-    return BuiltTrajectory(
-        columns={"t_us": t_us[keep], LON: lon, LAT: lat, DISTANCE_M: distance_m, DURATION_S: duration_s,
-                 SPEED_KMH: speed_kmh},
-        input_fixes=fixes,
-        keep=keep,
-        clean_report=report,
-        stats=stats_from_columns(cols, 0),
-        stop_table=K.stop_table(t_s, lon, lat, first_idx, last_idx),
-        gap_steps=_gap_steps(t_s, gap_s),
-        h3_path=_h3_path(lon, lat, h3_res),
-        window_start=pd.Timestamp(ws_s, unit="s", tz="UTC"),
-        window_end=pd.Timestamp(we_s, unit="s", tz="UTC"),
-    )
+    stops = K.stop_table(t_s, lon, lat, first_idx, last_idx)
+    same = K.same_as_prev(gid)
+    gap_at = np.flatnonzero((np.diff(t_s) > gap_s) & same[1:])  # _gap_steps within each track
+    cells = points_to_cells(lon, lat, h3_res)
+    run_start = np.ones(cells.size, dtype=bool)  # _h3_path within each track: one cell per run
+    run_start[1:] = (cells[1:] != cells[:-1]) | ~same[1:]
+    path_at = np.flatnonzero(run_start)
+    counts = np.zeros((5, n_groups), dtype=np.int64)
+    for code in range(1, 5):
+        counts[code] = np.bincount(gid_in[reason == code], minlength=n_groups)
+    n_out = np.bincount(gid_in[order], minlength=n_groups)
+
+    bounds = np.searchsorted(gid, np.arange(n_groups + 1)).tolist()  # kept fixes of track j: bounds[j]:bounds[j+1]
+    stop_bounds = np.searchsorted(gid[first_idx], np.arange(n_groups + 1)).tolist()
+    gap_bounds = np.searchsorted(gid[gap_at], np.arange(n_groups + 1)).tolist()
+    path_bounds = np.searchsorted(gid[path_at], np.arange(n_groups + 1)).tolist()
+    out = []
+    for j, f in enumerate(frames):
+        a, z, o = bounds[j], bounds[j + 1], int(offsets[j])
+        sa, sz = stop_bounds[j], stop_bounds[j + 1]
+        report = CleanReport(
+            n_in=int(sizes[j]), n_out=int(n_out[j]), invalid=int(counts[_INVALID, j]),
+            duplicates=int(counts[_DUPLICATE, j]), out_of_order=int(out_of_order[j]), spikes=int(counts[_SPIKE, j]),
+            jumps=int(counts[_JUMP, j]), fixes=f, reasons=reason[o:o + int(sizes[j])],
+        )
+        out.append(BuiltTrajectory(
+            columns={"t_us": t_us[a:z], LON: lon[a:z], LAT: lat[a:z], DISTANCE_M: distance_m[a:z],
+                     DURATION_S: duration_s[a:z], SPEED_KMH: speed_kmh[a:z]},
+            input_fixes=f,
+            keep=keep[a:z] - o,
+            clean_report=report,
+            stats=stats_from_columns(cols, j),
+            stop_table={k: v[sa:sz] for k, v in stops.items()},
+            gap_steps=gap_at[gap_bounds[j]:gap_bounds[j + 1]] - a,
+            h3_path=cells[path_at[path_bounds[j]:path_bounds[j + 1]]],
+            window_start=pd.Timestamp(ws_s[j], unit="s", tz="UTC"),
+            window_end=pd.Timestamp(we_s[j], unit="s", tz="UTC"),
+        ))
+    return out
 
 
 def _take(fixes: pd.DataFrame, keep: np.ndarray, extra: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -175,7 +175,7 @@ _ITEM_FIXES_SQL = (
                              CAST(%(t0)s AS timestamptz[]), CAST(%(t1)s AS timestamptz[]), CAST(%(ops)s AS bigint[]))
                       AS i(item_id, vn, pc, t0, t1, op)
     )
-    SELECT i.item_id, extract(epoch FROM p.t)::float8 AS t_s, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.h3
+    SELECT i.item_id, date_part('epoch', p.t) AS t_s, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.h3
     FROM items i JOIN position p
       ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.source = %(source)s
      AND p.t BETWEEN i.t0 AND i.t1 AND (p.source <> 1 OR p.operator_id = i.op)

@@ -91,7 +91,7 @@ def window(item: WaybillVehicle) -> tuple[dt.datetime, dt.datetime]:
 
 _FIXES_SQL = text(
     """
-    SELECT CAST(round(extract(epoch FROM t) * 1000000) AS bigint) AS t_us, ST_X(geom) AS lon, ST_Y(geom) AS lat,
+    SELECT CAST(round(date_part('epoch', t) * 1000000) AS bigint) AS t_us, ST_X(geom) AS lon, ST_Y(geom) AS lat,
            source, speed_kmh, shipping_note_number
     FROM position
     WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
@@ -100,7 +100,9 @@ _FIXES_SQL = text(
     ORDER BY source, t
     """
 )
-# Run on the driver cursor (psycopg placeholders): plain tuples, no SQLAlchemy Row per fix.
+# Run on the driver cursor (psycopg placeholders): plain tuples, no SQLAlchemy Row per fix. date_part's float8
+# epoch, not extract's numeric (a third of the query's time): its error stays under half a microsecond until 2100,
+# so the rounded microseconds are exact.
 _BULK_FIXES_SQL = (
     """
     WITH items AS (
@@ -108,7 +110,7 @@ _BULK_FIXES_SQL = (
                              CAST(%(t0)s AS timestamptz[]), CAST(%(t1)s AS timestamptz[]), CAST(%(ops)s AS bigint[]))
                       AS i(item_id, vn, pc, t0, t1, op)
     )
-    SELECT i.item_id, CAST(round(extract(epoch FROM p.t) * 1000000) AS bigint) AS t_us, ST_X(p.geom) AS lon,
+    SELECT i.item_id, CAST(round(date_part('epoch', p.t) * 1000000) AS bigint) AS t_us, ST_X(p.geom) AS lon,
            ST_Y(p.geom) AS lat, p.source, p.speed_kmh, p.shipping_note_number
     FROM items i JOIN position p
       ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.t BETWEEN i.t0 AND i.t1
@@ -182,7 +184,7 @@ _SIGNED_FIXES_SQL = (
         FROM waybill_vehicle wv JOIN waybill w ON w.id = wv.waybill_id
         WHERE wv.id = ANY(%(ids)s) AND NOT w.is_sandbox
     )
-    SELECT i.item_id, extract(epoch FROM p.t)::float8 AS t_s, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.h3
+    SELECT i.item_id, date_part('epoch', p.t) AS t_s, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat, p.h3
     FROM items i JOIN position p
       ON p.vehicle_number = i.vn AND p.plate_color = i.pc AND p.source = 1 AND p.t BETWEEN i.t0 AND i.t1
      AND p.operator_id = i.op

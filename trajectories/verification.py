@@ -23,7 +23,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from etl.beidou import fetch_beidou, is_heavy
-from store.anomalies import record, resolve
+from store.anomalies import record_many, resolve_many
 from store.models import Verification, Waybill, WaybillVehicle
 from trajectories.build import BuiltTrajectory
 from trajectories.columns import LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES, T
@@ -39,7 +39,7 @@ from trajectories.fixes import (
     window,
 )
 from trajectories import _kernels as K
-from trajectories.verify import RULE_CODES, Place, Thresholds, VerificationInput, _isos, verify
+from trajectories.verify import RULE_CODES, Place, Thresholds, VerificationInput, _isos, verify_many
 
 if TYPE_CHECKING:
     from etl.adapters.national import NationalPlatformClient
@@ -119,13 +119,18 @@ def verify_items(
     fixes = fixes_for_items(session, items)
     places = places_for_items(session, items)
     others = other_periods_for_items(session, items)
-    done: list[_Done] = []
+    read: list[tuple[WaybillVehicle, dict[int, pd.DataFrame]]] = []
     for item in items:
         f = fixes[item.id]
         if (national is not None and _beidou_short(f[SOURCE_BEIDOU], item)
                 and _fetched_beidou(session, item, national)):
             f = {**f, SOURCE_BEIDOU: fixes_for_item(session, item, sources=(SOURCE_BEIDOU,))[SOURCE_BEIDOU]}
-        done.append(_check_item(waybills[item.waybill_id], item, f, places[item.id], thresholds, others[item.id]))
+        read.append((item, f))
+    # One verify_many for the batch: its tracks are built in one pass. They are stored in `trajectory`, not in the
+    # evidence (_store): no need to build their features.
+    verdicts = verify_many([_input(item, f, places[item.id], others[item.id]) for item, f in read],
+                           thresholds=thresholds or Thresholds(), track_features=False)
+    done = [_Done(waybills[item.waybill_id], item, f, places[item.id], v) for (item, f), v in zip(read, verdicts)]
     return _store(session, done)
 
 
@@ -168,25 +173,20 @@ class _Done:
     verdict: Any
 
 
-def _check_item(
-    waybill: Waybill,
+def _input(
     item: WaybillVehicle,
     fixes: dict[int, pd.DataFrame],
     places: tuple[Place, Place],
-    thresholds: Thresholds | None,
     other_periods: list | None = None,
-) -> _Done:
+) -> VerificationInput:
     loading, unloading = places
-    inp = VerificationInput(
+    return VerificationInput(
         despatch_at=pd.Timestamp(item.despatch_at), receipt_at=pd.Timestamp(item.receipt_at),
         loading=loading, unloading=unloading,
         app=fixes[SOURCE_APP] if len(fixes[SOURCE_APP]) else None,
         beidou=fixes[SOURCE_BEIDOU] if len(fixes[SOURCE_BEIDOU]) else None,
         other_periods=tuple((pd.Timestamp(a), pd.Timestamp(b)) for a, b in (other_periods or ())),
     )
-    # The tracks are stored in `trajectory`, not in the evidence (_store): no need to build their features.
-    verdict = verify(inp, thresholds=thresholds or Thresholds(), track_features=False)
-    return _Done(waybill, item, fixes, places, verdict)
 
 
 _TRAJECTORY_UPSERT_SQL = text(
@@ -233,9 +233,9 @@ def _store(session: Session, done: list[_Done]) -> list[ItemResult]:
     """Store a batch's trajectories, verifications and anomalies with a few statements for the whole batch.
 
     The verdicts' own writes are batched (one upsert of the trajectories, one UPDATE and one INSERT of the
-    verifications); anomalies go through :func:`store.anomalies.record` for the rules that fired, and
-    :func:`store.anomalies.resolve` only for documents that hold one of these rules' anomalies already (a first
-    verification has nothing to resolve).
+    verifications); anomalies go through one :func:`store.anomalies.record_many` for the rules that fired, and
+    one :func:`store.anomalies.resolve_many` for the documents that hold one of these rules' anomalies already (a
+    first verification has nothing to resolve).
     """
     if not done:
         return []
@@ -273,24 +273,21 @@ def _store(session: Session, done: list[_Done]) -> list[ItemResult]:
 
     keys = [document_key(d.waybill.id, d.item.seq) for d in done]
     held = set(session.scalars(_HELD_SQL, {"keys": keys, "codes": list(RULE_CODES)}).all())
+    fired = [[r for r in d.verdict.rules if r.fired] for d in done]
+    ids = iter(record_many(session, [
+        dict(code=r.code, document_kind="waybill", document_key=key, operator_id=d.waybill.operator_id,
+             document_id=d.waybill.id, reason_zh=r.reason_zh, reason_en=r.reason_en, severity=_severity(r.severity),
+             evidence={"numbers": _jsonable(r.numbers), "verificationId": ver_ids[d.item.id], "seq": d.item.seq})
+        for d, key, rules in zip(done, keys, fired) for r in rules]))
+    # Only this verification's own rules: the cross-waybill ones (crosscheck.py) are left alone here.
+    resolve_many(session, document_kind="waybill", codes=RULE_CODES,
+                 still_firing={key: {r.code for r in rules} for key, rules in zip(keys, fired) if key in held})
     results = []
-    for d, key in zip(done, keys):
-        fired = [r for r in d.verdict.rules if r.fired]
-        ver_id = ver_ids[d.item.id]
-        anomaly_ids = [
-            record(session, r.code, document_kind="waybill", document_key=key, operator_id=d.waybill.operator_id,
-                   document_id=d.waybill.id, reason_zh=r.reason_zh, reason_en=r.reason_en,
-                   severity=_severity(r.severity),
-                   evidence={"numbers": _jsonable(r.numbers), "verificationId": ver_id, "seq": d.item.seq})
-            for r in fired
-        ]
-        if key in held:
-            # Only this verification's own rules: the cross-waybill ones (crosscheck.py) are left alone here.
-            resolve(session, document_kind="waybill", document_key=key, codes=RULE_CODES,
-                    still_firing={r.code for r in fired})
+    for d, rules in zip(done, fired):
         results.append(ItemResult(
             waybill_id=d.waybill.id, waybill_vehicle_id=d.item.id, seq=d.item.seq, verdict=d.verdict.verdict,
-            fired=[r.code for r in fired], verification_id=ver_id, anomaly_ids=anomaly_ids,
+            fired=[r.code for r in rules], verification_id=ver_ids[d.item.id],
+            anomaly_ids=[next(ids) for _ in rules],
             n_fixes={SOURCE_NAMES[s]: int(len(f)) for s, f in d.fixes.items()},
         ))
     return results

@@ -29,7 +29,6 @@ from auth import audit, throttle
 from core import beijing, safejson
 from core.config import get_settings
 from etl.exchange import accounts, crypto, keys, tokens
-from etl.intake.documents import pg
 from etl.intake.pipeline import (
     IntakeResult,
     MessageBusy,
@@ -43,6 +42,7 @@ from etl.intake.pipeline import (
 from etl.intake.results import RESULT_MESSAGES
 from etl.schemas.locations import TimeWindow, time_window
 from store.anomalies import record as record_anomaly
+from store.db import pg
 from store.models import Account, Message, Operator
 from store.models.base import utcnow
 
@@ -387,7 +387,7 @@ WEAK_ENVELOPE_FIX_EN = ("draw a fresh random SM2 ephemeral key k for every messa
                         "pass a random k or use a version that draws one")
 
 
-# Straight to psycopg (etl.intake.documents.pg): every accepted envelope runs it.
+# Straight to psycopg (store.db.pg): every accepted envelope runs it.
 _REPEATED_C1 = ("SELECT id FROM message WHERE account_id = %(account_id)s::bigint AND c1_hex = %(c1_hex)s::varchar "
                 "AND id <> %(id)s::bigint LIMIT 1")
 

@@ -212,8 +212,11 @@ def drain_once(
                 break
             result.claimed += len(rows)
             keys = _province_keys(session)
-            prepared = [(row, env) for row in rows
-                        if (env := _prepare(session, client, row, now, result, keys)) is not None]
+            # No autoflush: each row's ``sent_at`` goes out with its answer at the commit, not as an UPDATE of
+            # its own before the next row's payload query (a round trip and an ORM flush per document).
+            with session.no_autoflush:
+                prepared = [(row, env) for row in rows
+                            if (env := _prepare(session, client, row, now, result, keys)) is not None]
             # The first alone: when the Ministry is down, the others keep their attempts (deferred).  A batch
             # holds at most one row per document (claim_due), so sending the rest at once keeps each
             # document's versions in order.

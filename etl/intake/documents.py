@@ -23,7 +23,6 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, Literal
 
-import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from geo import crs, gazetteer
 from geo.distance import haversine_m
+from store.db import pg
 from store.models import (
     DocumentVersion,
     Driver,
@@ -45,7 +45,7 @@ from store.models import (
     WaybillVehicle,
 )
 
-__all__ = ["UpsertResult", "adapt", "column_param", "content_sha256", "insert_row", "insert_sql", "pg",
+__all__ = ["UpsertResult", "adapt", "column_param", "content_sha256", "insert_row", "insert_sql",
            "upsert_document", "upsert_operator"]
 
 Status = Literal["created", "updated", "unchanged"]
@@ -141,28 +141,6 @@ def upsert_document(
     return UpsertResult(kind, row.id, row.version, status)
 
 
-def pg(session: Session) -> psycopg.Connection:
-    """The psycopg connection under ``session``, in its transaction (and savepoint).
-
-    The hot path's statements go straight to it: ``Session.execute`` costs about ten times the Python of the
-    round trip itself per statement, and a new document takes about ten.  Pending ORM changes are flushed first,
-    so a raw statement sees them.
-    """
-    if session.new or session.dirty or session.deleted:
-        session.flush()
-    # Looked up once per transaction: ``Session.connection()`` costs more Python than a statement's own psycopg
-    # call, and a message makes about ten of them.  The connection stays the same until the root transaction ends.
-    root, cached = session.get_transaction(), session.info.get(_PG_KEY)
-    if root is not None and cached is not None and cached[0] is root:
-        return cached[1]
-    conn = session.connection().connection.driver_connection
-    session.info[_PG_KEY] = (session.get_transaction(), conn)
-    return conn
-
-
-_PG_KEY = "etl.intake.documents.pg"  # session.info: (root transaction, its psycopg connection)
-
-
 def column_param(table: Table, name: str) -> str:
     """``%(name)s`` with the column's type as a cast (as SQLAlchemy binds it), the value adapted (jsonb)."""
     sql_type = table.c[name].type.compile(dialect=postgresql.dialect()).split("(", 1)[0]
@@ -188,7 +166,7 @@ def insert_sql(table: Table, keys: tuple[str, ...], returning: str | None = None
 
 
 def insert_row(session: Session, table: Table, values: dict[str, Any], returning: str | None = None) -> Any:
-    """INSERT one row of ``values`` into ``table`` through :func:`_pg` (types cast as the columns'); the
+    """INSERT one row of ``values`` into ``table`` through :func:`store.db.pg` (types cast as the columns'); the
     ``returning`` column's value, or None."""
     cur = pg(session).execute(insert_sql(table, tuple(values), returning), adapt(values))
     return cur.fetchone()[0] if returning else None

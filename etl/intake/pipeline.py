@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg import pq
 from sqlalchemy import bindparam, inspect, select, text
-from sqlalchemy.exc import IntegrityError, InvalidRequestError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from etl.intake.documents import (
@@ -34,7 +35,6 @@ from etl.intake.documents import (
     column_param,
     insert_row,
     insert_sql,
-    pg,
     upsert_document,
 )
 from etl.intake.results import ACCEPTED, RESULT_MESSAGES
@@ -42,7 +42,7 @@ from etl.schemas import IPC_TYPES, PayloadShapeError, PositionBatch, validate_pa
 from geo import crs
 from store import jobs
 from store.anomalies import record as record_anomaly
-from store.db import safe_error
+from store.db import pg, safe_error
 from store.models import ExchangeError, Message, Operator, Outbox
 from store.models.base import utcnow
 from store.models.exchange import REFERENCE_IN_USE
@@ -207,21 +207,20 @@ def archive(
     # The partial unique index on (user_name, reference) decides replays: try the insert, and only when it
     # collides look up the first arrival (saves a query on every ordinary message).
     values = build(None)
-    if not session.in_transaction():
-        # One round trip instead of three (BEGIN, INSERT, COMMIT): the INSERT commits by itself.  The connection
-        # goes back to the pool at the commit below, which restores its isolation level for what follows.  A
-        # session bound to a connection already in a transaction (tests, callers' own) keeps that transaction.
-        try:
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        except InvalidRequestError:
-            pass
+    conn = pg(session)
     try:
-        row = _archive_insert(session, values)
-        session.commit()
+        if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+            # One round trip instead of three (BEGIN, INSERT, COMMIT): the INSERT commits by itself, and the
+            # session keeps its connection for the processing (no return to the pool and checkout in between).
+            # A session whose transaction has begun on the server (tests, callers' own) commits it instead.
+            row = _archive_insert_autocommit(conn, values)
+        else:
+            row = _archive_insert(conn, values)
+            session.commit()
     except (IntegrityError, psycopg.errors.UniqueViolation):
         session.rollback()
         values = build(_first_with_reference(session, user_name, ref))
-        row = _archive_insert(session, values)
+        row = _archive_insert(pg(session), values)
         session.commit()
     return _persistent(session, {**_ARCHIVE_EMPTY, **values, **row})
 
@@ -232,15 +231,28 @@ _ARCHIVE_RETURNS = ("id", "received_at", "weak_envelope", "is_sandbox", "channel
 _ARCHIVE_EMPTY = dict.fromkeys(c.key for c in Message.__table__.columns)
 
 
-def _archive_insert(session: Session, values: dict[str, Any]) -> dict[str, Any]:
-    cur = pg(session).execute(insert_sql(Message.__table__, tuple(values), ", ".join(_ARCHIVE_RETURNS)),
-                              adapt(values))
+def _archive_insert(conn: psycopg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+    cur = conn.execute(insert_sql(Message.__table__, tuple(values), ", ".join(_ARCHIVE_RETURNS)), adapt(values))
     return dict(zip(_ARCHIVE_RETURNS, cur.fetchone(), strict=True))
+
+
+def _archive_insert_autocommit(conn: psycopg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+    """The archive INSERT committed by itself, on an idle connection that then goes on as before."""
+    conn.autocommit = True
+    try:
+        return _archive_insert(conn, values)
+    finally:
+        try:
+            conn.autocommit = False
+        except psycopg.Error:  # the connection broke: the pool discards it; the INSERT's own error is the one told
+            pass
 
 
 def _persistent(session: Session, columns: dict[str, Any]) -> Message:
     """The archived row as a Message in ``session`` (as if loaded: every column set, nothing to flush)."""
-    msg = Message(**columns)
+    # Filled as a load fills it, without the constructor's attribute events (a third of the archive's Python).
+    msg = Message.__mapper__.class_manager.new_instance()
+    instance_dict(msg).update(columns)
     make_transient_to_detached(msg)
     session.add(msg)
     return msg
@@ -253,8 +265,11 @@ def _first_with_reference(session: Session, user_name: str | None, ref: str | No
         Message.user_name == user_name, Message.message_reference_number == ref, text(REFERENCE_IN_USE)))
 
 
-_PAYLOAD_COLUMNS = ("header", "encrypted_code", "encrypted_content", "body")  # never changed after the archive
-_OUTCOME_COLUMNS = tuple(c.key for c in Message.__table__.columns if c.key not in _PAYLOAD_COLUMNS)
+#: What anyone changes on an archived message after its INSERT: the outcome (``finish``), the envelope's flags, and
+#: ``duplicate_of`` (a re-send made the message of record, ``etl.exchange.service.complete_archived``).  The rest —
+#: the sender, the header's fields, the payload (up to megabytes for a batch of fixes) — is never changed.
+_OUTCOME_COLUMNS = ("c1_hex", "weak_envelope", "result_code", "result_msg", "errors", "document_count",
+                    "duplicate_of", "processed_at")
 _CLAIM_SKIP_LOCKED_OUTCOME = (f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM message WHERE id = %(id)s::bigint "
                               "FOR NO KEY UPDATE SKIP LOCKED")
 # Built once: the fast path of every message (a statement built per call costs a new cache key every time).
@@ -281,8 +296,7 @@ def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> 
     # Fast path, one round trip: a message nobody else holds (nearly always: the one this request just archived).
     held = session.identity_map.get(identity_key(Message, message_id))
     if held is not None and not inspect(held).expired_attributes:
-        # The message this request has just archived: lock and refresh only what others may have changed (not
-        # the payload columns, up to megabytes for a batch of fixes).
+        # The message this request has just archived: lock and refresh only what others may have changed.
         row = pg(session).execute(_CLAIM_SKIP_LOCKED_OUTCOME, {"id": message_id}).fetchone()
         if row is not None:
             for name, value in zip(_OUTCOME_COLUMNS, row, strict=True):
@@ -405,6 +419,9 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
     result = IntakeResult(ACCEPTED, RESULT_MESSAGES[ACCEPTED], msg.id, warnings=shape)
     try:
         with session.begin_nested():
+            # The SAVEPOINT now: the Session emits it lazily, at its own next statement, and the statements below go
+            # straight to psycopg (store.db.pg), past the Session, so they would otherwise run outside it.
+            session.connection()
             if spec.kind == "position":
                 # Joint-test fixes are validated and answered, never stored: ``position`` is what statistics and
                 # verification read, and sandbox data must not mix with production data (the message archive

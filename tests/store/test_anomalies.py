@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from store.anomalies import record, resolve
+from store.anomalies import record, record_many, resolve, resolve_many
 from store.models import Anomaly
 
 KEY = {"document_kind": "waybill", "document_key": "waybill:1:1"}
@@ -46,3 +46,35 @@ def test_resolve_closes_what_stopped_firing_and_reopens_what_fires_again(session
                    document_kind="waybill", document_key="waybill:2:1")
     resolve(session, codes=OWN, still_firing=set(), **KEY)
     assert session.get(Anomaly, other).status == "open"
+
+
+def test_record_many_returns_ids_in_order_and_writes_a_repeated_anomaly_in_turn(session):
+    first = _record(session, "TRACK_MISSING")
+    rows = [dict(code=c, operator_id=None, reason_zh="原因", reason_en=why, **KEY)
+            for c, why in (("TRACK_LOW_COVERAGE", "a"), ("TRACK_MISSING", "b"), ("TRACK_LOW_COVERAGE", "c"))]
+    ids = record_many(session, rows)
+    assert ids[1] == first and ids[0] == ids[2] != first
+    session.expire_all()
+    assert session.get(Anomaly, ids[0]).reason_en == "c"  # the later one wins, as two record() calls would
+    assert record_many(session, []) == []
+    with pytest.raises(ValueError, match="unknown anomaly code"):
+        record_many(session, [dict(rows[0], code="NOT_A_CODE")])
+
+
+def test_resolve_many_does_what_resolve_does_per_document(session):
+    keys = ["waybill:1:1", "waybill:2:1", "waybill:3:1"]
+    for key in keys:
+        for code in OWN:
+            record(session, code, operator_id=None, reason_zh="z", reason_en="e", document_kind="waybill",
+                   document_key=key)
+    resolve_many(session, document_kind="waybill", codes=OWN,
+                 still_firing={keys[0]: {"TRACK_MISSING"}, keys[1]: set()})
+    session.expire_all()
+    status = {(a.document_key, a.code): a.status for a in session.scalars(select(Anomaly)).all()}
+    assert status == {(keys[0], "TRACK_MISSING"): "open", (keys[0], "TRACK_LOW_COVERAGE"): "resolved",
+                      (keys[1], "TRACK_MISSING"): "resolved", (keys[1], "TRACK_LOW_COVERAGE"): "resolved",
+                      (keys[2], "TRACK_MISSING"): "open", (keys[2], "TRACK_LOW_COVERAGE"): "open"}  # not given
+    resolve_many(session, document_kind="waybill", codes=OWN, still_firing={keys[1]: {"TRACK_LOW_COVERAGE"}})
+    session.expire_all()
+    assert session.scalars(select(Anomaly.status).where(Anomaly.document_key == keys[1],
+                                                        Anomaly.code == "TRACK_LOW_COVERAGE")).one() == "open"

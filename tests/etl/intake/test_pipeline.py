@@ -165,6 +165,23 @@ def test_processing_failure_is_9001_with_archive_kept_and_nothing_half_written(s
     assert count(session, Waybill) == 0 and count(session, Outbox) == 0
 
 
+def test_a_failure_after_the_document_is_written_leaves_none_of_it(session, operator, monkeypatch):
+    """The document's statements go straight to psycopg: they must still run inside the processing's savepoint."""
+    real = pipeline.insert_row
+
+    def outbox_fails(session_, table, values, *a, **k):
+        if table.name == "outbox":
+            raise RuntimeError("disk full")
+        return real(session_, table, values, *a, **k)
+
+    monkeypatch.setattr(pipeline, "insert_row", outbox_fails)
+    res = send(session, operator, "WLHY_YD1001", samples.waybill())
+    assert res.code == 9001
+    assert session.get(Message, res.message_id, populate_existing=True).result_code == 9001
+    assert count(session, Waybill) == 0 and count(session, WaybillVehicle) == 0
+    assert count(session, DocumentVersion) == 0 and count(session, Outbox) == 0
+
+
 def test_positions_converted_to_wgs84_h3_indexed_and_idempotent(session, operator):
     batch = samples.position_batch()
     batch["coordinateSystem"] = "GCJ02"
