@@ -340,11 +340,10 @@ def _range_medians(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.nda
     n = hi - lo + 1
     if n.size == 0:
         return np.empty(0)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])  # of each range in the gathered values
     seg = np.repeat(np.arange(n.size), n)
-    pos = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(int(n.sum()))
-    v = values[pos]
+    v = values[np.repeat(lo - start, n) + np.arange(int(n.sum()))]
     v = v[np.lexsort((v, seg))]
-    start = np.concatenate([[0], np.cumsum(n)[:-1]])
     mid_lo, mid_hi = v[start + (n - 1) // 2], v[start + n // 2]
     # np.median's own arithmetic: the middle value, or the mean of the two middle values
     return np.where(n % 2 == 1, mid_lo, (mid_lo + mid_hi) / 2)

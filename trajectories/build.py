@@ -14,10 +14,10 @@ import pandas as pd
 from geo.hexes import points_to_cells
 
 from . import _kernels as K
-from .clean import _DUPLICATE, _INVALID, _JUMP, _SPIKE, CleanReport, _check_columns, clean_arrays, params_from
+from .clean import CleanReport, _check_columns, clean_arrays, params_from, report_of
 from .columns import DISTANCE_M, DURATION_S, LAT, LON, SPEED_KMH, T
 from .errors import TrajectoryError
-from .measures import _gaps_frame_at, _seconds, _stops_frame_of
+from .measures import _gap_steps, _gaps_frame_at, _run_starts, _seconds, _stops_frame_of
 
 if TYPE_CHECKING:
     import movingpandas
@@ -237,14 +237,9 @@ def build_many(
     )
     stops = K.stop_table(t_s, lon, lat, first_idx, last_idx)
     same = K.same_as_prev(gid)
-    gap_at = np.flatnonzero((np.diff(t_s) > gap_s) & same[1:])  # _gap_steps within each track
+    gap_at = _gap_steps(t_s, gap_s, same)
     cells = points_to_cells(lon, lat, h3_res)
-    run_start = np.ones(cells.size, dtype=bool)  # _h3_path within each track: one cell per run
-    run_start[1:] = (cells[1:] != cells[:-1]) | ~same[1:]
-    path_at = np.flatnonzero(run_start)
-    counts = np.zeros((5, n_groups), dtype=np.int64)
-    for code in range(1, 5):
-        counts[code] = np.bincount(gid_in[reason == code], minlength=n_groups)
+    path_at = _run_starts(cells, same)  # the H3 path of each track: one cell per run
     n_out = np.bincount(gid_in[order], minlength=n_groups)
 
     bounds = np.searchsorted(gid, np.arange(n_groups + 1)).tolist()  # kept fixes of track j: bounds[j]:bounds[j+1]
@@ -255,11 +250,7 @@ def build_many(
     for j, f in enumerate(frames):
         a, z, o = bounds[j], bounds[j + 1], int(offsets[j])
         sa, sz = stop_bounds[j], stop_bounds[j + 1]
-        report = CleanReport(
-            n_in=int(sizes[j]), n_out=int(n_out[j]), invalid=int(counts[_INVALID, j]),
-            duplicates=int(counts[_DUPLICATE, j]), out_of_order=int(out_of_order[j]), spikes=int(counts[_SPIKE, j]),
-            jumps=int(counts[_JUMP, j]), fixes=f, reasons=reason[o:o + int(sizes[j])],
-        )
+        report = report_of(f, reason[o:o + int(sizes[j])], int(n_out[j]), int(out_of_order[j]))
         out.append(BuiltTrajectory(
             columns={"t_us": t_us[a:z], LON: lon[a:z], LAT: lat[a:z], DISTANCE_M: distance_m[a:z],
                      DURATION_S: duration_s[a:z], SPEED_KMH: speed_kmh[a:z]},

@@ -166,19 +166,18 @@ def clean_positions(
     lon, lat = fixes[LON].to_numpy(dtype=np.float64), fixes[LAT].to_numpy(dtype=np.float64)
     gid = np.zeros(t_us.size, dtype=np.int64)
     order, reason, out_of_order = clean_arrays(t_us, lon, lat, gid, params)
-    counts = np.bincount(reason, minlength=5)
-    report = CleanReport(
-        n_in=int(t_us.size),
-        n_out=int(order.size),
-        invalid=int(counts[_INVALID]),
-        duplicates=int(counts[_DUPLICATE]),
-        out_of_order=int(out_of_order[0]) if out_of_order.size else 0,
-        spikes=int(counts[_SPIKE]),
-        jumps=int(counts[_JUMP]),
-        fixes=fixes,
-        reasons=reason,
-    )
+    report = report_of(fixes, reason, int(order.size), int(out_of_order[0]) if out_of_order.size else 0)
     return order, report, (t_us, lon, lat)
+
+
+def report_of(fixes: pd.DataFrame, reasons: np.ndarray, n_out: int, out_of_order: int) -> CleanReport:
+    """The report of one track's cleaning: ``reasons`` is :func:`clean_arrays`' code per input row (0 kept)."""
+    counts = np.bincount(reasons, minlength=5)
+    return CleanReport(
+        n_in=int(reasons.size), n_out=n_out, invalid=int(counts[_INVALID]), duplicates=int(counts[_DUPLICATE]),
+        out_of_order=out_of_order, spikes=int(counts[_SPIKE]), jumps=int(counts[_JUMP]), fixes=fixes,
+        reasons=reasons,
+    )
 
 
 _REASON_CATEGORIES = [_REASON_NAMES[c] for c in sorted(_REASON_NAMES)]

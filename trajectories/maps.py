@@ -58,6 +58,13 @@ def _outline_geojson(code: str) -> dict[str, Any] | None:
 # Python and serialising them again was most of the endpoint's time. Same window and index path as
 # trajectories.fixes.fixes_for_item.
 # ST_AsGeoJSON's 6 decimals ≈ 0.1 m; date_part gives float8 epoch seconds, printed as Python prints the same floats.
+# The fixes of one item a viewer is shown: the waybill's platform's app fixes and the national BeiDou track.
+_SHOWN_FIXES = """
+    FROM position
+    WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
+      AND operator_id IN (:operator_id, 0)
+      AND t BETWEEN :t0 AND :t1
+"""
 _GEOJSON_FIXES_SQL = text(
     """
     SELECT '{"type":"Feature","geometry":' || ST_AsGeoJSON(ST_Collect(geom ORDER BY t), 6)
@@ -66,10 +73,7 @@ _GEOJSON_FIXES_SQL = text(
            || ',"n":' || count(*)
            || ',"t":' || array_to_json(array_agg(date_part('epoch', t) ORDER BY t))
            || '}}' AS feature
-    FROM position
-    WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
-      AND operator_id IN (:operator_id, 0)  -- the waybill's platform's app fixes and the national BeiDou track
-      AND t BETWEEN :t0 AND :t1
+    """ + _SHOWN_FIXES + """
     GROUP BY source
     ORDER BY source
     """
@@ -104,10 +108,7 @@ def _shown_window(item, scope: Scope | None):
 _BOX_FIXES_SQL = text(
     """
     SELECT source, ST_X(geom) AS lon, ST_Y(geom) AS lat, date_part('epoch', t) AS epoch
-    FROM position
-    WHERE vehicle_number = :vehicle_number AND plate_color = :plate_color AND source = ANY(:sources)
-      AND operator_id IN (:operator_id, 0)
-      AND t BETWEEN :t0 AND :t1
+    """ + _SHOWN_FIXES + """
       AND ST_Intersects(geom, ST_MakeEnvelope(:west, :south, :east, :north, 4326))  -- exact: && alone is float4-loose
     ORDER BY source, t
     """

@@ -98,9 +98,13 @@ def _gaps_frame(t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray, gap_s: float)
     return _gaps_frame_at(t_s, lon, lat, _gap_steps(t_s, gap_s))
 
 
-def _gap_steps(t_s: np.ndarray, gap_s: float) -> np.ndarray:
-    """Positions ``k`` of the gaps (fix ``k`` to fix ``k + 1`` longer than ``gap_s``) in sorted fix times."""
-    return np.flatnonzero(np.diff(t_s) > gap_s)
+def _gap_steps(t_s: np.ndarray, gap_s: float, same: np.ndarray | None = None) -> np.ndarray:
+    """Positions ``k`` of the gaps (fix ``k`` to fix ``k + 1`` longer than ``gap_s``) in sorted fix times; with
+    ``same`` (``_kernels.same_as_prev`` of the track ids) only within a track, for tracks laid end to end."""
+    gap = np.diff(t_s) > gap_s
+    if same is not None:
+        gap &= same[1:]
+    return np.flatnonzero(gap)
 
 
 def _gaps_frame_at(t_s: np.ndarray, lon: np.ndarray, lat: np.ndarray, at: np.ndarray) -> pd.DataFrame:
@@ -285,8 +289,14 @@ def h3_path(df: pd.DataFrame, *, res: int = 8) -> np.ndarray:
 def _h3_path(lon: np.ndarray, lat: np.ndarray, res: int) -> np.ndarray:
     """:func:`h3_path` on one trajectory's arrays."""
     cells = points_to_cells(lon, lat, res)
-    if cells.size == 0:
-        return cells
-    keep = np.ones(cells.size, dtype=bool)
-    keep[1:] = cells[1:] != cells[:-1]
-    return cells[keep]
+    return cells[_run_starts(cells)]
+
+
+def _run_starts(cells: np.ndarray, same: np.ndarray | None = None) -> np.ndarray:
+    """Positions where a run of fixes in one cell starts; with ``same`` (as in :func:`_gap_steps`) a track's first
+    fix starts a run too."""
+    start = np.ones(cells.size, dtype=bool)
+    start[1:] = cells[1:] != cells[:-1]
+    if same is not None:
+        start[1:] |= ~same[1:]
+    return np.flatnonzero(start)

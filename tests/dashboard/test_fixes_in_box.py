@@ -27,7 +27,7 @@ def test_fixes_in_a_box_are_the_shown_fixes_inside_it(engine, facts):
                 if len(coords) < 4:
                     continue
                 # the whole world's box: every fix shown, at full precision
-                lon, lat, t = trajectory_maps.fixes_in_box(s, wid, (-180, -85, 180, 85), scope=scope)[src]
+                lon, _lat, t = trajectory_maps.fixes_in_box(s, wid, (-180, -85, 180, 85), scope=scope)[src]
                 np.testing.assert_allclose(t, np.sort(times))
                 np.testing.assert_allclose(np.sort(lon), np.sort(coords[:, 0]), atol=1e-6)
                 # the western half of their extent: exactly the fixes inside it, in time order (for playback)
