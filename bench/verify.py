@@ -11,7 +11,7 @@
 2. API: p95 of ``GET /api/v1/waybills/{id}/trajectory`` for waybills with 10,000 fixes (goal < 100 ms), through
    a live uvicorn server on a throwaway PostGIS cluster.
 
-    .venv/bin/python bench/verify.py [--waybills 300] [--ref-trajectories 5] [--requests 100] [--no-api]
+    .venv/bin/python bench/verify.py [--waybills 300] [--days 2] [--ref-trajectories 5] [--requests 100] [--no-api]
 
 ``WLHY_TEST_ADMIN_DSN`` (a superuser libpq DSN) uses an existing server instead of a throwaway cluster.
 """
@@ -260,6 +260,8 @@ class _CpuMeter:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--waybills", type=int, default=300, help="waybills of the generated province")
+    parser.add_argument("--days", type=int, default=2,
+                        help="days they span (the back-fill's tasks are days: more days, steadier LocalCluster figures)")
     parser.add_argument("--ref-trajectories", type=int, default=5,
                         help="trajectories run through MovingPandas (each takes seconds)")
     parser.add_argument("--requests", type=int, default=100, help="GET requests for the latency figure")
@@ -273,7 +275,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wlhy-bench-verify-"))
     stack = contextlib.ExitStack()
     try:
-        cfg = GeneratorConfig.small(days=2, waybills=args.waybills, vehicles=max(60, args.waybills // 3),
+        cfg = GeneratorConfig.small(days=args.days, waybills=args.waybills, vehicles=max(60, args.waybills // 3),
                                     drivers=max(66, args.waybills // 3 + 6))
         generate(cfg, work / "province", progress=False)
         _kernel(work / "province", args.ref_trajectories)

@@ -34,7 +34,7 @@ from store.db import pg, safe_error
 from store.models import Job
 
 __all__ = ["KIND_DOCUMENT_RULES", "KIND_RANKING", "KIND_STATISTICS",
-           "ClaimedJob", "Handler", "Worker", "claim", "enqueue",
+           "ClaimedJob", "Handler", "Worker", "claim", "enqueue", "enqueue_sql",
            "worker_name"]
 
 #: Kinds enqueued by a layer below the one that handles them are named here, the one place both can see:
@@ -66,6 +66,16 @@ _ENQUEUE_SQL = ("INSERT INTO job (kind, key, payload{run_after}) "
 _ENQUEUE = _ENQUEUE_SQL.format(run_after="", run_after_value="")
 _ENQUEUE_AT = _ENQUEUE_SQL.format(run_after=", run_after", run_after_value=", %(run_after)s::timestamptz")
 _PENDING_ID = "SELECT id FROM job WHERE kind = %(kind)s::varchar AND key = %(key)s::text AND status = 'pending'"
+
+
+def enqueue_sql(payload_sql: str | None = None) -> str:
+    """:func:`enqueue` as a statement for a caller's own round trip (``etl.intake.documents.insert_row``'s
+    ``then``), returning nothing: parameters ``job_kind``, ``job_key`` and ``job_payload`` (jsonb); or, with
+    ``payload_sql`` (a query of one jsonb column ``payload``, rows or none), a job for each row it gives."""
+    source = ("VALUES (%(job_kind)s::varchar, %(job_key)s::text, %(job_payload)s::jsonb)" if payload_sql is None else
+              f"SELECT %(job_kind)s::varchar, %(job_key)s::text, q.payload FROM ({payload_sql}) AS q")
+    return (f"INSERT INTO job (kind, key, payload) {source} "
+            "ON CONFLICT (kind, key) WHERE status = 'pending' DO NOTHING")
 
 
 def enqueue(

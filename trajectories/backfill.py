@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from core.beijing import day_bounds
+from core.local_cluster import local_cluster
 from store.models import WaybillVehicle
 
 if TYPE_CHECKING:
@@ -143,12 +144,11 @@ def verify_range(
                 bar.advance()
             total.update(crosscheck_days(url, date_from, date_to))
             return dict(total)
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, as_completed
 
         cluster = None
         if scheduler is None:
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                                   dashboard_address=None)
+            cluster = local_cluster(n_workers, processes=processes)
         try:
             with Client(scheduler or cluster) as client:
                 futures = [client.submit(verify_day, url, day, crosscheck=False, after_day=after_day,

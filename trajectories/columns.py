@@ -2,7 +2,8 @@
 
 A fixes frame holds one row per GPS fix: ``t`` (``datetime64[us, UTC]``), ``lon`` and ``lat``
 (WGS-84 degrees, x = longitude), ``source`` (1 driver app, 2 BeiDou) and ``speed_reported_kmh``
-(the speed the device sent, NaN if none). ``add_speed`` derives the per-step columns.
+(the speed the device sent, NaN if none); read from the database, also ``for_this_waybill`` (the fix was sent
+with the waybill's own shipping note). ``add_speed`` derives the per-step columns.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ __all__ = [
     "DISTANCE_M",
     "DURATION_S",
     "FIX_COLUMNS",
+    "FOR_THIS_WAYBILL",
     "LAT",
     "LON",
     "SOURCE",
@@ -28,6 +30,7 @@ LON = "lon"
 LAT = "lat"
 SOURCE = "source"
 SPEED_REPORTED = "speed_reported_kmh"
+FOR_THIS_WAYBILL = "for_this_waybill"
 
 # Per-step values written by measures.add_speed: the step from the previous fix to this one.
 DISTANCE_M = "distance_m"

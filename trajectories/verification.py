@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from etl.beidou import fetch_beidou, is_heavy
 from store.anomalies import record_many, resolve_many
 from store.models import Verification, Waybill, WaybillVehicle
+from trajectories import _kernels as K
 from trajectories.build import BuiltTrajectory
-from trajectories.columns import LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES, T
+from trajectories.columns import FOR_THIS_WAYBILL, LAT, LON, SOURCE_APP, SOURCE_BEIDOU, SOURCE_NAMES, T
 from trajectories.errors import TrajectoryError
 from trajectories.fixes import (
     fixes_for_item,
@@ -38,7 +39,6 @@ from trajectories.fixes import (
     waybill_items,
     window,
 )
-from trajectories import _kernels as K
 from trajectories.verify import RULE_CODES, Place, Thresholds, VerificationInput, _isos, verify_many
 
 if TYPE_CHECKING:
@@ -311,8 +311,7 @@ def _trajectory_row(
                                 ("n_in", "n_out", "invalid", "duplicates", "out_of_order", "spikes", "jumps")})
     stats["stops"] = _stop_records(built.stop_table)
     stats["gaps"] = _records(built.gaps) if built.gap_steps.size else []
-    notes = raw["shipping_note_number"].to_numpy() if "shipping_note_number" in raw else np.array([])
-    stats["fixes_for_this_waybill"] = int(np.sum(notes == waybill.shipping_note_number))
+    stats["fixes_for_this_waybill"] = int(raw[FOR_THIS_WAYBILL].sum()) if FOR_THIS_WAYBILL in raw else 0
     return dict(
         waybill_id=waybill.id, waybill_vehicle_id=item.id, source=source, ewkb=_linestring_m_ewkb(built.columns),
         n_fixes=s.n_fixes, started_at=_py_time(s.started_at), ended_at=_py_time(s.ended_at),

@@ -30,6 +30,7 @@ from core import beijing, safejson
 from core.config import get_settings
 from etl.exchange import accounts, crypto, keys, tokens
 from etl.intake.pipeline import (
+    REPEATED_C1_KEY,
     IntakeResult,
     MessageBusy,
     answer_resend,
@@ -244,7 +245,10 @@ class ExchangeService:
             return reply
         private_keys = self._private_keys(session)  # may commit: before the lock
         try:
-            claim(session, msg.id)
+            # The repeated-C1 look-up of the weak-envelope check rides on the lock's statement (C1 as the envelope
+            # shows it; _check_envelope_strength uses the answer only if the opened envelope's C1 is the same).
+            c1 = _claimed_c1(body.get("encryptedCode"))
+            claim(session, msg.id, repeated_c1=None if c1 is None or crypto.is_published_weak_c1(c1) else c1)
         except MessageBusy:
             return Reply({"code": 3003, "msg": f"{RESULT_MESSAGES[3003]}: message still being processed; retry"},
                          message_id=msg.id)
@@ -395,9 +399,15 @@ _REPEATED_C1 = ("SELECT id FROM message WHERE account_id = %(account_id)s::bigin
 def _check_envelope_strength(session: Session, msg: Message, c1_hex: str, operator: Operator) -> str | None:
     """Record the message's C1; a published or repeated one flags the message and the account (the warning)."""
     published = crypto.is_published_weak_c1(c1_hex)
-    found = None if published else pg(session).execute(_REPEATED_C1, {
-        "account_id": msg.account_id, "c1_hex": c1_hex, "id": msg.id}).fetchone()
-    repeated = found[0] if found else None
+    known = session.info.pop(REPEATED_C1_KEY, None)  # looked up with the message's lock (pipeline.claim)
+    if published:
+        repeated = None
+    elif known is not None and known[:2] == (msg.id, c1_hex):
+        repeated = known[2]
+    else:
+        found = pg(session).execute(_REPEATED_C1, {
+            "account_id": msg.account_id, "c1_hex": c1_hex, "id": msg.id}).fetchone()
+        repeated = found[0] if found else None
     if not (published or repeated):  # ``c1_hex`` is stored with the outcome (one UPDATE of the archive row)
         return None
     return _weak_envelope(session, msg, c1_hex, operator, published=published, repeated=repeated)
@@ -463,7 +473,10 @@ def _claimed_c1(encrypted_code: Any) -> str | None:
         return None
     text = encrypted_code.strip().lower()
     c1 = text[:130] if text.startswith("04") else "04" + text[:128]
-    return c1 if len(c1) == 130 and all(ch in "0123456789abcdef" for ch in c1) else None
+    return c1 if _HEX_C1.fullmatch(c1) else None  # every accepted envelope: a regex, not a loop over 130 characters
+
+
+_HEX_C1 = re.compile(r"[0-9a-f]{130}")
 
 
 def _parse_envelope(raw: bytes, max_depth: int) -> tuple[dict[str, Any], dict[str, Any]] | str:

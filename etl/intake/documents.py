@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from types import SimpleNamespace
@@ -59,6 +60,8 @@ class UpsertResult:
     document_id: int
     version: int
     status: Status
+    #: The ``document_version`` row still to write, when the caller asked to write it itself (``defer_version``).
+    version_row: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def content_sha256(payload: dict[str, Any]) -> str:
@@ -75,6 +78,7 @@ def upsert_document(
     message_id: int | None = None,
     is_sandbox: bool = False,
     as_received: dict[str, Any] | None = None,
+    defer_version: bool = False,
 ) -> UpsertResult:
     """Insert or correct one document of ``kind`` (waybill, fund_flow, vehicle, driver) from its wire dict.
 
@@ -83,6 +87,8 @@ def upsert_document(
     The document is ``operator``'s own: for a vehicle or driver it is ``operator``'s report (``document_id`` is
     the report's id), and the shared vehicle / driver row changes only when ``operator`` is the platform it
     belongs to.  ``is_sandbox`` documents are kept apart from production ones (their own rows).
+    With ``defer_version`` the new ``document_version`` row is not written but handed back (``version_row``), for
+    the caller to write with its own statements (the intake: with the outbox row, in one statement).
     """
     try:
         handler = _HANDLERS[kind]
@@ -96,20 +102,73 @@ def upsert_document(
     found = pg(session).execute(_lock_sql(table, tuple(doc.key)), doc.key).fetchone()  # id, version, sha
     if found is not None and found[2] == digest:
         return UpsertResult(kind, found[0], found[1], "unchanged")
+    with ExitStack() as orm:
+        # The caller's savepoint may be a raw one (etl.intake.pipeline), which the ORM does not know of: whatever the
+        # ORM changes (a correction, a shared row loaded to be changed) is under an ORM savepoint of its own, so a
+        # failure expires it instead of leaving it to be flushed by a later commit.  A new document needs none.
+        guard = _OrmSavepoint(session, orm)
+        if found is not None:
+            guard()
+        return _upsert(session, kind, doc, columns, found, digest, operator=operator, message_id=message_id,
+                       is_sandbox=is_sandbox, as_received=as_received, payload=payload, defer_version=defer_version,
+                       orm=guard)
+
+
+class _OrmSavepoint:
+    """Called before the ORM loads a row to change: opens ``session.begin_nested()`` on ``stack`` (once)."""
+
+    def __init__(self, session: Session, stack: ExitStack):
+        self.session, self.stack, self.open = session, stack, False
+
+    def __call__(self) -> None:
+        if not self.open:
+            self.stack.enter_context(self.session.begin_nested())
+            self.session.connection()  # emitted now (the Session emits it lazily, at its own next statement)
+            self.open = True
+
+
+def _upsert(session: Session, kind: str, doc: _Doc, columns: dict[str, Any], found: Any, digest: str, *,
+            operator: Operator, message_id: int | None, is_sandbox: bool, as_received: dict[str, Any] | None,
+            payload: dict[str, Any], defer_version: bool, orm: _OrmSavepoint) -> UpsertResult:
+    model, table = doc.model, doc.model.__table__
     shared, shared_is_new = None, False
-    if doc.shared is not None and not is_sandbox:
-        shared, shared_is_new = _shared_row(session, doc.shared, operator, digest, message_id,
-                                            need_row=found is not None)
-        columns = {**columns, doc.shared.link: shared.id}
     now = func.now()
-    if found is None:
-        # Core INSERT … RETURNING id: no ORM object, no flush (the busiest path of the intake).
+    if found is None and doc.shared is not None and not is_sandbox:
+        # A new report and, unless it exists, its shared row: one statement (both INSERTs).
         values = {**columns, "content_sha256": digest, "version": 1, "message_id": message_id,
                   "is_sandbox": is_sandbox}
-        new_id = insert_row(session, table, values, "id")
+        created = _insert_with_shared(session, table, values, doc.shared, operator, digest, message_id)
+        if created is not None:  # both created now: nobody else can see or lock the shared row
+            new_id, shared_id = created
+            shared, shared_is_new = _NewShared(shared_id, operator.id), True
+            columns = {**columns, doc.shared.link: shared_id}
+        else:  # the shared row exists (another platform's, or being created by one): locked, then the report
+            shared, shared_is_new = _shared_row(session, doc.shared, operator, digest, message_id, orm=orm,
+                                                insert=False)
+            columns = {**columns, doc.shared.link: shared.id}
+            new_id = insert_row(session, table, {**values, doc.shared.link: shared.id}, "id")
         row: Any = _NewRow(id=new_id, version=1, **columns)
         status: Status = "created"
-    else:
+    elif doc.shared is not None and not is_sandbox:
+        shared, shared_is_new = _shared_row(session, doc.shared, operator, digest, message_id,
+                                            need_row=found is not None, orm=orm)
+        columns = {**columns, doc.shared.link: shared.id}
+    if found is None and shared is None:
+        # Core INSERT … RETURNING id: no ORM object, no flush (the busiest path of the intake), with what the
+        # kind writes along with a new row (doc.with_new).
+        values = {**columns, "content_sha256": digest, "version": 1, "message_id": message_id,
+                  "is_sandbox": is_sandbox}
+        if doc.with_new is None:
+            new_id = insert_row(session, table, values, "id")
+        else:
+            ctes, params = doc.with_new
+            new_id = pg(session).execute(
+                f"WITH doc AS ({_prefixed_insert_sql(table, tuple(values), 'doc_')} RETURNING id), "
+                f"{', '.join(ctes)} SELECT id FROM doc",
+                adapt({**{f"doc_{k}": v for k, v in values.items()}, **params})).fetchone()[0]
+        row = _NewRow(id=new_id, version=1, **columns)
+        status = "created"
+    elif found is not None:
         row = session.get(model, found[0], populate_existing=True)  # locked above
         for name, value in columns.items():
             setattr(row, name, value)
@@ -136,9 +195,10 @@ def upsert_document(
     version = {"kind": kind, "document_id": row.id, "version": row.version, "operator_id": operator.id,
                "message_id": message_id, "content_sha256": digest,
                "payload": as_received if as_received is not None else json.loads(json.dumps(payload, default=str))}
-    insert_row(session, DocumentVersion.__table__, version)
+    if not defer_version:
+        insert_row(session, DocumentVersion.__table__, version)
     session.flush()  # the ORM changes of a correction (nothing to do for a new document)
-    return UpsertResult(kind, row.id, row.version, status)
+    return UpsertResult(kind, row.id, row.version, status, version if defer_version else None)
 
 
 def column_param(table: Table, name: str) -> str:
@@ -165,11 +225,40 @@ def insert_sql(table: Table, keys: tuple[str, ...], returning: str | None = None
     return sql + (f" RETURNING {returning}" if returning else "")
 
 
-def insert_row(session: Session, table: Table, values: dict[str, Any], returning: str | None = None) -> Any:
+def insert_row(session: Session, table: Table, values: dict[str, Any], returning: str | None = None, *,
+               before: tuple[tuple[Table, dict[str, Any]], ...] = (), then: tuple[str, dict[str, Any]] | None = None
+               ) -> Any:
     """INSERT one row of ``values`` into ``table`` through :func:`store.db.pg` (types cast as the columns'); the
-    ``returning`` column's value, or None."""
-    cur = pg(session).execute(insert_sql(table, tuple(values), returning), adapt(values))
+    ``returning`` column's value, or None.
+
+    ``before``: rows of other tables inserted by the same statement (data-modifying CTEs, one round trip in all);
+    ``then``: a statement of its own (``INSERT … SELECT …``, its parameters' names distinct from the columns') that
+    the same round trip runs last, as the statement's main part (no ``returning`` then).
+    """
+    if not before and then is None:
+        cur = pg(session).execute(insert_sql(table, tuple(values), returning), adapt(values))
+        return cur.fetchone()[0] if returning else None
+    if then is not None and returning:
+        raise ValueError("insert_row: returning with then")
+    rows = (*before, (table, values))
+    parts, params = [], {}
+    for n, (t, v) in enumerate(rows):
+        params.update({f"r{n}_{k}": x for k, x in v.items()})
+        parts.append(_prefixed_insert_sql(t, tuple(v), f"r{n}_"))
+    if then is None:  # the row of ``table`` is the statement's main part
+        main = parts.pop() + (f" RETURNING {returning}" if returning else "")
+    else:
+        main, more = then
+        params.update(more)
+    parts = [f"r{n} AS ({sql})" for n, sql in enumerate(parts)]
+    cur = pg(session).execute((f"WITH {', '.join(parts)} " if parts else "") + main, adapt(params))
     return cur.fetchone()[0] if returning else None
+
+
+@cache
+def _prefixed_insert_sql(table: Table, keys: tuple[str, ...], prefix: str) -> str:
+    values = ", ".join(column_param(table, k).replace(f"%({k})s", f"%({prefix}{k})s", 1) for k in keys)
+    return f"INSERT INTO {table.name} ({', '.join(keys)}) VALUES ({values})"
 
 
 class _NewRow(SimpleNamespace):
@@ -193,6 +282,10 @@ class _Doc:
     columns: dict[str, Any]
     children: Callable[[Session, Any, bool], None] | None = None  # (session, row, row is new)
     shared: _Shared | None = None
+    #: What a new row's INSERT writes with it, in the same statement: data-modifying CTEs (``name AS (…)``) that
+    #: read the new row's id from ``doc`` (``FROM doc`` / ``(SELECT id FROM doc)``), and their parameters;
+    #: ``children`` leaves out, for a new row, what these write.
+    with_new: tuple[tuple[str, ...], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,28 +297,60 @@ class _NewShared:
 
 
 def _shared_row(session: Session, shared: _Shared, operator: Operator, digest: str,
-                message_id: int | None, *, need_row: bool = True) -> tuple[Any, bool]:
+                message_id: int | None, *, need_row: bool = True,
+                orm: Callable[[], None] | None = None, insert: bool = True) -> tuple[Any, bool]:
     """The shared row of ``shared.natural``, locked; created (belonging to ``operator``) when there is none.
 
     ``INSERT … ON CONFLICT DO NOTHING`` then a locking read: two platforms reporting a new vehicle at once get the
     same row (the second waits for the first), never a unique violation.  A row just created needs no locking read
-    unless the caller will change it (``need_row``: the platform's report already existed).
+    unless the caller will change it (``need_row``: the platform's report already existed).  ``insert`` false:
+    the caller's INSERT found the row there (:func:`_insert_with_shared`), only the locking read is left.
     """
     model = shared.model
-    values = {**shared.natural, **shared.attrs, "operator_id": operator.id, "version": 1, "content_sha256": digest,
-              "message_id": message_id}
-    table = model.__table__
-    found = pg(session).execute(insert_sql(table, tuple(values), "id",
-                                             f" ON CONFLICT ({', '.join(shared.natural)}) DO NOTHING"),
-                                 adapt(values)).fetchone()
-    created = found[0] if found else None
+    created = None
+    if insert:
+        values = _shared_values(shared, operator, digest, message_id)
+        found = pg(session).execute(insert_sql(model.__table__, tuple(values), "id",
+                                               f" ON CONFLICT ({', '.join(shared.natural)}) DO NOTHING"),
+                                    adapt(values)).fetchone()
+        created = found[0] if found else None
     if created is not None and not need_row:
         return _NewShared(created, operator.id), True
+    if orm is not None:  # an ORM row the caller may change: under an ORM savepoint
+        orm()
     row = session.scalars(
         select(model).where(*(getattr(model, k) == v for k, v in shared.natural.items()))
         .with_for_update(key_share=True).execution_options(populate_existing=True)
     ).one()
     return row, created is not None
+
+
+def _shared_values(shared: _Shared, operator: Operator, digest: str, message_id: int | None) -> dict[str, Any]:
+    return {**shared.natural, **shared.attrs, "operator_id": operator.id, "version": 1, "content_sha256": digest,
+            "message_id": message_id}
+
+
+def _insert_with_shared(session: Session, table: Table, values: dict[str, Any], shared: _Shared, operator: Operator,
+                        digest: str, message_id: int | None) -> tuple[int, int] | None:
+    """A new report (``values``, its link column left out) and its new shared row in one statement: ``INSERT … ON
+    CONFLICT DO NOTHING`` of the shared row, and the report linked to it if that created it.  The report's id and
+    the shared row's; None when the shared row was there (nothing written: the caller locks it, then inserts)."""
+    shared_values = _shared_values(shared, operator, digest, message_id)
+    sql = _with_shared_sql(table, tuple(values), shared.model.__table__, tuple(shared_values), tuple(shared.natural),
+                           shared.link)
+    params = {**values, **{f"s_{k}": v for k, v in shared_values.items()}}
+    row = pg(session).execute(sql, adapt(params)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+@cache
+def _with_shared_sql(table: Table, keys: tuple[str, ...], shared_table: Table, shared_keys: tuple[str, ...],
+                     natural: tuple[str, ...], link: str) -> str:
+    values = ", ".join(column_param(table, k) for k in keys)
+    return (f"WITH s AS ({_prefixed_insert_sql(shared_table, shared_keys, 's_')} "
+            f"ON CONFLICT ({', '.join(natural)}) DO NOTHING RETURNING id) "
+            f"INSERT INTO {table.name} ({', '.join(keys)}, {link}) SELECT {values}, s.id FROM s "
+            f"RETURNING id, {link}")
 
 
 def upsert_operator(session: Session, record: dict[str, Any], *, is_sandbox: bool = False) -> Operator:
@@ -344,29 +469,43 @@ def _waybill(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
     def children(session: Session, row: Waybill, new: bool) -> None:
         if not new:  # a new row has no children to replace (one statement less on the busiest path)
             session.execute(delete(WaybillVehicle).where(WaybillVehicle.waybill_id == row.id))
-        for seq, item in enumerate(items):
-            _add_waybill_vehicle(session, row, seq, item, cols, link=not is_sandbox)
-        # Fund flows (of this operator, this mode) that arrived before this waybill now find it.
-        pg(session).execute(_LINK_EARLIER_FUND_FLOWS, {
-            "shipping_note_number": row.shipping_note_number, "serial_number": row.serial_number,
-            "operator_id": row.operator_id, "is_sandbox": is_sandbox, "waybill_id": row.id})
+        if not (new and one_item):  # a new row's INSERT wrote its one vehicle item (with_new)
+            for seq, item in enumerate(items):
+                _add_waybill_vehicle(session, row, seq, item, cols, link=not is_sandbox)
+        if not new:  # a new row's INSERT did it (with_new)
+            # Fund flows (of this operator, this mode) that arrived before this waybill now find it.
+            pg(session).execute(_LINK_EARLIER_FUND_FLOWS, {**link, "waybill_id": row.id})
 
-    return _Doc(Waybill, key, cols, children)
+    link = {"shipping_note_number": cols["shipping_note_number"], "serial_number": cols["serial_number"],
+            "operator_id": operator.id, "is_sandbox": is_sandbox}
+    # The usual waybill has one vehicle item: a new row's INSERT writes it too (its CTEs' names are used once).
+    one_item = len(items) == 1
+    if one_item:
+        with_new = ((_LINK_EARLIER_FUND_FLOWS_CTE, _WAYBILL_VEHICLE_CTES),
+                    {**link, **_waybill_vehicle_params(0, items[0], cols, link=not is_sandbox)})
+    else:
+        with_new = ((_LINK_EARLIER_FUND_FLOWS_CTE,), link)
+    return _Doc(Waybill, key, cols, children, with_new=with_new)
 
 
 def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[str, Any], w: dict[str, Any], *,
                          link: bool) -> None:
-    # Core inserts with sub-selects for the vehicle and driver links: three statements per vehicle item, no ORM
+    # Core inserts with sub-selects for the vehicle and driver links: one statement per vehicle item, no ORM
     # flushes (the waybill path is the busiest document path of the intake).  A sandbox waybill (``link`` false)
     # links no shared vehicle or driver row.
+    pg(session).execute(_WAYBILL_VEHICLE_SQL, {"waybill_id": row.id, **_waybill_vehicle_params(seq, item, w, link=link)})
+
+
+def _waybill_vehicle_params(seq: int, item: dict[str, Any], w: dict[str, Any], *, link: bool) -> dict[str, Any]:
+    """The parameters of :data:`_WAYBILL_VEHICLE_SQL` for one vehicle item, but the waybill's id."""
     loading_code = _division(item.get("loadingCountrySubdivisionCode")) or w["loading_division_code"]
     receipt_code = _division(item.get("receiptCountrySubdivisionCode")) or w["receipt_division_code"]
     system = item.get("coordinateSystem") or "GCJ02"
     loading_xy = _given_point(item.get("loadingLongitude"), item.get("loadingLatitude"), system)
     receipt_xy = _given_point(item.get("receiptLongitude"), item.get("receiptLatitude"), system)
     plate, color = item["vehicleNumber"], str(item["vehiclePlateColorCode"])
-    pg(session).execute(_WAYBILL_VEHICLE_SQL, {
-        "waybill_id": row.id, "seq": seq, "plate": plate, "color": color, "link": link,
+    return {
+        "seq": seq, "plate": plate, "color": color, "link": link,
         "despatch_at": item.get("despatchActualDateTime") or w["despatch_at"],
         "receipt_at": item.get("goodsReceiptDateTime") or w["receipt_at"],
         "loading_place": item.get("placeOfLoading") or w["loading_place"], "loading_division_code": loading_code,
@@ -383,7 +522,7 @@ def _add_waybill_vehicle(session: Session, row: Waybill, seq: int, item: dict[st
                               "cube_m3": None if g.get("cube") is None else str(g["cube"]),
                               "packages": g.get("totalNumberOfPackages")}
                              for g in item.get("goodsInfo") or []], ensure_ascii=False),
-    })
+    }
 
 
 # One statement per vehicle item: the item, its drivers and its goods (data-modifying CTEs), the vehicle and driver
@@ -415,6 +554,10 @@ g AS (
        AS x(description text, cargo_type_code text, weight_kg numeric, cube_m3 numeric, packages integer))
 SELECT id FROM wv
 """
+# The same as CTEs of a new waybill's INSERT (``doc``, _Doc.with_new), for its one vehicle item.
+_WAYBILL_VEHICLE_CTES = (_WAYBILL_VEHICLE_SQL.strip().removeprefix("WITH ").removesuffix("SELECT id FROM wv").strip()
+                         .replace("CAST(%(waybill_id)s AS bigint)", "(SELECT id FROM doc)"))
+assert _WAYBILL_VEHICLE_CTES.startswith("wv AS (") and "%(waybill_id)s" not in _WAYBILL_VEHICLE_CTES
 
 
 def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
@@ -436,15 +579,14 @@ def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
     key = {"operator_id": operator.id, "document_number": cols["document_number"], "is_sandbox": is_sandbox}
 
     def children(session: Session, row: FundFlow, new: bool) -> None:
-        if not new:  # a new row has no children to replace
-            session.execute(delete(FundFlowWaybill).where(FundFlowWaybill.fund_flow_id == row.id))
-            session.execute(delete(FundFlowPayment).where(FundFlowPayment.fund_flow_id == row.id))
+        if new:  # the new row's INSERT wrote them (with_new)
+            return
+        session.execute(delete(FundFlowWaybill).where(FundFlowWaybill.fund_flow_id == row.id))
+        session.execute(delete(FundFlowPayment).where(FundFlowPayment.fund_flow_id == row.id))
         if notes:  # one statement, the waybill of each note by sub-select (it may not have arrived yet)
             pg(session).execute(_FUND_FLOW_WAYBILL_SQL, {
                 "fund_flow_id": row.id, "operator_id": operator.id, "is_sandbox": is_sandbox,
-                "notes": json.dumps([{"shipping_note_number": n["shippingNoteNumber"], "serial_number": n["serialNumber"],
-                                      "total_amount": str(n["totalMonetaryAmount"])} for n in notes],
-                                    ensure_ascii=False)})
+                "notes": _notes_json(notes)})
         if payments:
             rows = [{"fund_flow_id": row.id, "seq": seq, "payment_means_code": str(x["paymentMeansCode"]),
                      "recipient": x["recipient"], "receipt_account": x["receiptAccount"],
@@ -453,7 +595,28 @@ def _fund_flow(p: dict[str, Any], operator: Operator, is_sandbox: bool) -> _Doc:
             with pg(session).cursor() as cur:
                 cur.executemany(insert_sql(FundFlowPayment.__table__, tuple(rows[0])), rows)
 
-    return _Doc(FundFlow, key, cols, children)
+    ctes, params = [], {"operator_id": operator.id, "is_sandbox": is_sandbox}
+    if notes:
+        ctes.append(_FUND_FLOW_NOTES_CTE)
+        params["notes"] = _notes_json(notes)
+    if payments:
+        ctes.append(_FUND_FLOW_PAYMENTS_CTE)
+        params["payments"] = json.dumps(
+            [{"seq": seq, "payment_means_code": str(x["paymentMeansCode"]), "recipient": x["recipient"],
+              "receipt_account": x["receiptAccount"], "bank_code": x.get("bankCode"),
+              "sequence_code": x["sequenceCode"], "amount": _text(x["monetaryAmount"]), "paid_at": _text(x["dateTime"])}
+             for seq, x in enumerate(payments)], ensure_ascii=False)
+    return _Doc(FundFlow, key, cols, children, with_new=(tuple(ctes), params) if ctes else None)
+
+
+def _notes_json(notes: list[dict[str, Any]]) -> str:
+    return json.dumps([{"shipping_note_number": n["shippingNoteNumber"], "serial_number": n["serialNumber"],
+                        "total_amount": str(n["totalMonetaryAmount"])} for n in notes], ensure_ascii=False)
+
+
+def _text(v: Any) -> str | None:
+    """A parsed value as PostgreSQL reads it back from text: numbers exactly, times in ISO 8601 with their offset."""
+    return None if v is None else v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
 _FUND_FLOW_WAYBILL_SQL = """
@@ -466,7 +629,24 @@ FROM jsonb_to_recordset(%(notes)s::jsonb)
      AS x(shipping_note_number varchar, serial_number varchar, total_amount numeric)
 """
 
-# Fund flows (of this operator, this mode) that arrived before this waybill now find it; built once.
+# A new fund flow's notes and payments, with its INSERT (``doc`` is the new row; _Doc.with_new).
+_FUND_FLOW_NOTES_CTE = """notes AS (
+INSERT INTO fund_flow_waybill (fund_flow_id, shipping_note_number, serial_number, total_amount, waybill_id)
+SELECT doc.id, x.shipping_note_number, x.serial_number, x.total_amount,
+       (SELECT w.id FROM waybill w
+         WHERE w.operator_id = %(operator_id)s::bigint AND w.shipping_note_number = x.shipping_note_number
+           AND w.serial_number = x.serial_number AND w.is_sandbox = %(is_sandbox)s::boolean)
+FROM doc, jsonb_to_recordset(%(notes)s::jsonb)
+     AS x(shipping_note_number varchar, serial_number varchar, total_amount numeric))"""
+_FUND_FLOW_PAYMENTS_CTE = """payments AS (
+INSERT INTO fund_flow_payment (fund_flow_id, seq, payment_means_code, recipient, receipt_account, bank_code,
+                               sequence_code, amount, paid_at)
+SELECT doc.id, x.seq, x.payment_means_code, x.recipient, x.receipt_account, x.bank_code, x.sequence_code, x.amount,
+       x.paid_at
+FROM doc, jsonb_to_recordset(%(payments)s::jsonb)
+     AS x(seq smallint, payment_means_code varchar, recipient varchar, receipt_account varchar, bank_code varchar,
+          sequence_code varchar, amount numeric, paid_at timestamptz))"""
+
 # Fund flows (of this operator, this mode) that arrived before this waybill now find it.
 _LINK_EARLIER_FUND_FLOWS = """
 UPDATE fund_flow_waybill SET waybill_id = %(waybill_id)s::bigint
@@ -475,6 +655,10 @@ WHERE shipping_note_number = %(shipping_note_number)s::varchar AND serial_number
   AND fund_flow_id IN (SELECT id FROM fund_flow
                         WHERE operator_id = %(operator_id)s::bigint AND is_sandbox = %(is_sandbox)s::boolean)
 """
+
+# The same, with a new waybill's INSERT (etl.intake.documents._Doc.with_new: ``doc`` is the new row).
+_LINK_EARLIER_FUND_FLOWS_CTE = ("linked AS (" + _LINK_EARLIER_FUND_FLOWS.strip().replace(
+    "%(waybill_id)s::bigint", "(SELECT id FROM doc)") + ")")
 
 _HANDLERS = {"vehicle": _vehicle, "driver": _driver, "waybill": _waybill, "fund_flow": _fund_flow}
 

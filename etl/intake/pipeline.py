@@ -42,14 +42,15 @@ from etl.schemas import IPC_TYPES, PayloadShapeError, PositionBatch, validate_pa
 from geo import crs
 from store import jobs
 from store.anomalies import record as record_anomaly
-from store.db import pg, safe_error
-from store.models import ExchangeError, Message, Operator, Outbox
+from store.db import commit, pg, safe_error
+from store.models import DocumentVersion, ExchangeError, Message, Operator, Outbox
 from store.models.base import utcnow
 from store.models.exchange import REFERENCE_IN_USE
 from store.positions import SOURCE_APP, load_positions
 
 __all__ = [
     "LOCK_WAIT_S",
+    "REPEATED_C1_KEY",
     "IntakeResult",
     "MessageBusy",
     "answer_resend",
@@ -272,12 +273,21 @@ _OUTCOME_COLUMNS = ("c1_hex", "weak_envelope", "result_code", "result_msg", "err
                     "duplicate_of", "processed_at")
 _CLAIM_SKIP_LOCKED_OUTCOME = (f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM message WHERE id = %(id)s::bigint "
                               "FOR NO KEY UPDATE SKIP LOCKED")
+# The same, with the exchange's repeated-C1 look-up (etl.exchange.service) in it: one round trip instead of two.
+_CLAIM_SKIP_LOCKED_OUTCOME_C1 = (
+    f"SELECT {', '.join(_OUTCOME_COLUMNS)}, (SELECT o.id FROM message o WHERE o.account_id = message.account_id "
+    "AND o.c1_hex = %(c1_hex)s::varchar AND o.id <> message.id LIMIT 1) "
+    "FROM message WHERE id = %(id)s::bigint FOR NO KEY UPDATE SKIP LOCKED")
+#: ``session.info`` key: ``(message id, c1_hex, id of another message of the account with that C1 or None)``, what
+#: :func:`claim` found when given ``repeated_c1`` (the look-up ``etl.exchange.service`` would otherwise make).
+REPEATED_C1_KEY = "etl.intake.repeated_c1"
 # Built once: the fast path of every message (a statement built per call costs a new cache key every time).
 _CLAIM_SKIP_LOCKED = (select(Message).where(Message.id == bindparam("id"))
                       .with_for_update(key_share=True, skip_locked=True).execution_options(populate_existing=True))
 
 
-def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> Message | None:
+def claim(session: Session, message_id: int, *, wait_s: float | None = None,
+          repeated_c1: str | None = None) -> Message | None:
     """Lock archived message `message_id` for processing (a row lock, held until this transaction ends).
 
     Whoever holds this lock while the message has no result code is the one that processes it: the request that
@@ -286,6 +296,9 @@ def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> 
     archive's commit and before any other commit of the transaction.  Returns the message, refreshed.  The lock is
     ``FOR NO KEY UPDATE``: it does not hold up the archiving of re-sends, whose ``duplicate_of`` references it.
 
+    `repeated_c1` (an envelope's C1, hex): on the fast path, also look up another message of the same account with
+    that C1, in the same statement; the answer goes to ``session.info[REPEATED_C1_KEY]``.
+
     Raises
     ------
     MessageBusy
@@ -293,11 +306,18 @@ def claim(session: Session, message_id: int, *, wait_s: float | None = None) -> 
         transaction is rolled back.
     """
     wait_s = LOCK_WAIT_S if wait_s is None else wait_s
+    session.info.pop(REPEATED_C1_KEY, None)
     # Fast path, one round trip: a message nobody else holds (nearly always: the one this request just archived).
     held = session.identity_map.get(identity_key(Message, message_id))
     if held is not None and not inspect(held).expired_attributes:
         # The message this request has just archived: lock and refresh only what others may have changed.
-        row = pg(session).execute(_CLAIM_SKIP_LOCKED_OUTCOME, {"id": message_id}).fetchone()
+        if repeated_c1 is None:
+            row = pg(session).execute(_CLAIM_SKIP_LOCKED_OUTCOME, {"id": message_id}).fetchone()
+        else:
+            row = pg(session).execute(_CLAIM_SKIP_LOCKED_OUTCOME_C1, {"id": message_id, "c1_hex": repeated_c1}).fetchone()
+            if row is not None:
+                session.info[REPEATED_C1_KEY] = (message_id, repeated_c1, row[-1])
+                row = row[:-1]
         if row is not None:
             for name, value in zip(_OUTCOME_COLUMNS, row, strict=True):
                 set_committed_value(held, name, value)
@@ -417,58 +437,73 @@ def _process(session: Session, msg: Message, operator: Operator, header: dict[st
         return rejected
 
     result = IntakeResult(ACCEPTED, RESULT_MESSAGES[ACCEPTED], msg.id, warnings=shape)
+    # The processing's SAVEPOINT, straight to psycopg like the statements it wraps (Session.begin_nested costs a
+    # tenth of a message's Python).  pg() flushes pending ORM changes first (a weak envelope's flags on ``msg``), so
+    # they stay outside it, as begin_nested's flush kept them; what the ORM changes inside it (a correction)
+    # is under an ORM savepoint of its own (etl.intake.documents), which expires it on failure.
+    conn = pg(session)
     try:
-        with session.begin_nested():
-            # The SAVEPOINT now: the Session emits it lazily, at its own next statement, and the statements below go
-            # straight to psycopg (store.db.pg), past the Session, so they would otherwise run outside it.
-            session.connection()
-            if spec.kind == "position":
-                # Joint-test fixes are validated and answered, never stored: ``position`` is what statistics and
-                # verification read, and sandbox data must not mix with production data (the message archive
-                # keeps what was sent).
-                changed = not is_sandbox
-                if changed:
-                    result.positions_inserted = _load_batch(session, checked.model, operator, msg.id)
-            else:
-                wire = checked.model.model_dump(by_alias=True)
-                up = upsert_document(session, spec.kind, wire, operator=operator, message_id=msg.id,
-                                     is_sandbox=is_sandbox, as_received=checked.data)
-                result.documents.append(up)
-                changed = up.status != "unchanged"
-                for w in checked.warnings:  # other warnings (e.g. a bank code we do not list) are advisory
-                    if w.rule == "checksum":
-                        _checksum_anomaly(session, operator, spec.kind, up, w.to_dict())
-            if changed and not is_sandbox:
-                doc = result.documents[0] if result.documents else None
-                insert_row(session, Outbox.__table__, {  # straight to psycopg: no ORM object, no Session.execute
-                    "message_id": msg.id, "ipc_type": spec.ipc_type, "document_kind": spec.kind,
-                    "document_id": doc.document_id if doc else None, "document_version": doc.version if doc else None,
-                    "ministry_reference_number": uuid.uuid4().hex,
-                })
-                if doc is not None and spec.kind in ("waybill", "fund_flow"):
-                    _queue_document_rules(session, spec.kind, doc.document_id)
-                elif doc is not None and spec.kind in ("vehicle", "driver"):  # re-check the waybills naming it
-                    jobs.enqueue(session, jobs.KIND_DOCUMENT_RULES, f"{spec.kind}:{doc.document_id}",
-                                 {f"{spec.kind}_report_ids": [doc.document_id]})
+        conn.execute(_SAVEPOINT)
+        if spec.kind == "position":
+            # Joint-test fixes are validated and answered, never stored: ``position`` is what statistics and
+            # verification read, and sandbox data must not mix with production data (the message archive
+            # keeps what was sent).
+            changed = not is_sandbox
+            if changed:
+                result.positions_inserted = _load_batch(session, checked.model, operator, msg.id)
+        else:
+            wire = checked.model.model_dump(by_alias=True)
+            up = upsert_document(session, spec.kind, wire, operator=operator, message_id=msg.id,
+                                 is_sandbox=is_sandbox, as_received=checked.data, defer_version=True)
+            result.documents.append(up)
+            changed = up.status != "unchanged"
+            for w in checked.warnings:  # other warnings (e.g. a bank code we do not list) are advisory
+                if w.rule == "checksum":
+                    _checksum_anomaly(session, operator, spec.kind, up, w.to_dict())
+        doc = result.documents[0] if result.documents else None
+        if changed and not is_sandbox:
+            # One statement, straight to psycopg: the document's version, the outbox row, the document rules'
+            # job (supervision.rules, run in the worker, off the acknowledgement's path).
+            insert_row(session, Outbox.__table__, {
+                "message_id": msg.id, "ipc_type": spec.ipc_type, "document_kind": spec.kind,
+                "document_id": doc.document_id if doc else None, "document_version": doc.version if doc else None,
+                "ministry_reference_number": uuid.uuid4().hex,
+            }, before=((DocumentVersion.__table__, doc.version_row),) if doc else (),
+                then=_document_rules_job(spec.kind, doc.document_id) if doc else None)
+        elif doc is not None and doc.version_row is not None:  # a joint-test document: its version only
+            insert_row(session, DocumentVersion.__table__, doc.version_row)
+        # Not released: the outcome's statements follow in the same transaction and its commit ends the savepoint
+        # with it (one round trip less); nothing after this rolls back to it.
     except Exception as e:  # noqa: BLE001 - any failure of processing is a 9001 with the archive kept
         log.error("intake of message %s failed: %s", msg.id, safe_error(e))  # no payload values in logs
+        try:  # none of the document stays
+            conn.execute(_ROLLBACK_TO)
+        except Exception as again:  # noqa: BLE001 - the connection is gone: finish fails, the caller answers 9001
+            log.error("intake of message %s: rollback of its processing failed: %s", msg.id, safe_error(again))
         return IntakeResult(9001, RESULT_MESSAGES[9001], msg.id)
     return result
 
 
-_PAID_WAYBILLS = ("SELECT waybill_id FROM fund_flow_waybill WHERE fund_flow_id = %(id)s::bigint "
-                  "AND waybill_id IS NOT NULL ORDER BY id")
+_SAVEPOINT, _ROLLBACK_TO = "SAVEPOINT intake_processing", "ROLLBACK TO SAVEPOINT intake_processing"
 
 
-def _queue_document_rules(session: Session, kind: str, document_id: int) -> None:
-    """Queue the document rules (supervision.rules) for a new waybill version, or for the waybills a fund flow
-    pays: one small INSERT here, the checks themselves run in the worker, off the acknowledgement's path."""
-    if kind == "waybill":
-        ids = [document_id]
-    else:
-        ids = [r[0] for r in pg(session).execute(_PAID_WAYBILLS, {"id": document_id})]
-    if ids:
-        jobs.enqueue(session, jobs.KIND_DOCUMENT_RULES, f"{kind}:{document_id}", {"waybill_ids": ids})
+# The waybills a fund flow pays, in its notes' order (none yet: no job), as the job's payload.
+_PAID_WAYBILLS = ("SELECT jsonb_build_object('waybill_ids', jsonb_agg(waybill_id ORDER BY id)) AS payload "
+                  "FROM fund_flow_waybill WHERE fund_flow_id = %(job_document_id)s::bigint AND waybill_id IS NOT NULL "
+                  "HAVING count(*) > 0")
+_ENQUEUE_DOCUMENT_RULES = jobs.enqueue_sql()
+_ENQUEUE_PAID_WAYBILLS_RULES = jobs.enqueue_sql(_PAID_WAYBILLS)
+
+
+def _document_rules_job(kind: str, document_id: int) -> tuple[str, dict[str, Any]]:
+    """The statement that queues the document rules (supervision.rules) of a new document version: for a waybill,
+    for the waybills a fund flow pays, for the waybills naming a vehicle or driver report (``insert_row``'s
+    ``then``)."""
+    params: dict[str, Any] = {"job_kind": jobs.KIND_DOCUMENT_RULES, "job_key": f"{kind}:{document_id}"}
+    if kind == "fund_flow":
+        return _ENQUEUE_PAID_WAYBILLS_RULES, {**params, "job_document_id": document_id}
+    ids = "waybill_ids" if kind == "waybill" else f"{kind}_report_ids"
+    return _ENQUEUE_DOCUMENT_RULES, {**params, "job_payload": {ids: [document_id]}}
 
 
 def _has_nul(payload: bytes | str | dict) -> bool:
@@ -545,5 +580,5 @@ def finish(session: Session, msg: Message, result: IntakeResult, operator: Opera
             operator_id=operator.id, reason_zh=f"报文被拒收：{result.code} {result.msg}",
             reason_en=f"message rejected with {result.code}", evidence={"errors": result.errors[:20]},
         )
-    session.commit()
+    commit(session)  # session.commit(), straight to psycopg when the session owns its transaction
     return result

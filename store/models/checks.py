@@ -58,7 +58,7 @@ class Trajectory(Base):
     waybill_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("waybill.id", ondelete="CASCADE"), index=True)
     waybill_vehicle_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("waybill_vehicle.id", ondelete="CASCADE"))
     source: Mapped[int] = mapped_column(SmallInteger)
-    geom = mapped_column(Geometry("LINESTRINGM", srid=4326, spatial_index=False))
+    geom = mapped_column(Geometry("LINESTRINGM", srid=4326, spatial_index=False))  # STORAGE EXTERNAL (0016)
     n_fixes: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from core.beijing import day_bounds
+from core.local_cluster import local_cluster
 from supervision.rules.duplicates import CODE as DUPLICATE
 from supervision.rules.duplicates import check_duplicates
 from supervision.rules.fund_flows import check_fund_flows
@@ -148,12 +149,11 @@ def sweep_range(url: str, date_from: dt.date, date_to: dt.date, *, scheduler: st
             if on_day is not None:
                 on_day(day, counts)
         return dict(total)
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
     cluster = None
     if scheduler == "dask":
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                               dashboard_address=None)
+        cluster = local_cluster(n_workers, processes=processes)
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
             futures = {client.submit(sweep_day, url, day, **kw, key=f"rules-sweep-{day.isoformat()}",

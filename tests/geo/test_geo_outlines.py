@@ -223,3 +223,21 @@ def test_loading_is_lazy_and_fast():
         f"whole subprocess {time.perf_counter() - started:.2f} s"
     )
     assert first_s < 3.0 and call_s < 0.5
+
+
+def test_the_local_projection_is_the_one_from_crs_builds_bit_for_bit():
+    from pyproj import Transformer
+
+    from geo.outlines import _by_code, _local
+
+    rng = np.random.default_rng(7)
+    for key in ("340104", "110101", "650000"):
+        fwd, inv, _ = _local(key)
+        x0, y0, x1, y1 = _by_code()[key].bounds
+        centre = f"+proj=aeqd +lat_0={(y0 + y1) / 2:.6f} +lon_0={(x0 + x1) / 2:.6f} +ellps=WGS84 +units=m +no_defs"
+        ref_fwd = Transformer.from_crs("EPSG:4326", centre, always_xy=True)
+        ref_inv = Transformer.from_crs(centre, "EPSG:4326", always_xy=True)
+        lon, lat = x0 + rng.random(2000) * (x1 - x0 + 4) - 2, y0 + rng.random(2000) * (y1 - y0 + 4) - 2
+        x, y = fwd.transform(lon, lat)
+        assert np.array_equal(np.column_stack(ref_fwd.transform(lon, lat)), np.column_stack([x, y]))
+        assert np.array_equal(np.column_stack(ref_inv.transform(x, y)), np.column_stack(inv.transform(x, y)))

@@ -56,6 +56,13 @@ def test_geometry_columns_are_wgs84_with_gist_indexes(session):
     assert {"ix_position_geom", "ix_trajectory_geom", "ix_waybill_vehicle_loading_geom"} <= gist
 
 
+def test_trajectory_lines_are_stored_without_compression(session):
+    # 0016: pglz on every LINESTRING M cost about half of writing a trajectory, for little space
+    storage = session.execute(text(
+        "SELECT attstorage FROM pg_attribute WHERE attrelid = 'trajectory'::regclass AND attname = 'geom'")).scalar()
+    assert storage == "e"
+
+
 def test_natural_keys_are_unique(session):
     idx = {
         r[0]: r[1]

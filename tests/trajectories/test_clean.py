@@ -86,3 +86,27 @@ def test_schema_errors_name_the_problem():
     naive[T] = naive[T].dt.tz_localize(None)
     with pytest.raises(FixesSchemaError, match="timezone-aware"):
         clean(naive)
+
+
+def test_input_already_in_track_time_order_is_cleaned_as_by_the_sorting_path(monkeypatch):
+    import importlib
+
+    clean_module = importlib.import_module("trajectories.clean")  # the module: the package exports clean()
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 80, 40)
+    gid = np.repeat(np.arange(sizes.size), sizes)
+    t_us = np.concatenate([np.sort(rng.choice(10**6, n, replace=False)) * 1_000_000 for n in sizes]).astype(np.int64)
+    t_us[5] = t_us[4]  # a duplicate time inside a track: ties are in order too
+    lon = 117 + rng.normal(0, 0.01, gid.size)
+    lat = 31 + rng.normal(0, 0.01, gid.size)
+    lon[::17] += 2.0  # spikes and jumps for the outlier passes
+    params = clean_module.params_from()
+    assert clean_module._in_group_time_order(t_us, gid)
+    fast = clean_module.clean_arrays(t_us, lon, lat, gid, params)
+    monkeypatch.setattr(clean_module, "_in_group_time_order", lambda t, g: False)
+    slow = clean_module.clean_arrays(t_us, lon, lat, gid, params)
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+    assert (fast[1] > 0).any()  # something was removed
+    shuffled = np.array([1, 0, 2])
+    assert not clean_module._in_group_time_order(t_us[shuffled], gid[shuffled])
